@@ -1,0 +1,168 @@
+import json
+import shlex
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
+
+from rlcausality import config as rlconfig  # noqa: E402
+
+try:
+    rlconfig.validate_config(config)
+except rlconfig.ConfigError as err:
+    raise WorkflowError(str(err)) from None
+
+SCRIPTS = Path(workflow.basedir) / "workflow_scripts"
+ENV = "../envs/rlcausality.yaml"
+MODELS = sorted(config["models"])
+BUILT = [m for m in MODELS if config["models"][m]["source"] in rlconfig.BUILT_SOURCES]
+
+# Every job finds the package from this checkout, also inside a conda environment.
+shell.prefix(
+    "set -euo pipefail; export PYTHONPATH="
+    + shlex.quote(str(SCRIPTS))
+    + "${{PYTHONPATH:+:$PYTHONPATH}}; "
+)
+
+
+wildcard_constraints:
+    model="|".join(map(lambda m: m.replace(".", r"\."), MODELS)),
+    stage="base|sft|grpo",
+    trained="sft|grpo",
+    fmt="sft|grpo",
+    split=r"[A-Za-z0-9_]+",
+    test_set=r"[A-Za-z0-9_]+",
+
+
+def settings(model):
+    return rlconfig.resolve_model(config, model)
+
+
+def stage_params(stage):
+    """Params for a job of ``stage``: the JSON slice of settings it depends on."""
+    return lambda w: json.dumps(
+        rlconfig.stage_settings(config, w.model, stage), sort_keys=True
+    )
+
+
+def model_stages(model):
+    return rlconfig.model_stages(config, model)
+
+
+def corpus_splits():
+    return rlconfig.corpus_splits(config)
+
+
+def base_manifest(model):
+    """The base model's manifest when a rule builds the base model, else nothing."""
+    if model in BUILT:
+        return f"results/models/{model}/base/manifest.json"
+    return []
+
+
+def resource(stage, key, scale=False):
+    def get(wildcards, attempt):
+        value = settings(wildcards.model)["resources"][stage][key]
+        return value * attempt if scale else value
+
+    return get
+
+
+def launcher(stage):
+    """One process, or one torchrun process group over the GPUs the job was given."""
+
+    def get(wildcards):
+        gpus = settings(wildcards.model)["resources"][stage]["gpus"]
+        if gpus > 1:
+            return f"torchrun --standalone --nproc_per_node={gpus} -m"
+        return "python -m"
+
+    return get
+
+
+def eval_targets(model):
+    test_sets = settings(model)["evaluate"]["test_sets"]
+    return [
+        f"results/eval/{model}/{stage}/{test_set}/metrics.json"
+        for stage in model_stages(model)
+        for test_set in test_sets
+    ]
+
+
+def summary_inputs():
+    metrics = [path for model in config["run"] for path in eval_targets(model)]
+    test_sets = sorted(
+        {t for model in config["run"] for t in settings(model)["evaluate"]["test_sets"]}
+    )
+    return {
+        "metrics": metrics,
+        "baselines": [f"results/eval/baselines/{t}.json" for t in test_sets],
+    }
+
+
+def expected_cells():
+    return [
+        f"{model}:{stage}:{test_set}"
+        for model in config["run"]
+        for stage in model_stages(model)
+        for test_set in settings(model)["evaluate"]["test_sets"]
+    ]
+
+
+def all_targets():
+    targets = ["results/reports/summary.html", "results/reports/summary.md"]
+    for model in config["run"]:
+        targets += [
+            f"results/reports/{model}/{stage}.html" for stage in model_stages(model)
+        ]
+    return targets
+
+
+def base_model_input(wildcards):
+    if config["models"][wildcards.model]["source"] == "tiny":
+        return {"corpus": "results/data/corr2cause/train.jsonl"}
+    return {}
+
+
+def format_input(wildcards):
+    inputs = {"data": f"results/data/corr2cause/{wildcards.split}.jsonl"}
+    if wildcards.model in BUILT:
+        inputs["base"] = base_manifest(wildcards.model)
+    return inputs
+
+
+def grpo_input(wildcards):
+    inputs = {
+        "train": f"results/data/{wildcards.model}/grpo/train.jsonl",
+        "base": base_manifest(wildcards.model),
+    }
+    if settings(wildcards.model)["grpo"]["init"] == "sft":
+        inputs["init"] = f"results/models/{wildcards.model}/sft/manifest.json"
+    return inputs
+
+
+def eval_input(wildcards):
+    fmt = settings(wildcards.model)["evaluate"]["prompt"][wildcards.stage]
+    inputs = {
+        "data": f"results/data/{wildcards.model}/{fmt}/{wildcards.test_set}.jsonl",
+        "base": base_manifest(wildcards.model),
+    }
+    if wildcards.stage != "base":
+        inputs["manifest"] = (
+            f"results/models/{wildcards.model}/{wildcards.stage}/manifest.json"
+        )
+    return inputs
+
+
+def stage_report_input(wildcards):
+    inputs = {
+        "metrics": [
+            f"results/eval/{wildcards.model}/{wildcards.stage}/{t}/metrics.json"
+            for t in settings(wildcards.model)["evaluate"]["test_sets"]
+        ]
+    }
+    if wildcards.stage != "base":
+        inputs["manifest"] = (
+            f"results/models/{wildcards.model}/{wildcards.stage}/manifest.json"
+        )
+    return inputs

@@ -1,0 +1,48 @@
+# Every model and stage is evaluated the same way on the same test sets.
+
+
+rule evaluate:
+    input:
+        unpack(eval_input),
+    output:
+        predictions="results/eval/{model}/{stage}/{test_set}/predictions.jsonl",
+        metrics="results/eval/{model}/{stage}/{test_set}/metrics.json",
+    log:
+        "results/logs/evaluate/{model}/{stage}/{test_set}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{model}/{stage}/{test_set}.tsv"
+    conda:
+        ENV
+    threads: resource("evaluate", "cpus")
+    resources:
+        gpu=resource("evaluate", "gpus"),
+        mem_mb=resource("evaluate", "mem_mb", scale=True),
+        runtime=resource("evaluate", "runtime", scale=True),
+        cpus_per_task=resource("evaluate", "cpus"),
+        tasks=1,
+    params:
+        settings=stage_params("evaluate"),
+        manifest=lambda w, input: (
+            f"--manifest {shlex.quote(input.manifest)}"
+            if "manifest" in input.keys()
+            else ""
+        ),
+    shell:
+        "python -m rlcausality.evaluate --settings {params.settings:q}"
+        " --stage {wildcards.stage} --test-set {wildcards.test_set}"
+        " --data {input.data:q} {params.manifest}"
+        " --predictions {output.predictions:q} --metrics {output.metrics:q}"
+        " --threads {threads} > {log:q} 2>&1"
+
+
+rule baselines:
+    input:
+        "results/data/corr2cause/{test_set}.jsonl",
+    output:
+        "results/eval/baselines/{test_set}.json",
+    log:
+        "results/logs/baselines/{test_set}.log",
+    conda:
+        ENV
+    shell:
+        "python -m rlcausality.baselines --data {input:q} --out {output:q} > {log:q} 2>&1"

@@ -1,0 +1,36 @@
+# Supervised fine-tuning (LoRA / QLoRA). Checkpoints live in results/models/{model}/sft/checkpoints
+# (not a declared output, so Snakemake never deletes them); a restarted job resumes from the
+# newest complete one. The manifest is written last and is the only declared output.
+
+
+rule sft:
+    input:
+        unpack(
+            lambda w: {
+                "train": f"results/data/{w.model}/sft/train.jsonl",
+                "base": base_manifest(w.model),
+            }
+        ),
+    output:
+        manifest="results/models/{model}/sft/manifest.json",
+    log:
+        "results/logs/sft/{model}.log",
+    benchmark:
+        "results/benchmarks/sft/{model}.tsv"
+    conda:
+        ENV
+    threads: resource("sft", "cpus")
+    resources:
+        gpu=resource("sft", "gpus"),
+        mem_mb=resource("sft", "mem_mb", scale=True),
+        runtime=resource("sft", "runtime", scale=True),
+        cpus_per_task=resource("sft", "cpus"),
+        tasks=1,
+    params:
+        settings=stage_params("sft"),
+        launcher=launcher("sft"),
+        outdir=lambda w: f"results/models/{w.model}/sft",
+    shell:
+        "{params.launcher} rlcausality.sft --settings {params.settings:q}"
+        " --train {input.train:q} --output-dir {params.outdir:q}"
+        " --manifest {output.manifest:q} --threads {threads} >> {log:q} 2>&1"

@@ -1,0 +1,252 @@
+"""Configuration: JSON-schema validation, semantic checks and per-model settings.
+
+Used by the Snakefile at parse time (so ``snakemake -n`` reports every mistake before a job is
+queued) and by the entry points. Each problem is reported once, naming the key path, the value
+and what is expected.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import yaml
+
+from rlcausality.models.families import FAMILIES
+
+STAGES = ("base", "sft", "grpo")
+TRAINING_STAGES = ("sft", "grpo")
+SETTING_SECTIONS = ("format", "sft", "grpo", "evaluate", "resources")
+# Sources whose base model is built by a rule of the workflow into results/models/{name}/base.
+BUILT_SOURCES = ("tiny", "gguf")
+
+
+class ConfigError(ValueError):
+    """One or more problems in the configuration; ``problems`` lists them one per line."""
+
+    def __init__(self, problems: Iterable[str], source: str = "config.yaml") -> None:
+        self.problems = list(problems)
+        self.source = source
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{source}: {len(self.problems)} problem(s):\n{lines}")
+
+
+def _load_yaml_resource(name: str) -> Any:
+    return yaml.safe_load(resources.files("rlcausality").joinpath(name).read_text("utf-8"))
+
+
+def schema() -> dict[str, Any]:
+    return _load_yaml_resource("config.schema.yaml")
+
+
+def recipe_defaults() -> dict[str, Any]:
+    return _load_yaml_resource("recipe_defaults.yaml")
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any] | None) -> dict[str, Any]:
+    """A new dict: ``base`` with ``override`` merged in key by key (override wins)."""
+    merged = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _key_path(path: Iterable[Any]) -> str:
+    parts = [str(p) for p in path]
+    return ".".join(parts) if parts else "(top level)"
+
+
+def _with_defaults(validator_class: type) -> type:
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for prop, subschema in properties.items():
+                if isinstance(subschema, dict) and "default" in subschema:
+                    instance.setdefault(prop, copy.deepcopy(subschema["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _schema_problems(config: dict[str, Any]) -> list[str]:
+    validator = _with_defaults(jsonschema.Draft202012Validator)(schema())
+    problems = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.path))):
+        where = _key_path(error.absolute_path)
+        if error.validator == "additionalProperties":
+            problems.append(f"{where}: {error.message}; check the spelling of the key")
+        else:
+            problems.append(f"{where}: {error.message}")
+    return problems
+
+
+def resolve_model(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """The full settings of one model: recipe defaults < config ``defaults`` < the model's own."""
+    if name not in config.get("models", {}):
+        known = ", ".join(sorted(config.get("models", {})))
+        raise ConfigError([f"models.{name}: no such model; configured models: {known}"])
+    entry = config["models"][name]
+    settings = deep_merge(recipe_defaults(), config.get("defaults"))
+    settings = deep_merge(settings, {k: v for k, v in entry.items() if k in SETTING_SECTIONS})
+    model = {k: v for k, v in entry.items() if k not in SETTING_SECTIONS}
+    model.setdefault("quantization", "none")
+    model.setdefault("dtype", "auto")
+    model.setdefault("trust_remote_code", False)
+    model.setdefault("revision", None)
+    if "stages" not in model:
+        # SFT is part of a model's chain only when its GRPO starts from it.
+        sft_in_chain = settings["grpo"]["init"] == "sft"
+        model["stages"] = [s for s in STAGES if s != "sft" or sft_in_chain]
+    family = FAMILIES.get(model["family"])
+    if "system_prompt" not in model:
+        model["system_prompt"] = family.default_system_prompt if family else None
+    model["name"] = name
+    model["path"] = base_model_path(config, name)
+    settings["model"] = model
+    return settings
+
+
+def base_model_path(config: dict[str, Any], name: str) -> str:
+    """Where the base model loads from: a hub id, a local folder, or the folder a rule builds."""
+    entry = config["models"][name]
+    if entry["source"] in BUILT_SOURCES:
+        return f"results/models/{name}/base"
+    return entry.get("id", "")
+
+
+def stage_settings(config: dict[str, Any], name: str, stage: str) -> dict[str, Any]:
+    """The slice of settings one job of ``stage`` depends on (its params: a change reruns it)."""
+    resolved = resolve_model(config, name)
+    section = {"format": "format", "sft": "sft", "grpo": "grpo", "evaluate": "evaluate"}[stage]
+    return {"model": resolved["model"], section: resolved[section]}
+
+
+def _semantic_problems(config: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    models = config.get("models", {})
+    for name in config.get("run", []):
+        if name not in models:
+            problems.append(
+                f"run: {name!r} is not a key of models; configured models: "
+                + ", ".join(sorted(models))
+            )
+    data = config.get("data", {})
+    if data.get("source") == "file":
+        for split in ("train", "test"):
+            if split not in data.get("file", {}):
+                problems.append(
+                    f"data.file.{split}: missing; with data.source 'file' give a CSV or JSONL path "
+                    "for every split (train, test, and validation if used)"
+                )
+    if data.get("source") == "generate":
+        gen = data.get("generate", {})
+        low, high = (gen.get("num_variables") or [2, 6])[:2]
+        if low > high:
+            problems.append(
+                f"data.generate.num_variables: [{low}, {high}] has min > max; write [min, max]"
+            )
+        total = sum((gen.get("splits") or {}).values())
+        if abs(total - 1.0) > 1e-6:
+            problems.append(
+                f"data.generate.splits: fractions add up to {total:g}; they must sum to 1"
+            )
+
+    for name, entry in models.items():
+        where = f"models.{name}"
+        family = entry.get("family")
+        if family not in FAMILIES:
+            problems.append(
+                f"{where}.family: {family!r} is not a known family; use one of "
+                + ", ".join(sorted(FAMILIES))
+            )
+            continue
+        source = entry.get("source")
+        if source in ("hub", "path") and not entry.get("id"):
+            problems.append(
+                f"{where}.id: missing; source {source!r} needs a hub id or a local path in 'id'"
+            )
+        if source == "gguf" and "gguf" not in entry:
+            problems.append(
+                f"{where}.gguf: missing; source 'gguf' needs gguf.package and gguf.file"
+            )
+        settings = resolve_model(config, name)
+        stages = settings["model"]["stages"]
+        grpo = settings["grpo"]
+        if "grpo" in stages and grpo["init"] == "sft" and "sft" not in stages:
+            problems.append(
+                f"{where}.grpo.init: 'sft' but the model's stages {stages} have no sft; "
+                "add sft to stages or set grpo.init: base"
+            )
+        from rlcausality.rewards import REWARDS  # local import: rewards import nothing heavy
+
+        for reward in grpo["rewards"]:
+            if reward not in REWARDS:
+                problems.append(
+                    f"{where}.grpo.rewards: {reward!r} is not a known reward; known: "
+                    + ", ".join(sorted(REWARDS))
+                )
+        weights = grpo.get("reward_weights")
+        if weights is not None and len(weights) != len(grpo["rewards"]):
+            problems.append(
+                f"{where}.grpo.reward_weights: {len(weights)} weight(s) for "
+                f"{len(grpo['rewards'])} reward(s); give one weight per reward or null"
+            )
+        gpus = max(1, settings["resources"]["grpo"]["gpus"])
+        generation_batch = (
+            grpo["per_device_train_batch_size"] * gpus * grpo["gradient_accumulation_steps"]
+        )
+        if generation_batch % grpo["num_generations"]:
+            problems.append(
+                f"{where}.grpo: per_device_train_batch_size × gpus × gradient_accumulation_steps "
+                f"= {grpo['per_device_train_batch_size']} × {gpus} × "
+                f"{grpo['gradient_accumulation_steps']} = {generation_batch} is not divisible by "
+                f"num_generations = {grpo['num_generations']}; change one of them so it is"
+            )
+        available = corpus_splits(config)
+        for test_set in settings["evaluate"]["test_sets"]:
+            if test_set not in available:
+                problems.append(
+                    f"{where}.evaluate.test_sets: {test_set!r} is not a split of the corpus; "
+                    "available: " + ", ".join(available)
+                )
+        for stage, res in settings["resources"].items():
+            for key in ("mem_mb", "runtime", "cpus"):
+                if key not in res:
+                    problems.append(f"{where}.resources.{stage}.{key}: missing")
+    return problems
+
+
+def validate_config(config: dict[str, Any], source: str = "config.yaml") -> dict[str, Any]:
+    """Fill schema defaults into ``config`` (in place); raise ConfigError listing every problem."""
+    problems = _schema_problems(config)
+    if problems:
+        raise ConfigError(problems, source)
+    problems = _semantic_problems(config)
+    if problems:
+        raise ConfigError(problems, source)
+    return config
+
+
+def model_stages(config: dict[str, Any], name: str) -> list[str]:
+    """The stages built and evaluated for a model, in order."""
+    return list(resolve_model(config, name)["model"]["stages"])
+
+
+def corpus_splits(config: dict[str, Any]) -> list[str]:
+    """The corpus files the data source yields (results/data/corr2cause/{split}.jsonl)."""
+    data = config["data"]
+    if data["source"] == "file":
+        return sorted(data["file"])
+    if data["source"] == "hub":
+        return ["train", "validation", "test"]
+    splits = sorted(data["generate"]["splits"])
+    if data["generate"].get("robustness", True):
+        splits += ["test_paraphrased", "test_refactored"]
+    return splits

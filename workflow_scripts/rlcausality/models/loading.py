@@ -1,0 +1,129 @@
+"""Loading models and tokenizers the same way in every stage.
+
+``model_settings`` is the ``model`` block of the resolved settings (rlcausality.config): it gives
+the path or hub id, revision, quantization, dtype and trust_remote_code. Remote code is never
+trusted unless the model's config sets ``trust_remote_code: true``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Training/inference precision chosen from the hardware."""
+
+    dtype: torch.dtype
+    bf16: bool
+    fp16: bool
+
+    @property
+    def name(self) -> str:
+        return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.dtype, "fp32")
+
+
+def choose_precision(requested: str = "auto") -> Precision:
+    """bf16 where the GPU supports it, fp16 on pre-Ampere GPUs, fp32 on the CPU."""
+    if requested == "float32" or not torch.cuda.is_available():
+        return Precision(torch.float32, bf16=False, fp16=False)
+    if requested == "bfloat16" or (requested == "auto" and torch.cuda.is_bf16_supported()):
+        return Precision(torch.bfloat16, bf16=True, fp16=False)
+    return Precision(torch.float16, bf16=False, fp16=True)
+
+
+def configure_threads(threads: int | None) -> None:
+    """Pin CPU threads (the 2-core machines train tiny models far faster with few threads)."""
+    if threads is None:
+        env = os.environ.get("OMP_NUM_THREADS")
+        threads = int(env) if env and env.isdigit() else None
+    if threads and not torch.cuda.is_available():
+        torch.set_num_threads(threads)
+
+
+def _hub_kwargs(model_settings: dict[str, Any]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"trust_remote_code": bool(model_settings.get("trust_remote_code"))}
+    if model_settings.get("revision"):
+        kwargs["revision"] = model_settings["revision"]
+    return kwargs
+
+
+def load_tokenizer(model_settings: dict[str, Any], path: str | None = None) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(
+        path or model_settings["path"], **_hub_kwargs(model_settings)
+    )
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def quantization_config(model_settings: dict[str, Any], precision: Precision) -> Any:
+    """A bitsandbytes config for ``4bit`` (nf4, QLoRA) or ``8bit``; None for ``none``."""
+    quant = model_settings.get("quantization", "none")
+    if quant == "none":
+        return None
+    from transformers import BitsAndBytesConfig
+
+    if quant == "4bit":
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=precision.dtype,
+        )
+    if quant == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    raise ValueError(f"quantization must be none, 4bit or 8bit, got {quant!r}")
+
+
+def load_model(
+    model_settings: dict[str, Any],
+    path: str | None = None,
+    precision: Precision | None = None,
+    device_map: Any = None,
+) -> Any:
+    """The base causal LM, quantised as configured, in the chosen precision."""
+    from transformers import AutoModelForCausalLM
+
+    precision = precision or choose_precision(model_settings.get("dtype", "auto"))
+    kwargs = _hub_kwargs(model_settings)
+    quant = quantization_config(model_settings, precision)
+    if quant is not None:
+        kwargs["quantization_config"] = quant
+        if device_map is None and torch.cuda.is_available():
+            device_map = {"": int(os.environ.get("LOCAL_RANK", "0"))}
+    if device_map is not None:
+        kwargs["device_map"] = device_map
+    return AutoModelForCausalLM.from_pretrained(
+        path or model_settings["path"], dtype=precision.dtype, **kwargs
+    )
+
+
+def load_trained(
+    model_settings: dict[str, Any],
+    manifest: dict[str, Any] | None,
+    precision: Precision | None = None,
+    trainable: bool = False,
+) -> Any:
+    """The model a stage produced: merged weights if saved, else the base plus its adapter.
+
+    ``manifest`` None means the base model itself.
+    """
+    if manifest is None:
+        return load_model(model_settings, precision=precision)
+    if manifest.get("merged_path") and not trainable:
+        return load_model(
+            {**model_settings, "quantization": "none"},
+            path=manifest["merged_path"],
+            precision=precision,
+        )
+    from peft import PeftModel
+
+    base = load_model(model_settings, path=manifest["base_model"], precision=precision)
+    return PeftModel.from_pretrained(base, manifest["adapter_path"], is_trainable=trainable)
