@@ -1,0 +1,286 @@
+"""Config validation: every broken config is caught at parse time, naming the key and the fix."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from rlcausality.config import (
+    ConfigError,
+    corpus_splits,
+    model_stages,
+    resolve_model,
+    stage_settings,
+    validate_config,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def config() -> dict[str, Any]:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def test_shipped_config_is_valid(config: dict[str, Any]) -> None:
+    validate_config(config)
+    assert config["data"]["generate"]["seed"] == 0  # schema defaults filled in
+
+
+def test_resolution_order(config: dict[str, Any]) -> None:
+    validate_config(config)
+    qwen = resolve_model(config, "qwen2.5-1.5b")
+    assert qwen["sft"]["lora"] == {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": None}
+    assert qwen["sft"]["gradient_accumulation_steps"] == 32  # recipe default
+    deepseek = resolve_model(config, "deepseek-r1-7b")
+    assert deepseek["grpo"]["init"] == "base"
+    assert deepseek["model"]["quantization"] == "4bit"
+    assert model_stages(config, "deepseek-r1-7b") == ["base", "grpo"]
+    assert model_stages(config, "phi-3.5-mini") == ["base", "sft", "grpo"]
+    assert deepseek["resources"]["grpo"]["gpus"] == 2
+    assert deepseek["resources"]["sft"]["gpus"] == 1  # shared default
+    assert qwen["model"]["trust_remote_code"] is False
+
+
+def test_stage_settings_slice_excludes_other_stages(config: dict[str, Any]) -> None:
+    validate_config(config)
+    sliced = stage_settings(config, "tiny", "grpo")
+    assert set(sliced) == {"model", "grpo"}
+
+
+def test_corpus_splits(config: dict[str, Any]) -> None:
+    validate_config(config)
+    assert corpus_splits(config) == [
+        "test",
+        "train",
+        "validation",
+        "test_paraphrased",
+        "test_refactored",
+    ]
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def mutate(cfg: dict[str, Any]) -> None:
+        *parents, last = path.split("/" if "/" in path else ".")
+        node = cfg
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+
+    return mutate
+
+
+def _delete(path: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(cfg: dict[str, Any]) -> None:
+        *parents, last = path.split("/" if "/" in path else ".")
+        node = cfg
+        for key in parents:
+            node = node[key]
+        del node[last]
+
+    return mutate
+
+
+BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+    ("unknown top-level key", _set("modles", {}), "(top level): Additional properties"),
+    ("run names a missing model", _set("run", ["gpt-9"]), "run: 'gpt-9' is not a key of models"),
+    ("run is not a list", _set("run", "tiny"), "run: 'tiny' is not of type 'array'"),
+    ("unknown data source", _set("data.source", "s3"), "data.source: 's3' is not one of"),
+    (
+        "num_variables too large",
+        _set("data.generate.num_variables", [2, 9]),
+        "data.generate.num_variables.1: 9 is greater than the maximum of 6",
+    ),
+    (
+        "num_variables reversed",
+        _set("data.generate.num_variables", [5, 3]),
+        "data.generate.num_variables: [5, 3] has min > max",
+    ),
+    (
+        "unknown naming",
+        _set("data.generate.naming", "random"),
+        "data.generate.naming: 'random' is not one of",
+    ),
+    (
+        "splits do not sum to 1",
+        _set("data.generate.splits", {"train": 0.8, "test": 0.5}),
+        "data.generate.splits: fractions add up to 1.3",
+    ),
+    (
+        "split without test",
+        _set("data.generate.splits", {"train": 1.0}),
+        "data.generate.splits: 'test' is a required property",
+    ),
+    ("file source without paths", _set("data.source", "file"), "data.file.train: missing"),
+    ("negative seed", _set("data.generate.seed", -1), "data.generate.seed: -1 is less than"),
+    (
+        "model without family",
+        _delete("models.tiny.family"),
+        "models.tiny: 'family' is a required property",
+    ),
+    (
+        "unknown family",
+        _set("models.tiny.family", "gpt2"),
+        "models.tiny.family: 'gpt2' is not a known family",
+    ),
+    (
+        "unknown source",
+        _set("models.tiny.source", "ftp"),
+        "models.tiny.source: 'ftp' is not one of",
+    ),
+    (
+        "hub model without id",
+        _delete("models/qwen2.5-1.5b/id"),
+        "models.qwen2.5-1.5b.id: missing; source 'hub' needs a hub id",
+    ),
+    (
+        "gguf model without gguf block",
+        _set("models.tiny.source", "gguf"),
+        "models.tiny.gguf: missing",
+    ),
+    (
+        "bad quantization",
+        _set("models.deepseek-r1-7b.quantization", "3bit"),
+        "models.deepseek-r1-7b.quantization: '3bit' is not one of",
+    ),
+    (
+        "typo in an sft key",
+        _set("models.tiny.sft.learnig_rate", 0.1),
+        "models.tiny.sft: Additional properties are not allowed ('learnig_rate' was unexpected)",
+    ),
+    (
+        "learning rate as text",
+        _set("defaults.sft.learning_rate", "2e-5"),
+        "defaults.sft.learning_rate: '2e-5' is not of type 'number'",
+    ),
+    (
+        "zero LoRA rank",
+        _set("models.tiny.sft.lora", {"r": 0}),
+        "models.tiny.sft.lora.r: 0 is less than the minimum of 1",
+    ),
+    (
+        "dropout above one",
+        _set("models.tiny.sft.lora", {"dropout": 1.5}),
+        "models.tiny.sft.lora.dropout: 1.5 is greater than the maximum of 1",
+    ),
+    ("max_steps zero", _set("models.tiny.sft.max_steps", 0), "models.tiny.sft.max_steps: 0"),
+    (
+        "unknown deepspeed stage",
+        _set("defaults.grpo.deepspeed", "zero4"),
+        "defaults.grpo.deepspeed: 'zero4' is not one of",
+    ),
+    (
+        "one generation",
+        _set("models.tiny.grpo.num_generations", 1),
+        "models.tiny.grpo.num_generations: 1 is less than the minimum of 2",
+    ),
+    (
+        "batch not divisible by generations",
+        _set("models.tiny.grpo.num_generations", 3),
+        "models.tiny.grpo: per_device_train_batch_size × gpus × gradient_accumulation_steps = "
+        "4 × 1 × 1 = 4 is not divisible by num_generations = 3",
+    ),
+    (
+        "unknown init",
+        _set("models.tiny.grpo.init", "dpo"),
+        "models.tiny.grpo.init: 'dpo' is not one of ['sft', 'base']",
+    ),
+    (
+        "init sft without an sft stage",
+        _set("models.tiny.stages", ["base", "grpo"]),
+        "models.tiny.grpo.init: 'sft' but the model's stages ['base', 'grpo'] have no sft",
+    ),
+    (
+        "unknown reward",
+        _set("models.tiny.grpo.rewards", ["correctness", "length"]),
+        "models.tiny.grpo.rewards: 'length' is not a known reward",
+    ),
+    (
+        "weights do not match rewards",
+        _set("models.tiny.grpo.reward_weights", [1.0]),
+        "models.tiny.grpo.reward_weights: 1 weight(s) for 2 reward(s)",
+    ),
+    (
+        "unknown test set",
+        _set("models.tiny.evaluate.test_sets", ["test", "test_hard"]),
+        "models.tiny.evaluate.test_sets: 'test_hard' is not a split of the corpus",
+    ),
+    (
+        "robustness sets without robustness",
+        _set("data.generate.robustness", False),
+        "models.tiny.evaluate.test_sets: 'test_paraphrased' is not a split of the corpus",
+    ),
+    (
+        "unknown stage",
+        _set("models.tiny.stages", ["base", "dpo"]),
+        "models.tiny.stages.1: 'dpo' is not one of",
+    ),
+    (
+        "unknown eval prompt format",
+        _set("models.tiny.evaluate.prompt", {"base": "cot"}),
+        "models.tiny.evaluate.prompt.base: 'cot' is not one of ['sft', 'grpo']",
+    ),
+    (
+        "negative GPUs",
+        _set("models.tiny.resources.sft", {"gpus": -1}),
+        "models.tiny.resources.sft.gpus: -1 is less than the minimum of 0",
+    ),
+    (
+        "zero memory",
+        _set("defaults.resources.evaluate", {"mem_mb": 0}),
+        "defaults.resources.evaluate.mem_mb: 0 is less than the minimum of 1",
+    ),
+    (
+        "runtime as text",
+        _set("models/phi-3.5-mini/resources/grpo", {"runtime": "10h"}),
+        "models.phi-3.5-mini.resources.grpo.runtime: '10h' is not of type 'integer'",
+    ),
+    (
+        "unknown resource key",
+        _set("models.tiny.resources.sft", {"gpu": 1}),
+        "models.tiny.resources.sft: Additional properties are not allowed ('gpu' was unexpected)",
+    ),
+    (
+        "model name with shell characters",
+        _set("models", {"evil; rm -rf ~": {}}),
+        "models: 'evil; rm -rf ~' does not match",
+    ),
+    (
+        "trust_remote_code as text",
+        _set("models.tiny.trust_remote_code", "yes"),
+        "models.tiny.trust_remote_code: 'yes' is not of type 'boolean'",
+    ),
+    (
+        "temperature negative",
+        _set("models.tiny.evaluate.temperature", -0.1),
+        "models.tiny.evaluate.temperature: -0.1 is less than the minimum of 0",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "mutate", "expected"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_config_names_the_key(
+    config: dict[str, Any], case: str, mutate: Callable[[dict[str, Any]], None], expected: str
+) -> None:
+    broken = copy.deepcopy(config)
+    mutate(broken)
+    with pytest.raises(ConfigError) as info:
+        validate_config(broken)
+    message = str(info.value)
+    assert message.startswith("config.yaml:"), message
+    assert expected in message, message
+
+
+def test_every_problem_is_reported_once(config: dict[str, Any]) -> None:
+    broken = copy.deepcopy(config)
+    broken["models"]["tiny"]["grpo"]["rewards"] = ["nope"]
+    broken["models"]["tiny"]["grpo"]["reward_weights"] = None
+    broken["run"] = ["tiny", "missing"]
+    with pytest.raises(ConfigError) as info:
+        validate_config(broken)
+    assert len(info.value.problems) == 2, info.value.problems

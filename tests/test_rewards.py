@@ -1,0 +1,84 @@
+"""Rewards and answer parsing on strings, including R1-style completions."""
+
+from __future__ import annotations
+
+import pytest
+
+from rlcausality.answers import follows_reasoning_format, parse_answer
+from rlcausality.rewards import REWARDS, get_reward_functions
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Yes", 1),
+        ("No", 0),
+        ("no.", 0),
+        (" yes, it is consistent", 1),
+        ("**Yes**", 1),
+        ("<think>A and B are independent.</think>\nTherefore: No", 0),
+        ("<think>Since yes is tempting...</think> Therefore: Yes.", 1),
+        ("reasoning... Therefore: No. Wait. Therefore: Yes", 1),  # the last statement wins
+        ("**Therefore:** Yes", 1),
+        ("therefore, no", 0),
+        ("The answer is unclear.", None),
+        ("", None),
+        ("Yesterday it rained", None),
+        ("<think>unfinished reasoning without an answer", None),
+        ("Nobody knows", None),
+        # R1-Distill: the template opened <think>, so the completion starts inside it.
+        ("Let me check the premise.\n</think>\n\nTherefore: Yes", 1),
+        ("Okay, so A causes C?\n</think>\nNo", 0),
+    ],
+)
+def test_parse_answer(text: str, expected: int | None) -> None:
+    assert parse_answer(text) == expected
+
+
+def test_format_strict_and_opened_think() -> None:
+    good = "<think>A correlates with C, and A is independent of B.</think>\nTherefore: Yes"
+    opened = "A correlates with C.\n</think>\n\nTherefore: No"
+    assert follows_reasoning_format(good)
+    assert not follows_reasoning_format(opened)
+    assert follows_reasoning_format(opened, think_opened=True)
+    assert follows_reasoning_format(good, think_opened=True)
+    for bad in (
+        "Therefore: Yes",  # no reasoning
+        "<think></think>Therefore: Yes",  # empty reasoning
+        "<think>x</think> Therefore: Maybe",
+        "<think>x</think> Therefore: Yes and more text after",
+        "<think>x <think> y</think> Therefore: No",  # nested open tag
+    ):
+        assert not follows_reasoning_format(bad, think_opened=True), bad
+
+
+def test_reward_functions_with_conversational_completions() -> None:
+    correctness, fmt = get_reward_functions(["correctness", "format"], think_opened=False)
+    completions = [
+        [{"role": "assistant", "content": "<think>chain</think> Therefore: Yes"}],
+        [{"role": "assistant", "content": "<think>chain</think> Therefore: No"}],
+        [{"role": "assistant", "content": "I am not sure"}],
+        [{"role": "assistant", "content": "No"}],
+    ]
+    prompts = [[{"role": "user", "content": "q"}]] * 4
+    labels = [1, 1, 0, 0]
+    assert correctness(prompts, completions, label=labels, id=["a", "b", "c", "d"]) == [
+        1.0,
+        0.0,
+        0.0,
+        1.0,
+    ]
+    assert fmt(prompts, completions, label=labels) == [1.0, 1.0, 0.0, 0.0]
+
+
+def test_string_completions_and_r1_format() -> None:
+    (fmt,) = get_reward_functions(["format"], think_opened=True)
+    assert fmt(["p"], ["step one\n</think>\nTherefore: No"]) == [1.0]
+    (strict,) = get_reward_functions(["format"], think_opened=False)
+    assert strict(["p"], ["step one\n</think>\nTherefore: No"]) == [0.0]
+
+
+def test_unknown_reward_is_named() -> None:
+    with pytest.raises(KeyError, match=r"'bogus'.*known rewards: answered, correctness, format"):
+        get_reward_functions(["bogus"])
+    assert set(REWARDS) == {"answered", "correctness", "format"}
