@@ -19,6 +19,7 @@ include: "rules/sft.smk"
 include: "rules/grpo.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/cluster.smk"
 
 
 rule all:

@@ -68,16 +68,15 @@ def resource(stage, key, scale=False):
     return get
 
 
+def torch_launcher(gpus):
+    """One process, or one torchrun process group over the GPUs a job was given."""
+    if gpus > 1:
+        return f"torchrun --standalone --nproc_per_node={gpus} -m"
+    return "python -m"
+
+
 def launcher(stage):
-    """One process, or one torchrun process group over the GPUs the job was given."""
-
-    def get(wildcards):
-        gpus = settings(wildcards.model)["resources"][stage]["gpus"]
-        if gpus > 1:
-            return f"torchrun --standalone --nproc_per_node={gpus} -m"
-        return "python -m"
-
-    return get
+    return lambda w: torch_launcher(settings(w.model)["resources"][stage]["gpus"])
 
 
 def eval_targets(model):
@@ -166,3 +165,15 @@ def stage_report_input(wildcards):
             f"results/models/{wildcards.model}/{wildcards.stage}/manifest.json"
         )
     return inputs
+
+
+def max_gpus():
+    """The largest GPU request of any selected model's stage (what gpu_check asks for)."""
+    return max(
+        (
+            settings(m)["resources"][s]["gpus"]
+            for m in config["run"]
+            for s in ("sft", "grpo", "evaluate")
+        ),
+        default=0,
+    )
