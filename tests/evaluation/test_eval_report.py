@@ -1,0 +1,84 @@
+"""Stage and summary reports: every given cell shown, missing cells named, plots written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from eval_helpers import MISSING, TEST_SETS
+
+from rlcausality import report
+
+
+def test_summary_lists_every_cell_and_the_missing_one(built):
+    html = (built["out"] / "summary.html").read_text()
+    md = (built["out"] / "summary.md").read_text()
+    for text in (html, md):
+        for path in built["metrics"]:
+            cell = json.loads(Path(path).read_text())
+            assert f"{cell['model']} / {cell['stage']} / {cell['test_set']}" in text
+            assert f"{cell['f1']:.3f}" in text
+        assert "NOT BUILT: 1 of 18 expected" in text
+        assert ":".join(MISSING) in text
+        assert "random at prior (expected)" in text and "exact symbolic reasoner" in text
+        assert "0f0f0f0f0f0f0f0f" in text  # the settings hash, in the provenance table
+    assert html.startswith("<!DOCTYPE html>") and "<style>" in html
+    assert html.count("data:image/png;base64,") == 4
+    assert "http://" not in html and "https://" not in html  # self-contained
+    assert "](plots/f1_by_stage.png)" in md
+
+
+def test_summary_plots_written(built):
+    plots = built["out"] / "plots"
+    for name in ("f1_by_stage", "relation_f1_heatmap", "robustness", "training_curves"):
+        data = (plots / f"{name}.png").read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 5000
+
+
+def test_all_built_says_so(tmp_path, built):
+    one = built["metrics"][0]
+    cell = json.loads(one.read_text())
+    expected = f"{cell['model']}:{cell['stage']}:{cell['test_set']}"
+    report.main(
+        ["summary", "--metrics", str(one), "--expected", expected,
+         "--out-html", str(tmp_path / "s.html"), "--out-md", str(tmp_path / "s.md"),
+         "--plots-dir", str(tmp_path / "plots")]
+    )  # fmt: skip
+    assert "All 1 expected cells were built." in (tmp_path / "s.md").read_text()
+    assert "NOT BUILT" not in (tmp_path / "s.html").read_text()
+
+
+def test_stage_report(built):
+    html = (built["out"] / "qwen-test" / "sft.html").read_text()
+    for test in TEST_SETS:
+        assert f"Test set {test}" in html
+    assert "Confusion matrix" in html and "By relation" in html
+    assert "By number of variables" in html and "confounder" in html
+    assert "learning_rate" in html and "1234abcd5678ef90" in html
+    assert html.count("data:image/png;base64,") == 1  # the SFT loss curve, from the manifest
+
+
+def test_log_history_argument():
+    assert report.parse_log_history_arg("m:sft=x/y.json") == ("m", "sft", Path("x/y.json"))
+    path = "results/models/qwen/grpo/log_history.json"
+    assert report.parse_log_history_arg(path) == ("qwen", "grpo", Path(path))
+    steps, values = report.curve_series([{"loss": 1.0, "step": 1}, {"step": 2}], "loss")
+    assert steps == [1] and values == [1.0]
+    with pytest.raises(ValueError, match="MODEL:STAGE:TESTSET"):
+        report.parse_expected(["a:b"])
+
+
+def test_nothing_built_yet(tmp_path):
+    out = tmp_path / "reports"
+    report.main(
+        ["summary", "--metrics", "--baselines", "--log-history",
+         str(tmp_path / "models" / "m" / "sft" / "log_history.json"),
+         "--expected", "m:base:test", "m:sft:test", "--out-html", str(out / "summary.html"),
+         "--out-md", str(out / "summary.md"), "--plots-dir", str(out / "plots")]
+    )  # fmt: skip
+    html = (out / "summary.html").read_text()
+    assert "NOT BUILT: 2 of 2 expected" in html and "m:base:test, m:sft:test" in html
+    assert "No training log history for: m:sft" in html
+    assert "no data to plot" in html
+    assert (out / "plots").is_dir()

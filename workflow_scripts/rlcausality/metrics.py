@@ -1,0 +1,104 @@
+"""Metrics of predictions on Corr2Cause: the valid class (label 1) is the positive class.
+
+Conventions (stated once, used everywhere):
+
+* A prediction is a mapping with ``label`` (0/1) and ``answer`` (1, 0 or None when the reply
+  could not be parsed), optionally ``completion_tokens``, ``relation`` and ``num_variables``.
+* An unparsed answer counts as **wrong** for accuracy, whatever the label.
+* In the confusion matrix an unparsed answer counts as **predicted invalid** (0): it is a false
+  negative on a valid item and a true negative on an invalid one. ``unparsed_by_label`` says how
+  many of each there were, so ``accuracy == (tp + tn - unparsed_by_label["0"]) / n``.
+* Precision, recall and F1 of the valid class are computed from that confusion matrix; any ratio
+  with a zero denominator (0/0, e.g. precision when nothing is predicted valid) is defined as 0.
+
+Every value is JSON-serialisable (dict keys are strings; numbers are int/float or None).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+ZERO_DIVISION = 0.0
+BREAKDOWNS = {"by_relation": "relation", "by_num_variables": "num_variables"}
+
+
+def safe_div(numerator: float, denominator: float) -> float:
+    """``numerator / denominator``, with x/0 defined as 0 (see the module docstring)."""
+    return numerator / denominator if denominator else ZERO_DIVISION
+
+
+def f1_score(precision: float, recall: float) -> float:
+    return safe_div(2 * precision * recall, precision + recall)
+
+
+def confusion_matrix(predictions: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Counts of tp/fp/fn/tn for the valid class; an unparsed answer is predicted invalid."""
+    counts = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
+    for row in predictions:
+        truth = int(row["label"])
+        predicted = 1 if row.get("answer") == 1 else 0
+        key = ("t" if predicted == truth else "f") + ("p" if predicted == 1 else "n")
+        counts[key] += 1
+    return counts
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def core_metrics(predictions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """n, accuracy, precision/recall/F1 (valid class), parse rate, lengths, confusion matrix."""
+    n = len(predictions)
+    matrix = confusion_matrix(predictions)
+    correct = sum(
+        1 for r in predictions if r.get("answer") is not None and r["answer"] == int(r["label"])
+    )
+    unparsed = {"0": 0, "1": 0}
+    for row in predictions:
+        if row.get("answer") is None:
+            unparsed[str(int(row["label"]))] += 1
+    precision = safe_div(matrix["tp"], matrix["tp"] + matrix["fp"])
+    recall = safe_div(matrix["tp"], matrix["tp"] + matrix["fn"])
+    tokens = [r["completion_tokens"] for r in predictions if r.get("completion_tokens") is not None]
+    n_valid = sum(1 for r in predictions if int(r["label"]) == 1)
+    n_unparsed = unparsed["0"] + unparsed["1"]
+    return {
+        "n": n,
+        "n_valid": n_valid,
+        "valid_rate": safe_div(n_valid, n),
+        "accuracy": safe_div(correct, n),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1_score(precision, recall),
+        "predicted_valid_rate": safe_div(matrix["tp"] + matrix["fp"], n),
+        "parse_rate": safe_div(n - n_unparsed, n),
+        "n_unparsed": n_unparsed,
+        "unparsed_by_label": unparsed,
+        "mean_completion_tokens": _mean(tokens),
+        "confusion": matrix,
+    }
+
+
+def breakdown(predictions: Sequence[Mapping[str, Any]], key: str) -> dict[str, dict[str, Any]]:
+    """``core_metrics`` per value of ``key`` (as a string; rows without it go under "unknown")."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for row in predictions:
+        value = row.get(key)
+        groups.setdefault("unknown" if value is None else str(value), []).append(row)
+    return {name: core_metrics(groups[name]) for name in sorted(groups, key=_natural_key)}
+
+
+def _natural_key(text: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(text), text)
+    except ValueError:
+        return (1, 0.0, text)
+
+
+def compute_metrics(predictions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``core_metrics`` of all predictions plus the same metrics by relation and by size."""
+    metrics = core_metrics(predictions)
+    for name, key in BREAKDOWNS.items():
+        metrics[name] = breakdown(predictions, key)
+    return metrics
