@@ -1,0 +1,95 @@
+"""Corr2Cause data CLI: ``python -m rlcausality.data {generate,load,audit} ...``.
+
+Bad input data (rlcausality.io.DataError) ends with a one-line message on stderr, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rlcausality.io import DataError
+
+
+def _settings(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"--settings is not valid JSON: {err.msg}") from None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("--settings must be a JSON object")
+    return value
+
+
+def _cmd_generate(args: argparse.Namespace) -> None:
+    from rlcausality.corr2cause.generate import (
+        corpus_stats,
+        generate_corpus,
+        parse_settings,
+        write_corpus,
+    )
+    from rlcausality.provenance import provenance
+
+    settings = parse_settings(args.settings)
+    corpus = generate_corpus(settings)
+    stats = {"splits": corpus_stats(corpus), "settings": args.settings}
+    stats["provenance"] = provenance(args.settings)
+    write_corpus(corpus, args.outdir, stats)
+    print(json.dumps({split: len(rows) for split, rows in corpus.items()}))
+
+
+def _cmd_load(args: argparse.Namespace) -> None:
+    from rlcausality.corr2cause.generate import corpus_stats, write_corpus
+    from rlcausality.corr2cause.load import load_corpus
+    from rlcausality.provenance import provenance
+
+    corpus = load_corpus(args.settings)
+    stats = {"splits": corpus_stats(corpus), "settings": args.settings}
+    stats["provenance"] = provenance(args.settings)
+    write_corpus(corpus, args.outdir, stats)
+    print(json.dumps({split: len(rows) for split, rows in corpus.items()}))
+
+
+def _cmd_audit(args: argparse.Namespace) -> None:
+    from rlcausality.corr2cause.audit import audit_file, format_summary
+
+    print(format_summary(audit_file(args.file, args.out)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m rlcausality.data", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate", help="generate the Corr2Cause corpus")
+    gen.add_argument("--settings", type=_settings, default={}, help="JSON object")
+    gen.add_argument("--outdir", required=True)
+    gen.set_defaults(func=_cmd_generate)
+    load = sub.add_parser("load", help="load Corr2Cause from the hub or files")
+    load.add_argument("--settings", type=_settings, required=True, help="JSON object")
+    load.add_argument("--outdir", required=True)
+    load.set_defaults(func=_cmd_load)
+    audit = sub.add_parser("audit", help="recompute every label of a published-format file")
+    audit.add_argument("file")
+    audit.add_argument("--out", required=True, help="OUT.jsonl; summary goes to OUT.summary.json")
+    audit.set_defaults(func=_cmd_audit)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except ValueError as err:  # bad settings
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
