@@ -1,0 +1,66 @@
+"""The whole embedded pipeline through Snakemake, as the README's first command runs it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .helpers import copy_workflow, dry_run, run_snakemake
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = copy_workflow(tmp_path_factory.mktemp("embedded"))
+    run_snakemake(workdir, "--profile", "profiles/local", "--cores", "2")
+    return workdir
+
+
+def _metrics(workdir: Path, stage: str, test_set: str = "test") -> dict:
+    return json.loads((workdir / f"results/eval/tiny/{stage}/{test_set}/metrics.json").read_text())
+
+
+def test_every_stage_and_test_set_is_evaluated_and_reported(embedded: Path) -> None:
+    for stage in ("base", "sft", "grpo"):
+        for test_set in ("test", "test_paraphrased", "test_refactored"):
+            metrics = _metrics(embedded, stage, test_set)
+            assert metrics["model"] == "tiny" and metrics["stage"] == stage
+            assert metrics["n"] > 0
+        assert (embedded / f"results/reports/tiny/{stage}.html").stat().st_size > 1000
+    summary = (embedded / "results/reports/summary.html").read_text()
+    markdown = (embedded / "results/reports/summary.md").read_text()
+    for text in (summary, markdown):
+        assert "tiny" in text and "always-invalid" in text.lower().replace(" ", "-")
+    assert list((embedded / "results/reports/plots").glob("*.png"))
+
+
+def test_sft_teaches_the_answer_format(embedded: Path) -> None:
+    metrics = _metrics(embedded, "sft")
+    assert metrics["parse_rate"] >= 0.95, metrics["parse_rate"]
+
+
+def test_training_manifests_trace_their_inputs(embedded: Path) -> None:
+    for stage in ("sft", "grpo"):
+        manifest = json.loads((embedded / f"results/models/tiny/{stage}/manifest.json").read_text())
+        assert manifest["stage"] == stage
+        assert manifest["data"]["train"]["sha256"]
+        assert manifest["global_step"] == manifest["max_steps"]
+        assert manifest["provenance"]["versions"]["trl"]
+    history = json.loads((embedded / "results/models/tiny/grpo/log_history.json").read_text())
+    assert any("reward" in entry for entry in history)
+
+
+def test_second_run_has_nothing_to_do(embedded: Path) -> None:
+    assert dry_run(embedded, "--profile", "profiles/local") == {}
+
+
+def test_changing_grpo_settings_reruns_only_grpo_and_what_follows(embedded: Path) -> None:
+    change = "models={'tiny': {'grpo': {'learning_rate': 0.002}}}"
+    counts = dry_run(embedded, "--profile", "profiles/local", "--config", change)
+    assert counts == {"grpo": 1, "evaluate": 3, "report_stage": 1, "summary": 1, "all": 1}, counts
+
+
+def test_snakemake_report_builds(embedded: Path) -> None:
+    run_snakemake(embedded, "--profile", "profiles/local", "--report", "report.zip")
+    assert (embedded / "report.zip").stat().st_size > 10_000
