@@ -1,0 +1,158 @@
+"""Chat formatting: row shapes, system-prompt rules, length filter, sampling, stats, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rlcausality import formatting
+from rlcausality.io import DataError, read_jsonl, write_jsonl
+
+
+def run_cli(settings: dict[str, Any], fmt: str, src: Path, out: Path, *extra: str) -> dict:
+    formatting.main(
+        [
+            "--settings", json.dumps(settings),
+            "--fmt", fmt,
+            "--input", str(src),
+            "--output", str(out),
+            "--stats", str(out.with_suffix(".stats.json")),
+            *extra,
+        ]
+    )  # fmt: skip
+    return json.loads(out.with_suffix(".stats.json").read_text())
+
+
+def test_sft_rows(formatted: dict[str, Path], data_dir: Path) -> None:
+    source = list(read_jsonl(data_dir / "train.jsonl"))
+    rows = list(read_jsonl(formatted["train.sft"]))
+    assert len(rows) == len(source)
+    first, raw = rows[0], source[0]
+    assert [m["role"] for m in first["prompt"]] == ["user"]
+    assert first["prompt"][0]["content"] == formatting.USER_SFT.format(input=raw["input"])
+    assert first["completion"] == [
+        {"role": "assistant", "content": "Yes" if raw["label"] == 1 else "No"}
+    ]
+    assert {k: first[k] for k in ("label", "id", "relation", "num_variables")} == {
+        k: raw[k] for k in ("label", "id", "relation", "num_variables")
+    }
+
+
+def test_grpo_rows(formatted: dict[str, Path], data_dir: Path) -> None:
+    raw = next(read_jsonl(data_dir / "train.jsonl"))
+    row = next(read_jsonl(formatted["train.grpo"]))
+    assert "completion" not in row
+    content = row["prompt"][-1]["content"]
+    assert content == formatting.USER_GRPO.format(input=raw["input"])
+    assert content.startswith("You are an expert in causal reasoning.")
+    assert content.endswith(
+        "Begin your response with <think> and provide detailed step-by-step reasoning:"
+    )
+    assert '"Therefore: Yes" or "Therefore: No"' in content
+
+
+@pytest.mark.parametrize(
+    ("family", "system_prompt", "expected"),
+    [
+        ("qwen2", None, None),
+        ("qwen2", "Be brief.", "Be brief."),
+        ("phi3", "Be brief.", "Be brief."),
+        ("qwen2-r1", "Be brief.", None),  # R1-Distill takes no system turn
+        ("llama", "Be brief.", "Be brief."),
+    ],
+)
+def test_system_prompt_rules(
+    model_factory, family: str, system_prompt: str | None, expected: str | None
+) -> None:
+    settings = model_factory("x", family=family, system_prompt=system_prompt)
+    prompt = formatting.build_prompt(settings, "P", "sft")
+    if expected is None:
+        assert [m["role"] for m in prompt] == ["user"]
+    else:
+        assert prompt[0] == {"role": "system", "content": expected}
+        assert prompt[1]["role"] == "user"
+
+
+def test_stats_and_length_filter(tiny_model: dict, data_dir: Path, tmp_path: Path) -> None:
+    src = data_dir / "train.jsonl"
+    full = run_cli(
+        {"model": tiny_model, "format": {"max_length": 4096}}, "sft", src, tmp_path / "a.jsonl"
+    )
+    assert full["rows_in"] == full["rows_out"] == 320
+    assert full["dropped_too_long"] == 0
+    assert full["labels"]["yes"] + full["labels"]["no"] == 320
+    assert set(full["length_all"]) == {"p50", "p90", "p99", "max"}
+    assert full["length_all"]["p50"] <= full["length_all"]["p90"] <= full["length_all"]["max"]
+    assert sum(full["relations"].values()) == 320
+
+    limit = full["length_all"]["p50"]
+    cut = run_cli(
+        {"model": tiny_model, "format": {"max_length": limit}}, "sft", src, tmp_path / "b.jsonl"
+    )
+    assert cut["dropped_too_long"] > 0
+    assert cut["rows_out"] == 320 - cut["dropped_too_long"]
+    assert cut["length_out"]["max"] <= limit
+    assert len(list(read_jsonl(tmp_path / "b.jsonl"))) == cut["rows_out"]
+
+    grpo = run_cli(
+        {"model": tiny_model, "format": {"max_length": 4096}}, "grpo", src, tmp_path / "g.jsonl"
+    )
+    assert grpo["length_all"]["p50"] > full["length_all"]["p50"]  # longer instructions
+
+
+def test_max_samples_is_seeded_and_keeps_order(
+    tiny_model: dict, data_dir: Path, tmp_path: Path
+) -> None:
+    settings = {"model": tiny_model, "format": {"max_length": 4096}}
+    src = data_dir / "train.jsonl"
+    uncapped = run_cli(settings, "sft", src, tmp_path / "all.jsonl", "--max-samples", "0")
+    assert uncapped["rows_out"] == 320 and uncapped["max_samples"] is None  # 0: no cap
+    stats = run_cli(settings, "sft", src, tmp_path / "a.jsonl", "--max-samples", "50")
+    run_cli(settings, "sft", src, tmp_path / "b.jsonl", "--max-samples", "50")
+    assert stats["rows_out"] == 50 and stats["dropped_by_cap"] == 270
+    first = [r["id"] for r in read_jsonl(tmp_path / "a.jsonl")]
+    assert first == [r["id"] for r in read_jsonl(tmp_path / "b.jsonl")]
+    order = [r["id"] for r in read_jsonl(src)]
+    assert first == sorted(first, key=order.index)
+
+
+def test_token_lengths_use_the_chat_template(tiny_model: dict, rows_factory) -> None:
+    from rlcausality.models.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(tiny_model)
+    row = formatting.format_row(rows_factory(1, seed=5)[0], tiny_model, "sft")
+    text = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=False)
+    expected = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    assert formatting.token_lengths(tokenizer, [row], "sft") == [expected]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r.pop("label"), r"bad\.jsonl:3: missing column\(s\) label"),
+        (lambda r: r.update(label=2), r"bad\.jsonl:3: label must be 0 or 1, got 2"),
+        (lambda r: r.pop("input"), r"bad\.jsonl:3: missing column\(s\) input"),
+    ],
+)
+def test_bad_rows_name_file_and_line(
+    tiny_model: dict, tmp_path: Path, rows_factory, change, message: str
+) -> None:
+    rows = rows_factory(4, seed=3)
+    change(rows[2])
+    src = tmp_path / "bad.jsonl"
+    write_jsonl(src, rows)
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(DataError, match=message):
+        run_cli({"model": tiny_model, "format": {"max_length": 4096}}, "sft", src, out)
+    assert not out.exists()
+    assert not out.with_suffix(".stats.json").exists()
+
+
+def test_invalid_json_names_line(tmp_path: Path, rows_factory) -> None:
+    src = tmp_path / "broken.jsonl"
+    src.write_text(json.dumps(rows_factory(1, seed=3)[0]) + "\n\n{not json\n")
+    with pytest.raises(DataError, match=r"broken\.jsonl:3"):
+        formatting.read_rows(src)

@@ -1,0 +1,236 @@
+"""Per-model chat formatting of Corr2Cause rows into TRL prompt/completion rows.
+
+The prompt builders here are shared with evaluation, so a model is always asked the same way it
+was trained. ``sft`` rows carry a one-word assistant completion (``Yes``/``No``); ``grpo`` rows
+carry only the prompt, which asks for ``<think>…</think>`` reasoning then ``Therefore: Yes|No``.
+
+CLI::
+
+    python -m rlcausality.formatting --settings JSON --fmt sft|grpo --input SPLIT.jsonl \
+        --output OUT.jsonl --stats OUT_STATS.json [--max-samples N] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rlcausality.io import DataError, read_jsonl, write_json, write_jsonl
+from rlcausality.models.families import get_family
+
+USER_SFT = (
+    "Premise and Hypothesis:\n{input}\n\n"
+    "Is the hypothesis consistent with the premise? Answer with 'Yes' or 'No'."
+)
+USER_GRPO = (
+    "You are an expert in causal reasoning. Given a premise describing statistical relationships "
+    "between variables, determine if the stated causal hypothesis is consistent with the given "
+    "information.\n\n"
+    "Think step by step using <think> tags to show your reasoning process. After your reasoning, "
+    'provide your final answer as either "Therefore: Yes" or "Therefore: No".\n\n'
+    "Premise and Hypothesis:\n{input}\n\n"
+    "Begin your response with <think> and provide detailed step-by-step reasoning:"
+)
+TEMPLATES = {"sft": USER_SFT, "grpo": USER_GRPO}
+ANSWERS = {1: "Yes", 0: "No"}
+REQUIRED_COLUMNS = ("id", "input", "label")
+CARRIED_COLUMNS = ("label", "id", "relation", "num_variables")
+
+Message = dict[str, str]
+
+
+def system_prompt(model_settings: dict[str, Any]) -> str | None:
+    """The system turn's text, or None when the model sets none or its family takes none."""
+    family = get_family(model_settings["family"])
+    text = model_settings.get("system_prompt")
+    if text is None or not family.supports_system_prompt:
+        return None
+    return str(text)
+
+
+def build_prompt(model_settings: dict[str, Any], input_text: str, fmt: str) -> list[Message]:
+    """The conversational prompt (optional system turn, then the user turn) for ``fmt``."""
+    if fmt not in TEMPLATES:
+        raise ValueError(f"fmt must be one of {sorted(TEMPLATES)}, got {fmt!r}")
+    messages: list[Message] = []
+    system = system_prompt(model_settings)
+    if system is not None:
+        messages.append({"role": "system", "content": system})
+    messages.append({"role": "user", "content": TEMPLATES[fmt].format(input=input_text)})
+    return messages
+
+
+def answer_completion(label: int) -> list[Message]:
+    return [{"role": "assistant", "content": ANSWERS[int(label)]}]
+
+
+def validate_row(row: dict[str, Any], where: str) -> None:
+    """Raise DataError naming ``where`` (file:line) for a row that cannot be formatted."""
+    missing = [column for column in REQUIRED_COLUMNS if column not in row]
+    if missing:
+        raise DataError(f"{where}: missing column(s) {', '.join(missing)}")
+    if not isinstance(row["input"], str) or not row["input"].strip():
+        raise DataError(f"{where}: column 'input' must be a non-empty string")
+    label = row["label"]
+    if isinstance(label, bool) or label not in (0, 1):
+        raise DataError(f"{where}: label must be 0 or 1, got {label!r}")
+
+
+def format_row(row: dict[str, Any], model_settings: dict[str, Any], fmt: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"prompt": build_prompt(model_settings, row["input"], fmt)}
+    if fmt == "sft":
+        out["completion"] = answer_completion(row["label"])
+    for column in CARRIED_COLUMNS:
+        out[column] = row.get(column)
+    out["label"] = int(row["label"])
+    return out
+
+
+KEPT_COLUMNS = ("id", "input", "label", "relation", "num_variables")
+
+
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Every row of a split (the columns formatting uses), validated.
+
+    A bad row raises DataError naming file:line.
+    """
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        line_numbers = [n for n, line in enumerate(handle, start=1) if line.strip()]
+    for lineno, row in zip(line_numbers, read_jsonl(path), strict=True):
+        validate_row(row, f"{path}:{lineno}")
+        rows.append({column: row.get(column) for column in KEPT_COLUMNS})
+    return rows
+
+
+def render(tokenizer: Any, messages: list[Message], add_generation_prompt: bool) -> str:
+    return tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=add_generation_prompt
+    )
+
+
+def token_lengths(tokenizer: Any, rows: Sequence[dict[str, Any]], fmt: str) -> list[int]:
+    """Tokens of prompt+completion (sft) or of the prompt with generation prompt (grpo)."""
+    texts = [
+        render(tokenizer, row["prompt"] + row["completion"], False)
+        if fmt == "sft"
+        else render(tokenizer, row["prompt"], True)
+        for row in rows
+    ]
+    if not texts:
+        return []
+    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return [len(ids) for ids in encoded]
+
+
+def percentile(values: Sequence[int], q: float) -> int | None:
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def length_stats(lengths: Sequence[int]) -> dict[str, int | None]:
+    return {
+        "p50": percentile(lengths, 50),
+        "p90": percentile(lengths, 90),
+        "p99": percentile(lengths, 99),
+        "max": max(lengths) if lengths else None,
+    }
+
+
+def format_split(
+    rows: list[dict[str, Any]],
+    settings: dict[str, Any],
+    fmt: str,
+    tokenizer: Any,
+    max_samples: int | None = None,
+    seed: int = 0,
+    chunk: int = 1024,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Formatted rows that fit ``format.max_length`` (at most ``max_samples``) and their stats.
+
+    With a cap, rows are visited in a seeded random order and measured chunk by chunk until
+    ``max_samples`` fit (so a 2,000-row sample of a 166k-row split measures few rows); the
+    kept rows are written in their original order. Length percentiles cover the measured rows.
+    """
+    max_length = int(settings["format"]["max_length"])
+    order = list(range(len(rows)))
+    if max_samples is not None:
+        random.Random(seed).shuffle(order)
+    lengths: list[int] = []
+    kept: list[tuple[int, dict[str, Any], int]] = []
+    for begin in range(0, len(order), chunk):
+        indices = order[begin : begin + chunk]
+        formatted = [format_row(rows[i], settings["model"], fmt) for i in indices]
+        measured = token_lengths(tokenizer, formatted, fmt)
+        lengths.extend(measured)
+        kept.extend(
+            (i, row, n)
+            for i, row, n in zip(indices, formatted, measured, strict=True)
+            if n <= max_length
+        )
+        if max_samples is not None and len(kept) >= max_samples:
+            break
+    dropped_too_long = len(lengths) - len(kept)
+    selected = sorted(kept[:max_samples] if max_samples is not None else kept, key=lambda k: k[0])
+    out_rows = [row for _, row, _ in selected]
+    labels = Counter(row["label"] for row in out_rows)
+    stats = {
+        "fmt": fmt,
+        "model": settings["model"].get("name"),
+        "rows_in": len(rows),
+        "rows_measured": len(lengths),
+        "rows_out": len(out_rows),
+        "dropped_too_long": dropped_too_long,
+        "dropped_by_cap": len(rows) - len(out_rows) - dropped_too_long,
+        "max_length": max_length,
+        "max_samples": max_samples,
+        "labels": {"yes": labels.get(1, 0), "no": labels.get(0, 0)},
+        "yes_fraction": labels.get(1, 0) / len(out_rows) if out_rows else None,
+        "length_all": length_stats(lengths),
+        "length_out": length_stats([n for _, _, n in selected]),
+        "relations": dict(sorted(Counter(str(r["relation"]) for r in out_rows).items())),
+        "system_prompt": system_prompt(settings["model"]),
+    }
+    return out_rows, stats
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--settings", required=True, help="JSON: stage_settings(..., 'format')")
+    parser.add_argument("--fmt", required=True, choices=sorted(TEMPLATES))
+    parser.add_argument("--input", required=True)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--stats", required=True)
+    parser.add_argument("--max-samples", type=int, default=None, help="cap; 0 means none")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+
+    from rlcausality.models.loading import configure_threads, load_tokenizer
+
+    if args.threads:
+        os.environ.setdefault("RAYON_NUM_THREADS", str(args.threads))  # tokenizers' pool
+    configure_threads(args.threads)
+    settings = json.loads(args.settings)
+    rows = read_rows(args.input)
+    tokenizer = load_tokenizer(settings["model"])
+    cap = args.max_samples if args.max_samples and args.max_samples > 0 else None
+    out_rows, stats = format_split(rows, settings, args.fmt, tokenizer, cap, args.seed)
+    stats["input"] = args.input
+    write_jsonl(args.output, out_rows)
+    write_json(args.stats, stats)
+
+
+if __name__ == "__main__":
+    main()

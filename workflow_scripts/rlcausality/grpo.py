@@ -1,0 +1,169 @@
+"""GRPO (LoRA / QLoRA) on formatted prompt rows, rewarded by answer correctness and format.
+
+CLI::
+
+    python -m rlcausality.grpo --settings JSON --train F.jsonl [--init-manifest SFT_MANIFEST] \
+        --output-dir DIR --manifest DIR/manifest.json [--max-prompt-length N] [--threads N]
+
+``grpo.init: sft`` continues training the SFT adapter named by ``--init-manifest``;
+``grpo.init: base`` puts a fresh LoRA on the base model. Prompts longer than the prompt limit
+(``--max-prompt-length``, else the settings' ``format.max_length`` when present, else the
+tokenizer's context minus ``max_completion_length``) are dropped: GRPOConfig has no prompt cap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+from rlcausality import training
+from rlcausality.io import read_jsonl
+from rlcausality.rewards import get_reward_functions
+
+GRPO_COLUMNS = ("prompt", "label", "id", "relation", "num_variables")
+
+
+def prompt_limit(settings: dict[str, Any], tokenizer: Any, requested: int | None) -> int:
+    if requested:
+        return requested
+    format_length = (settings.get("format") or {}).get("max_length")
+    if format_length:
+        return int(format_length)
+    context = int(getattr(tokenizer, "model_max_length", 0) or 0)
+    if 0 < context < 10**8:
+        return max(1, context - int(settings["grpo"]["max_completion_length"]))
+    return 1024
+
+
+def load_prompts(path: str | Path, tokenizer: Any, limit: int) -> tuple[Any, int]:
+    """The prompt rows whose rendered prompt fits ``limit`` tokens, and how many were dropped."""
+    from datasets import Dataset
+
+    from rlcausality.formatting import token_lengths
+
+    rows = [{column: row.get(column) for column in GRPO_COLUMNS} for row in read_jsonl(path)]
+    for row in rows:
+        row["label"] = int(row["label"])
+    lengths = token_lengths(tokenizer, rows, "grpo")
+    kept = [row for row, n in zip(rows, lengths, strict=True) if n <= limit]
+    if not kept:
+        raise ValueError(f"{path}: no prompt fits {limit} tokens ({len(rows)} rows read)")
+    return Dataset.from_list(kept), len(rows) - len(kept)
+
+
+def use_vllm(stage: dict[str, Any]) -> bool:
+    import torch
+
+    return (
+        bool(stage.get("use_vllm"))
+        and torch.cuda.is_available()
+        and importlib.util.find_spec("vllm") is not None
+    )
+
+
+def grpo_config(settings: dict[str, Any], output_dir: str, precision: Any) -> Any:
+    from trl import GRPOConfig
+
+    stage = settings["grpo"]
+    return GRPOConfig(
+        **training.common_arguments(settings, "grpo", output_dir, precision),
+        num_generations=stage["num_generations"],
+        max_completion_length=stage["max_completion_length"],
+        temperature=stage["temperature"],
+        top_p=stage.get("top_p", 1.0),
+        beta=stage.get("beta", 0.0),
+        loss_type=stage.get("loss_type", "dapo"),
+        scale_rewards=stage.get("scale_rewards", "group"),
+        reward_weights=stage.get("reward_weights"),
+        use_vllm=use_vllm(stage),
+        vllm_mode="colocate",  # same GPUs as training; no separate `trl vllm-serve` job
+        log_completions=False,
+    )
+
+
+def trainable_model(settings: dict[str, Any], init_manifest: str | None) -> training.TrainableModel:
+    init = settings["grpo"].get("init", "sft")
+    if init == "sft":
+        if not init_manifest:
+            raise ValueError("grpo.init is 'sft' but no --init-manifest (the SFT manifest) given")
+        return training.continued_lora_model(settings, "grpo", init_manifest)
+    return training.new_lora_model(settings, "grpo")
+
+
+def run(
+    settings: dict[str, Any],
+    train_path: str,
+    output_dir: str,
+    manifest_path: str,
+    init_manifest: str | None = None,
+    max_prompt_length: int | None = None,
+) -> dict[str, Any] | None:
+    from trl import GRPOTrainer
+
+    from rlcausality.models.families import get_family
+    from rlcausality.models.loading import load_tokenizer
+
+    stage = settings["grpo"]
+    family = get_family(settings["model"]["family"])
+    tokenizer = load_tokenizer(settings["model"])
+    limit = prompt_limit(settings, tokenizer, max_prompt_length)
+    train_data, dropped = load_prompts(train_path, tokenizer, limit)
+    args = grpo_config(settings, output_dir, training.stage_precision(settings))  # before the model
+    trainable = trainable_model(settings, init_manifest)
+    trainer = GRPOTrainer(
+        model=trainable.model,
+        reward_funcs=get_reward_functions(stage["rewards"], family.opens_think),
+        args=args,
+        train_dataset=train_data,
+        processing_class=tokenizer,
+    )
+    output, runtime, resumed = training.train(trainer, output_dir)
+    data = {"train": training.data_info(train_path, len(train_data))}
+    data["train"]["dropped_too_long"] = dropped
+    data["train"]["max_prompt_length"] = limit
+    return training.finish_stage(
+        trainer=trainer,
+        tokenizer=tokenizer,
+        settings=settings,
+        stage_name="grpo",
+        trainable=trainable,
+        output_dir=output_dir,
+        manifest_path=manifest_path,
+        data=data,
+        train_output=output,
+        runtime_s=runtime,
+        resumed_from=resumed,
+        merge=bool(stage.get("merge", False)),
+        extra={"rewards": stage["rewards"], "think_opened": family.opens_think},
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--settings", required=True, help="JSON: stage_settings(..., 'grpo')")
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--init-manifest", default=None, help="the SFT manifest (init: sft)")
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--max-prompt-length", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+
+    from rlcausality.models.loading import configure_threads
+
+    configure_threads(args.threads)
+    run(
+        json.loads(args.settings),
+        args.train,
+        args.output_dir,
+        args.manifest,
+        args.init_manifest,
+        args.max_prompt_length,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Supervised fine-tuning (LoRA / QLoRA) on formatted prompt/completion rows.
+
+CLI::
+
+    python -m rlcausality.sft --settings JSON --train F.jsonl [--eval F.jsonl] \
+        --output-dir results/models/{model}/sft \
+        --manifest results/models/{model}/sft/manifest.json \
+        [--threads N]
+
+Resumes from the newest complete checkpoint in ``{output-dir}/checkpoints`` when there is one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rlcausality import training
+from rlcausality.io import read_jsonl
+
+SFT_COLUMNS = ("prompt", "completion")
+
+
+def load_rows(path: str | Path) -> Any:
+    from datasets import Dataset
+
+    rows = [{column: row[column] for column in SFT_COLUMNS} for row in read_jsonl(path)]
+    if not rows:
+        raise ValueError(f"{path}: no training rows")
+    return Dataset.from_list(rows)
+
+
+def sft_config(settings: dict[str, Any], output_dir: str, precision: Any, has_eval: bool) -> Any:
+    from trl import SFTConfig
+
+    stage = settings["sft"]
+    extra: dict[str, Any] = {}
+    if has_eval:
+        extra = {"eval_strategy": "steps", "eval_steps": stage["save_steps"]}
+    return SFTConfig(
+        **training.common_arguments(settings, "sft", output_dir, precision),
+        max_length=stage.get("max_length", 1024),
+        completion_only_loss=bool(stage.get("completion_only_loss", True)),
+        dataset_num_proc=None,
+        **extra,
+    )
+
+
+def run(
+    settings: dict[str, Any],
+    train_path: str,
+    output_dir: str,
+    manifest_path: str,
+    eval_path: str | None = None,
+) -> dict[str, Any] | None:
+    from trl import SFTTrainer
+
+    from rlcausality.models.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(settings["model"])
+    train_data = load_rows(train_path)
+    eval_data = load_rows(eval_path) if eval_path else None
+    precision = training.stage_precision(settings)
+    args = sft_config(settings, output_dir, precision, eval_data is not None)  # before the model
+    trainable = training.new_lora_model(settings, "sft")
+    trainer = SFTTrainer(
+        model=trainable.model,
+        args=args,
+        train_dataset=train_data,
+        eval_dataset=eval_data,
+        processing_class=tokenizer,
+    )
+    output, runtime, resumed = training.train(trainer, output_dir)
+    data = {"train": training.data_info(train_path, len(train_data))}
+    if eval_path:
+        data["eval"] = training.data_info(eval_path, len(eval_data))
+    return training.finish_stage(
+        trainer=trainer,
+        tokenizer=tokenizer,
+        settings=settings,
+        stage_name="sft",
+        trainable=trainable,
+        output_dir=output_dir,
+        manifest_path=manifest_path,
+        data=data,
+        train_output=output,
+        runtime_s=runtime,
+        resumed_from=resumed,
+        merge=bool(settings["sft"].get("merge", True)),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--settings", required=True, help="JSON: stage_settings(..., 'sft')")
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--eval", default=None)
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+
+    from rlcausality.models.loading import configure_threads
+
+    configure_threads(args.threads)
+    run(json.loads(args.settings), args.train, args.output_dir, args.manifest, args.eval)
+
+
+if __name__ == "__main__":
+    main()
