@@ -56,8 +56,17 @@ def test_second_run_has_nothing_to_do(embedded: Path) -> None:
 
 
 def test_changing_grpo_settings_reruns_only_grpo_and_what_follows(embedded: Path) -> None:
-    change = "models={'tiny': {'grpo': {'learning_rate': 0.002}}}"
-    counts = dry_run(embedded, "--profile", "profiles/local", "--config", change)
+    change = "models:\n  tiny:\n    grpo:\n      learning_rate: 0.002\n"
+    (embedded / "change.yaml").write_text(change)
+    counts = dry_run(
+        embedded,
+        "--profile",
+        "profiles/local",
+        "--configfile",
+        "config.yaml",
+        "profiles/local/embedded.yaml",
+        "change.yaml",
+    )
     assert counts == {"grpo": 1, "evaluate": 3, "report_stage": 1, "summary": 1, "all": 1}, counts
 
 
