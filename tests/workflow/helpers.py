@@ -26,9 +26,13 @@ def copy_workflow(dest: Path) -> Path:
 
 
 def run_snakemake(
-    workdir: Path, *args: str, check: bool = True, timeout: float = 1800
+    workdir: Path,
+    *args: str,
+    check: bool = True,
+    timeout: float = 1800,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
+    env = dict(os.environ, **(extra_env or {}))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env.setdefault("OMP_NUM_THREADS", "1")
     env["PYTHONWARNINGS"] = "ignore"

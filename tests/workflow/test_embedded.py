@@ -9,11 +9,20 @@ import pytest
 
 from .helpers import copy_workflow, dry_run, run_snakemake
 
+SECRET = "hf_SECRETtokenNeverWritten0123456789"
+
 
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = copy_workflow(tmp_path_factory.mktemp("embedded"))
-    run_snakemake(workdir, "--profile", "profiles/local", "--cores", "2")
+    run_snakemake(
+        workdir,
+        "--profile",
+        "profiles/local",
+        "--cores",
+        "2",
+        extra_env={"HF_TOKEN": SECRET, "HUGGING_FACE_HUB_TOKEN": SECRET},
+    )
     return workdir
 
 
@@ -73,3 +82,9 @@ def test_changing_grpo_settings_reruns_only_grpo_and_what_follows(embedded: Path
 def test_snakemake_report_builds(embedded: Path) -> None:
     run_snakemake(embedded, "--profile", "profiles/local", "--report", "report.zip")
     assert (embedded / "report.zip").stat().st_size > 10_000
+
+
+def test_no_token_reaches_logs_manifests_or_reports(embedded: Path) -> None:
+    for path in (embedded / "results").rglob("*"):
+        if path.is_file() and path.suffix in {".json", ".jsonl", ".log", ".html", ".md", ".tsv"}:
+            assert SECRET not in path.read_text(errors="replace"), path

@@ -64,14 +64,14 @@ def _settings(base: Path) -> dict[str, Any]:
 
 
 def _rows() -> list[dict[str, Any]]:
-    """8 short Corr2Cause items (N = 2..3), 4 Yes and 4 No, from the exact generator."""
+    """8 short Corr2Cause items (N = 2..3) from the exact generator: all 3 Yes items, 5 No."""
     from rlcausality.corr2cause.generate import generate_corpus
 
     corpus = generate_corpus({"num_variables": [2, 3], "robustness": False})
     rows = [row for split in sorted(corpus) for row in corpus[split]]
     yes = [row for row in rows if row["label"] == 1][:4]
-    no = [row for row in rows if row["label"] == 0][:4]
-    assert len(yes) == 4 and len(no) == 4
+    no = [row for row in rows if row["label"] == 0][: 8 - len(yes)]
+    assert len(yes) >= 2 and len(yes) + len(no) == 8
     return yes + no
 
 
@@ -126,6 +126,8 @@ def test_sft_lowers_the_loss_and_answers_parse(trained: dict[str, Any]) -> None:
         "content": trained["settings"]["model"]["system_prompt"],
     }
     gen = GenerationSettings(max_new_tokens=4, batch_size=8, temperature=0.0)
-    output = run_generation(trained["settings"]["model"], manifest, [r["prompt"] for r in rows], gen)
+    output = run_generation(
+        trained["settings"]["model"], manifest, [r["prompt"] for r in rows], gen
+    )
     answers = [parse_answer(text) for text in output.texts]
     assert all(answer is not None for answer in answers), output.texts
