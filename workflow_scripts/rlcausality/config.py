@@ -8,6 +8,7 @@ and what is expected.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterable
 from importlib import resources
 from typing import Any
@@ -34,16 +35,17 @@ class ConfigError(ValueError):
         super().__init__(f"{source}: {len(self.problems)} problem(s):\n{lines}")
 
 
+@functools.cache
 def _load_yaml_resource(name: str) -> Any:
     return yaml.safe_load(resources.files("rlcausality").joinpath(name).read_text("utf-8"))
 
 
 def schema() -> dict[str, Any]:
-    return _load_yaml_resource("config.schema.yaml")
+    return copy.deepcopy(_load_yaml_resource("config.schema.yaml"))
 
 
 def recipe_defaults() -> dict[str, Any]:
-    return _load_yaml_resource("recipe_defaults.yaml")
+    return copy.deepcopy(_load_yaml_resource("recipe_defaults.yaml"))
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any] | None) -> dict[str, Any]:
@@ -177,6 +179,12 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
                 f"{where}.gguf: missing; source 'gguf' needs gguf.package and gguf.file"
             )
         settings = resolve_model(config, name)
+        fmt = settings["format"]
+        if fmt.get("balance") and not fmt.get("max_train_samples"):
+            problems.append(
+                f"{where}.format.balance: true needs format.max_train_samples (the size of the "
+                "balanced train sample); set it, or set balance: false"
+            )
         stages = settings["model"]["stages"]
         grpo = settings["grpo"]
         if "grpo" in stages and grpo["init"] == "sft" and "sft" not in stages:
