@@ -64,8 +64,8 @@ def write_jsonl(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) ->
     return count
 
 
-def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Yield one object per non-empty line; a malformed line raises DataError naming file:line."""
+def read_jsonl_numbered(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) per non-empty line; a bad line raises DataError at file:line."""
     with open(path, encoding="utf-8") as handle:
         for lineno, line in enumerate(handle, start=1):
             if not line.strip():
@@ -77,7 +77,13 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             if not isinstance(row, dict):
                 kind = type(row).__name__
                 raise DataError(f"{path}:{lineno}: expected a JSON object, got {kind}")
-            yield row
+            yield lineno, row
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Yield one object per non-empty line; a malformed line raises DataError naming file:line."""
+    for _, row in read_jsonl_numbered(path):
+        yield row
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from rlcausality.corr2cause.text import ParseError, parse_input
-from rlcausality.io import DataError
+from rlcausality.io import DataError, read_jsonl_numbered
 
 Row = dict[str, Any]
 DEFAULT_HUB_ID = "causalnlp/corr2cause"
@@ -67,19 +66,7 @@ def convert_row(raw: Mapping[str, Any], where: str, row_id: str) -> Row:
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, Row]]:
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise DataError(
-                    f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}"
-                )
-            yield lineno, row
+    return read_jsonl_numbered(path)
 
 
 def _read_csv(path: Path) -> Iterator[tuple[int, Row]]:
