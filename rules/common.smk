@@ -177,3 +177,10 @@ def max_gpus():
         ),
         default=0,
     )
+
+
+def baseline_max_samples():
+    """Baselines score the items the models score: the models' shared max_samples, if any."""
+    caps = {settings(m)["evaluate"]["max_samples"] for m in config["run"]}
+    cap = caps.pop() if len(caps) == 1 else None
+    return f"--max-samples {cap}" if cap else ""

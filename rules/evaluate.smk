@@ -44,5 +44,8 @@ rule baselines:
         "results/logs/baselines/{test_set}.log",
     conda:
         ENV
+    params:
+        max_samples=baseline_max_samples(),
     shell:
-        "python -m rlcausality.baselines --data {input:q} --out {output:q} > {log:q} 2>&1"
+        "python -m rlcausality.baselines --data {input:q} --out {output:q} {params.max_samples}"
+        " > {log:q} 2>&1"
