@@ -64,6 +64,22 @@ def test_corpus_splits(config: dict[str, Any]) -> None:
     ]
 
 
+def test_hub_source_yields_the_configured_splits(config: dict[str, Any]) -> None:
+    config["data"]["source"] = "hub"
+    config["data"]["hub"] = {
+        "splits": {
+            "train": "train",
+            "test": "test",
+            "test_paraphrased": "perturbation_by_paraphrasing",
+        }
+    }
+    for model in config["models"].values():
+        model.setdefault("evaluate", {})["test_sets"] = ["test", "test_paraphrased"]
+    validate_config(config)
+    assert corpus_splits(config) == ["test", "test_paraphrased", "train"]
+    assert config["data"]["hub"]["id"] == "causalnlp/corr2cause"
+
+
 def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     def mutate(cfg: dict[str, Any]) -> None:
         *parents, last = path.split("/" if "/" in path else ".")

@@ -253,7 +253,7 @@ def corpus_splits(config: dict[str, Any]) -> list[str]:
     if data["source"] == "file":
         return sorted(data["file"])
     if data["source"] == "hub":
-        return ["train", "validation", "test"]
+        return sorted(data["hub"]["splits"])
     splits = sorted(data["generate"]["splits"])
     if data["generate"].get("robustness", True):
         splits += ["test_paraphrased", "test_refactored"]
