@@ -14,7 +14,6 @@ rule gpu_check:
         mem_mb=4000,
         runtime=10,
         cpus_per_task=lambda w: max(1, max_gpus()),
-        tasks=1,
     params:
         launcher=lambda w: torch_launcher(max_gpus()),
     shell:

@@ -19,7 +19,6 @@ rule evaluate:
         mem_mb=resource("evaluate", "mem_mb", scale=True),
         runtime=resource("evaluate", "runtime", scale=True),
         cpus_per_task=resource("evaluate", "cpus"),
-        tasks=1,
     params:
         settings=stage_params("evaluate"),
         manifest=lambda w, input: (

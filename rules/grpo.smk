@@ -19,7 +19,6 @@ rule grpo:
         mem_mb=resource("grpo", "mem_mb", scale=True),
         runtime=resource("grpo", "runtime", scale=True),
         cpus_per_task=resource("grpo", "cpus"),
-        tasks=1,
     params:
         settings=stage_params("grpo"),
         launcher=launcher("grpo"),

@@ -25,7 +25,6 @@ rule sft:
         mem_mb=resource("sft", "mem_mb", scale=True),
         runtime=resource("sft", "runtime", scale=True),
         cpus_per_task=resource("sft", "cpus"),
-        tasks=1,
     params:
         settings=stage_params("sft"),
         launcher=launcher("sft"),

@@ -143,3 +143,27 @@ def test_a_failing_job_is_reported_with_its_error(slurm_cluster, pipeline_run):
     assert "test_refactored.jsonl:5:" in log, log
     assert not (workdir / "results/data/tiny/sft/test_refactored.jsonl").exists()
     assert sacct_rows(slurm_cluster, run_uuid(proc.log))
+
+
+def test_gpu_check_launches_one_process_per_gpu(slurm_cluster, pipeline_run):
+    workdir, first = pipeline_run
+    assert first.returncode == 0, first.log[-8000:]
+    # phi-3.5-mini trains on 2 GPUs: gpu_check asks for 2 and starts torchrun with 2 processes
+    proc = _snakemake(
+        slurm_cluster,
+        workdir,
+        "results/cluster/gpu_check.json",
+        "--config",
+        "run=[phi-3.5-mini]",
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.log[-8000:]
+    report = json.loads((workdir / "results/cluster/gpu_check.json").read_text())
+    assert report["world_size"] == 2
+    assert [p["rank"] for p in report["processes"]] == [0, 1]
+    for process in report["processes"]:
+        assert process["cuda_visible_devices"] == "0,1"
+        assert process["slurm"]["SLURM_JOB_PARTITION"] == "gpu"
+        assert process["slurm"]["SLURM_NTASKS"] == "1"  # one launcher task, not one per GPU
+    (row,) = poll_sacct(slurm_cluster, run_uuid(proc.log), n=1, final={"COMPLETED"})
+    assert "gres/gpu=2" in row["AllocTRES"].split(","), row

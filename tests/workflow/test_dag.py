@@ -101,7 +101,9 @@ def test_slurm_dry_run_requests_the_configured_resources(workflow: Path) -> None
         assert int(resources["mem_mb"]) == expected["mem_mb"], job
         assert int(resources["runtime"]) == expected["runtime"], job
         assert int(resources["cpus_per_task"]) == expected["cpus"], job
-        assert resources["tasks"] == "1", job
+        # No `tasks`: for GPU jobs the SLURM plugin turns it into --ntasks-per-gpu, which would
+        # start one task per GPU; left out, the job is one task that runs the launcher.
+        assert "tasks" not in resources, job
     # multi-GPU jobs launch one torchrun process group over their GPUs
     phi_sft = resolve_model(config, "phi-3.5-mini")["resources"]["sft"]["gpus"]
     assert f"torchrun --standalone --nproc_per_node={phi_sft} -m rlcausality.sft" in proc.stdout
