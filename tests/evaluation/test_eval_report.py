@@ -9,6 +9,7 @@ import pytest
 from eval_helpers import MISSING, TEST_SETS
 
 from rlcausality import report
+from rlcausality.reporting import plots
 
 
 def test_summary_lists_every_cell_and_the_missing_one(built):
@@ -63,7 +64,7 @@ def test_log_history_argument():
     assert report.parse_log_history_arg("m:sft=x/y.json") == ("m", "sft", Path("x/y.json"))
     path = "results/models/qwen/grpo/log_history.json"
     assert report.parse_log_history_arg(path) == ("qwen", "grpo", Path(path))
-    steps, values = report.curve_series([{"loss": 1.0, "step": 1}, {"step": 2}], "loss")
+    steps, values = plots.curve_series([{"loss": 1.0, "step": 1}, {"step": 2}], "loss")
     assert steps == [1] and values == [1.0]
     with pytest.raises(ValueError, match="MODEL:STAGE:TESTSET"):
         report.parse_expected(["a:b"])
