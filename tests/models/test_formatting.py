@@ -156,3 +156,64 @@ def test_invalid_json_names_line(tmp_path: Path, rows_factory) -> None:
     src.write_text(json.dumps(rows_factory(1, seed=3)[0]) + "\n\n{not json\n")
     with pytest.raises(DataError, match=r"broken\.jsonl:3"):
         formatting.read_rows(src)
+
+
+def test_balance_gives_equal_labels_repeating_the_rare_one(
+    tiny_model: dict, rows_factory, tmp_path: Path
+) -> None:
+    rows = rows_factory(60, seed=3, prefix="skew")
+    for index, row in enumerate(rows):
+        row["label"] = 1 if index < 5 else 0  # 5 Yes, 55 No: like Corr2Cause, Yes is rare
+    src = tmp_path / "skewed.jsonl"
+    write_jsonl(src, rows)
+    settings = {"model": tiny_model, "format": {"max_length": 4096, "balance": True}}
+    stats = run_cli(settings, "sft", src, tmp_path / "a.jsonl", "--max-samples", "40")
+    out = list(read_jsonl(tmp_path / "a.jsonl"))
+    assert stats["balance"] is True
+    assert stats["labels"] == {"yes": 20, "no": 20} and len(out) == 40
+    yes_ids = [r["id"] for r in out if r["label"] == 1]
+    assert sorted(set(yes_ids)) == [f"skew{i}" for i in range(5)]
+    assert all(yes_ids.count(i) == 4 for i in set(yes_ids))  # every Yes row 4 times
+    no_ids = [r["id"] for r in out if r["label"] == 0]
+    assert len(set(no_ids)) == 20  # No rows are distinct
+    assert stats["distinct_rows"] == 25 and stats["repeated_rows"] == 15
+    assert stats["dropped_by_cap"] == 35
+    again = run_cli(settings, "sft", src, tmp_path / "b.jsonl", "--max-samples", "40")
+    assert again["labels"] == stats["labels"]
+    assert [r["id"] for r in read_jsonl(tmp_path / "b.jsonl")] == [r["id"] for r in out]
+
+    # Uneven repetition: 7 Yes rows from 5 distinct ones (each once, two of them twice).
+    small = run_cli(settings, "sft", src, tmp_path / "c.jsonl", "--max-samples", "14")
+    assert small["labels"] == {"yes": 7, "no": 7}
+    small_yes = [r["id"] for r in read_jsonl(tmp_path / "c.jsonl") if r["label"] == 1]
+    assert len(set(small_yes)) == 5 and sorted(map(small_yes.count, set(small_yes))) == [
+        1, 1, 1, 2, 2
+    ]  # fmt: skip
+
+    # Without a cap (test and validation splits) the labels stay as they are.
+    natural = run_cli(settings, "sft", src, tmp_path / "d.jsonl", "--max-samples", "0")
+    assert natural["balance"] is False and natural["labels"] == {"yes": 5, "no": 55}
+
+
+def test_balance_needs_both_labels(tiny_model: dict, rows_factory, tmp_path: Path) -> None:
+    rows = rows_factory(10, seed=4, prefix="no")
+    for row in rows:
+        row["label"] = 0
+    src = tmp_path / "all_no.jsonl"
+    write_jsonl(src, rows)
+    settings = {"model": tiny_model, "format": {"max_length": 4096, "balance": True}}
+    with pytest.raises(DataError, match="balance"):
+        run_cli(settings, "sft", src, tmp_path / "a.jsonl", "--max-samples", "4")
+
+
+def test_balance_needs_a_train_cap_in_config() -> None:
+    import yaml
+
+    from rlcausality.config import ConfigError, validate_config
+
+    config = yaml.safe_load((Path(__file__).parents[2] / "config.yaml").read_text())
+    config["models"]["tiny"]["format"] = {"balance": True, "max_train_samples": None}
+    with pytest.raises(ConfigError, match=r"models\.tiny\.format\.balance"):
+        validate_config(config)
+    config["models"]["tiny"]["format"]["max_train_samples"] = 64
+    validate_config(config)

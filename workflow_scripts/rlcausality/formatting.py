@@ -162,27 +162,66 @@ def format_split(
     With a cap, rows are visited in a seeded random order and measured chunk by chunk until
     ``max_samples`` fit (so a 2,000-row sample of a 166k-row split measures few rows); the
     kept rows are written in their original order. Length percentiles cover the measured rows.
+
+    With a cap and ``format.balance: true`` the sample is balanced: ``max_samples // 2`` Yes
+    rows and the rest No rows, each drawn in the same seeded order; a label with fewer fitting
+    rows than its quota has its rows repeated (every row the same number of times, give or
+    take one; the extra copies are a seeded choice). Only the capped (train) sample is
+    balanced; a split formatted without a cap (test, validation) keeps its natural labels.
     """
     max_length = int(settings["format"]["max_length"])
+    balance = bool(settings["format"].get("balance", False)) and max_samples is not None
     order = list(range(len(rows)))
     if max_samples is not None:
         random.Random(seed).shuffle(order)
+    quota = (
+        {1: max_samples // 2, 0: max_samples - max_samples // 2}
+        if balance and max_samples is not None
+        else None
+    )
     lengths: list[int] = []
     kept: list[tuple[int, dict[str, Any], int]] = []
+    by_label: dict[int, list[tuple[int, dict[str, Any], int]]] = {1: [], 0: []}
     for begin in range(0, len(order), chunk):
         indices = order[begin : begin + chunk]
         formatted = [format_row(rows[i], settings["model"], fmt) for i in indices]
         measured = token_lengths(tokenizer, formatted, fmt)
         lengths.extend(measured)
-        kept.extend(
+        fitting = [
             (i, row, n)
             for i, row, n in zip(indices, formatted, measured, strict=True)
             if n <= max_length
-        )
-        if max_samples is not None and len(kept) >= max_samples:
+        ]
+        kept.extend(fitting)
+        if quota is not None:
+            for item in fitting:
+                by_label[item[1]["label"]].append(item)
+            if all(len(by_label[label]) >= quota[label] for label in quota):
+                break
+        elif max_samples is not None and len(kept) >= max_samples:
             break
     dropped_too_long = len(lengths) - len(kept)
-    selected = sorted(kept[:max_samples] if max_samples is not None else kept, key=lambda k: k[0])
+    repeated = 0
+    if quota is not None:
+        chosen: list[tuple[int, dict[str, Any], int]] = []
+        for label, want in quota.items():
+            pool = by_label[label]
+            if want and not pool:
+                raise DataError(
+                    f"format.balance: no {ANSWERS[label]} row fits max_length {max_length}; "
+                    "a balanced sample needs both labels (set format.balance: false)"
+                )
+            copies, extra = divmod(want, len(pool)) if pool else (0, 0)
+            picked = pool * copies + random.Random(seed + 1 + label).sample(pool, extra)
+            repeated += max(0, want - len(pool))
+            chosen.extend(picked)
+        selected = sorted(chosen, key=lambda k: k[0])
+        distinct = len({i for i, _, _ in selected})
+    else:
+        selected = sorted(
+            kept[:max_samples] if max_samples is not None else kept, key=lambda k: k[0]
+        )
+        distinct = len(selected)
     out_rows = [row for _, row, _ in selected]
     labels = Counter(row["label"] for row in out_rows)
     stats = {
@@ -192,9 +231,12 @@ def format_split(
         "rows_measured": len(lengths),
         "rows_out": len(out_rows),
         "dropped_too_long": dropped_too_long,
-        "dropped_by_cap": len(rows) - len(out_rows) - dropped_too_long,
+        "dropped_by_cap": len(rows) - distinct - dropped_too_long,
         "max_length": max_length,
         "max_samples": max_samples,
+        "balance": balance,
+        "distinct_rows": distinct,
+        "repeated_rows": repeated,
         "labels": {"yes": labels.get(1, 0), "no": labels.get(0, 0)},
         "yes_fraction": labels.get(1, 0) / len(out_rows) if out_rows else None,
         "length_all": length_stats(lengths),
