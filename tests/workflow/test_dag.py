@@ -60,6 +60,13 @@ def test_local_profile_builds_only_the_embedded_model(workflow: Path) -> None:
     assert counts["evaluate"] == 9
 
 
+def test_demo_profile_builds_smollm2_and_tiny(workflow: Path) -> None:
+    counts = dry_run(workflow, "--profile", "profiles/demo")
+    assert counts["base_model"] == 2  # the GGUF conversion and the tiny build
+    assert counts["sft"] == 2 and counts["grpo"] == 2
+    assert counts["evaluate"] == 3 + 9  # smollm2: three stages on test; tiny: three test sets
+
+
 def test_lint_is_clean(workflow: Path) -> None:
     proc = run_snakemake(workflow, "--lint")
     assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr
