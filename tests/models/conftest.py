@@ -17,6 +17,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from rlcausality.config import deep_merge, recipe_defaults
 from rlcausality.io import write_jsonl
+from rlcausality.models.tiny import DEFAULT_DIMS
 
 VARIABLES = "ABCDEF"
 RELATIONS = {
@@ -24,15 +25,6 @@ RELATIONS = {
     "parent": "{a} is a cause for {b}, but not a direct one.",
     "child": "{a} directly affects {b}.",
     "confounder": "There exists at least one confounder (cause of both) of {a} and {b}.",
-}
-TINY_DIMS = {
-    "hidden_size": 64,
-    "num_layers": 2,
-    "num_heads": 4,
-    "num_kv_heads": 2,
-    "intermediate_size": 128,
-    "vocab_size": 512,
-    "seed": 0,
 }
 # The SFT values that take the tiny model to >= 95 % parseable answers (see test_sft.py).
 TINY_SFT = {
@@ -111,7 +103,7 @@ def model_settings(path: str | Path, family: str = "qwen2", **extra: Any) -> dic
         "trust_remote_code": False,
         "revision": None,
         "system_prompt": None,
-        "tiny": dict(TINY_DIMS),
+        "tiny": dict(DEFAULT_DIMS),
     }
     settings.update(extra)
     return settings

