@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from workflow.helpers import copy_workflow
 
-from rlcausality.config import resolve_model, validate_config
+from rlcausality.config import deep_merge, resolve_model, validate_config
 
 from .test_cluster import mem_mb, poll_sacct, run_uuid, sacct_rows
 
@@ -25,8 +25,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 SNAKEMAKE = REPO / ".venv" / "bin" / "snakemake"
 OVERRIDES = HERE / "pipeline" / "tiny-on-gpus.yaml"
-WORKFLOW_FILES = ("Snakefile", "rules", "config.yaml", "profiles", "workflow_scripts", "envs")
-GPU_RULES = {"sft": "sft", "grpo": "grpo", "evaluate": "evaluate"}
+GPU_RULES = ("sft", "grpo", "evaluate")  # rule name = the stage of its resources
 
 pytestmark = pytest.mark.slurm
 
@@ -59,8 +58,6 @@ def _snakemake(cluster, workdir: Path, *extra: str, timeout: float = 900):
 def _expected_settings() -> dict:
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     overrides = yaml.safe_load(OVERRIDES.read_text())
-    from rlcausality.config import deep_merge
-
     config = deep_merge(config, overrides)
     validate_config(config)
     return resolve_model(config, "tiny")
@@ -68,13 +65,7 @@ def _expected_settings() -> dict:
 
 @pytest.fixture(scope="module")
 def pipeline_run(slurm_cluster, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("slurm-pipeline")
-    for name in WORKFLOW_FILES:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, workdir / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, workdir / name)
+    workdir = copy_workflow(tmp_path_factory.mktemp("slurm-pipeline"))
     proc = _snakemake(slurm_cluster, workdir)
     print(f"embedded pipeline through SLURM took {proc.elapsed:.1f} s")
     return workdir, proc
@@ -104,7 +95,7 @@ def test_every_cluster_job_got_what_config_asked_for(slurm_cluster, pipeline_run
     assert set(by_rule) == {"format", "sft", "grpo", "evaluate"}, set(by_rule)
     assert len(by_rule["evaluate"]) == 9 and len(by_rule["format"]) == 8
     for rule, job_rows in by_rule.items():
-        stage = GPU_RULES.get(rule, "data")
+        stage = rule if rule in GPU_RULES else "data"
         res = settings["resources"][stage]
         for row in job_rows:
             assert row["Partition"] == ("gpu" if rule in GPU_RULES else "cpu"), row
