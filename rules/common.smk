@@ -5,12 +5,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 
+from rlcausality import budget, launch  # noqa: E402
 from rlcausality import config as rlconfig  # noqa: E402
 
 try:
     rlconfig.validate_config(config)
 except rlconfig.ConfigError as err:
     raise WorkflowError(str(err)) from None
+
+# One line per training job of the selected models: launcher, step count, time against runtime.
+if workflow.is_main_process:
+    for job in budget.training_budgets(config):
+        print(job.line(), file=sys.stderr)
 
 SCRIPTS = Path(workflow.basedir) / "workflow_scripts"
 ENV = "../envs/rlcausality.yaml"
@@ -68,15 +74,19 @@ def resource(stage, key, scale=False):
     return get
 
 
-def torch_launcher(gpus):
-    """One process, or one torchrun process group over the GPUs a job was given."""
-    if gpus > 1:
-        return f"torchrun --standalone --nproc_per_node={gpus} -m"
-    return "python -m"
+def torch_launcher(gpus, deepspeed=None):
+    """One process, or one torchrun process group (DeepSpeed: always) over the job's GPUs."""
+    return launch.launcher(gpus, deepspeed)
 
 
 def launcher(stage):
-    return lambda w: torch_launcher(settings(w.model)["resources"][stage]["gpus"])
+    def get(w):
+        resolved = settings(w.model)
+        return launch.launcher(
+            resolved["resources"][stage]["gpus"], resolved[stage].get("deepspeed")
+        )
+
+    return get
 
 
 def eval_targets(model):

@@ -206,6 +206,7 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
                 f"{where}.grpo.reward_weights: {len(weights)} weight(s) for "
                 f"{len(grpo['rewards'])} reward(s); give one weight per reward or null"
             )
+        problems += _vllm_problems(where, settings)
         gpus = max(1, settings["resources"]["grpo"]["gpus"])
         generation_batch = (
             grpo["per_device_train_batch_size"] * gpus * grpo["gradient_accumulation_steps"]
@@ -229,6 +230,21 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
                 if key not in res:
                     problems.append(f"{where}.resources.{stage}.{key}: missing")
     return problems
+
+
+def _vllm_problems(where: str, settings: dict[str, Any]) -> list[str]:
+    """vLLM with a quantised base: GRPO+QLoRA+vLLM is an open TRL bug (trl#4973), and vLLM
+    would evaluate the unquantised weights, not the model that was trained."""
+    quantization = settings["model"].get("quantization", "none")
+    if quantization == "none":
+        return []
+    return [
+        f"{where}.{section}.use_vllm: true with quantization {quantization!r} is not supported "
+        "(GRPO+QLoRA+vLLM: trl#4973; vLLM would not run the quantised model that was trained); "
+        f"set {section}.use_vllm: false or quantization: none"
+        for section in ("grpo", "evaluate")
+        if settings[section].get("use_vllm")
+    ]
 
 
 def validate_config(config: dict[str, Any], source: str = "config.yaml") -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Per-model chat formatting of Corr2Cause rows into TRL prompt/completion rows.
 
 The prompt builders here are shared with evaluation, so a model is always asked the same way it
-was trained. ``sft`` rows carry a one-word assistant completion (``Yes``/``No``); ``grpo`` rows
+was trained. ``sft`` rows carry a one-word assistant completion (``Yes``/``No``, after a
+``</think>`` where the template opens ``<think>``); ``grpo`` rows
 carry only the prompt, which asks for ``<think>…</think>`` reasoning then ``Therefore: Yes|No``.
 
 CLI::
@@ -67,8 +68,35 @@ def build_prompt(model_settings: dict[str, Any], input_text: str, fmt: str) -> l
     return messages
 
 
-def answer_completion(label: int) -> list[Message]:
-    return [{"role": "assistant", "content": ANSWERS[int(label)]}]
+# A template whose generation prompt opens "<think>" (R1-Distill) gets an SFT target that closes
+# the block first, so the trained continuation is the one evaluation asks for.
+CLOSE_THINK = "</think>\n\n"
+
+
+def answer_completion(label: int, opens_think: bool = False) -> list[Message]:
+    prefix = CLOSE_THINK if opens_think else ""
+    return [{"role": "assistant", "content": prefix + ANSWERS[int(label)]}]
+
+
+def tokenized_sft_row(tokenizer: Any, row: dict[str, Any]) -> dict[str, list[int]]:
+    """``input_ids`` and ``completion_mask`` of an SFT row, prompt exactly as evaluation sends it.
+
+    For templates that open ``<think>`` in the generation prompt (and drop reasoning from a
+    rendered assistant turn) prompt+completion is not an extension of the prompt, so TRL's
+    conversational path would train on a context evaluation never shows. Here the prompt is
+    the rendered generation prompt (tokenised as evaluation tokenises it, no special tokens
+    added), the completion its continuation and the end-of-sequence token.
+    """
+    prompt_ids = tokenizer(render(tokenizer, row["prompt"], True), add_special_tokens=False)[
+        "input_ids"
+    ]
+    text = "".join(message["content"] for message in row["completion"])
+    completion_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    completion_ids = [*completion_ids, tokenizer.eos_token_id]
+    return {
+        "input_ids": prompt_ids + completion_ids,
+        "completion_mask": [0] * len(prompt_ids) + [1] * len(completion_ids),
+    }
 
 
 def validate_row(row: dict[str, Any], where: str) -> None:
@@ -86,7 +114,8 @@ def validate_row(row: dict[str, Any], where: str) -> None:
 def format_row(row: dict[str, Any], model_settings: dict[str, Any], fmt: str) -> dict[str, Any]:
     out: dict[str, Any] = {"prompt": build_prompt(model_settings, row["input"], fmt)}
     if fmt == "sft":
-        out["completion"] = answer_completion(row["label"])
+        family = get_family(model_settings["family"])
+        out["completion"] = answer_completion(row["label"], family.opens_think)
     for column in CARRIED_COLUMNS:
         out[column] = row.get(column)
     out["label"] = int(row["label"])
@@ -116,8 +145,12 @@ def render(tokenizer: Any, messages: list[Message], add_generation_prompt: bool)
     )
 
 
-def token_lengths(tokenizer: Any, rows: Sequence[dict[str, Any]], fmt: str) -> list[int]:
+def token_lengths(
+    tokenizer: Any, rows: Sequence[dict[str, Any]], fmt: str, opens_think: bool = False
+) -> list[int]:
     """Tokens of prompt+completion (sft) or of the prompt with generation prompt (grpo)."""
+    if fmt == "sft" and opens_think:
+        return [len(tokenized_sft_row(tokenizer, row)["input_ids"]) for row in rows]
     texts = [
         render(tokenizer, row["prompt"] + row["completion"], False)
         if fmt == "sft"
@@ -170,6 +203,7 @@ def format_split(
     balanced; a split formatted without a cap (test, validation) keeps its natural labels.
     """
     max_length = int(settings["format"]["max_length"])
+    opens_think = get_family(settings["model"]["family"]).opens_think
     balance = bool(settings["format"].get("balance", False)) and max_samples is not None
     order = list(range(len(rows)))
     if max_samples is not None:
@@ -185,7 +219,7 @@ def format_split(
     for begin in range(0, len(order), chunk):
         indices = order[begin : begin + chunk]
         formatted = [format_row(rows[i], settings["model"], fmt) for i in indices]
-        measured = token_lengths(tokenizer, formatted, fmt)
+        measured = token_lengths(tokenizer, formatted, fmt, opens_think)
         lengths.extend(measured)
         fitting = [
             (i, row, n)

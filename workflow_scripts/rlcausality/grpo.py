@@ -19,8 +19,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rlcausality import training
+from rlcausality import launch, training
 from rlcausality.io import read_jsonl
+from rlcausality.progress import trainer_callback
 from rlcausality.rewards import get_reward_functions
 
 GRPO_COLUMNS = ("prompt", "label", "id", "relation", "num_variables")
@@ -54,20 +55,41 @@ def load_prompts(path: str | Path, tokenizer: Any, limit: int) -> tuple[Any, int
     return Dataset.from_list(kept), len(rows) - len(kept)
 
 
-def use_vllm(stage: dict[str, Any]) -> bool:
-    import torch
+def use_vllm(settings: dict[str, Any]) -> bool:
+    """Whether rollouts use vLLM: as configured, or a loud error when it cannot be had.
 
-    return (
-        bool(stage.get("use_vllm"))
-        and torch.cuda.is_available()
-        and importlib.util.find_spec("vllm") is not None
-    )
+    ``grpo.use_vllm: true`` never falls back to ``generate`` silently: without a GPU or without
+    the vllm package the job stops and says so (config validation already refuses vLLM for a
+    quantised base, an open TRL bug: trl#4973).
+    """
+    if not settings["grpo"].get("use_vllm"):
+        return False
+    if not launch.accelerator_present():
+        raise RuntimeError("grpo.use_vllm: true, but no GPU is present; vLLM needs one")
+    if importlib.util.find_spec("vllm") is None:
+        raise RuntimeError(
+            "grpo.use_vllm: true, but the vllm package is not installed in this environment; "
+            "install a vLLM that fits the pinned torch/transformers (README: vLLM) or set "
+            "use_vllm: false"
+        )
+    return True
 
 
-def grpo_config(settings: dict[str, Any], output_dir: str, precision: Any) -> Any:
+def grpo_config(
+    settings: dict[str, Any], output_dir: str, precision: Any, prompt_limit: int
+) -> Any:
     from trl import GRPOConfig
 
     stage = settings["grpo"]
+    vllm = use_vllm(settings)
+    vllm_options: dict[str, Any] = {}
+    if vllm:
+        # Without a length TRL passes none and vLLM reserves KV cache for the model's whole
+        # context (Phi-3.5: 131k tokens, ~48 GiB), then may refuse to start.
+        vllm_options = {
+            "vllm_mode": "colocate",  # same GPUs as training; no separate `trl vllm-serve` job
+            "vllm_max_model_length": prompt_limit + int(stage["max_completion_length"]),
+        }
     return GRPOConfig(
         **training.common_arguments(settings, "grpo", output_dir, precision),
         num_generations=stage["num_generations"],
@@ -78,19 +100,21 @@ def grpo_config(settings: dict[str, Any], output_dir: str, precision: Any) -> An
         loss_type=stage.get("loss_type", "dapo"),
         scale_rewards=stage.get("scale_rewards", "group"),
         reward_weights=stage.get("reward_weights"),
-        use_vllm=use_vllm(stage),
-        vllm_mode="colocate",  # same GPUs as training; no separate `trl vllm-serve` job
+        use_vllm=vllm,
         log_completions=False,
+        **vllm_options,
     )
 
 
-def trainable_model(settings: dict[str, Any], init_manifest: str | None) -> training.TrainableModel:
+def trainable_model(
+    settings: dict[str, Any], init_manifest: str | None, args: Any
+) -> training.TrainableModel:
     init = settings["grpo"].get("init", "sft")
     if init == "sft":
         if not init_manifest:
             raise ValueError("grpo.init is 'sft' but no --init-manifest (the SFT manifest) given")
-        return training.continued_lora_model(settings, "grpo", init_manifest)
-    return training.new_lora_model(settings, "grpo")
+        return training.continued_lora_model(settings, "grpo", init_manifest, args)
+    return training.new_lora_model(settings, "grpo", args)
 
 
 def run(
@@ -111,15 +135,18 @@ def run(
     tokenizer = load_tokenizer(settings["model"])
     limit = prompt_limit(settings, tokenizer, max_prompt_length)
     train_data, dropped = load_prompts(train_path, tokenizer, limit)
-    args = grpo_config(settings, output_dir, training.stage_precision(settings))  # before the model
-    trainable = trainable_model(settings, init_manifest)
+    precision = training.stage_precision(settings)
+    args = grpo_config(settings, output_dir, precision, limit)  # before the model
+    trainable = trainable_model(settings, init_manifest, args)
     trainer = GRPOTrainer(
         model=trainable.model,
         reward_funcs=get_reward_functions(stage["rewards"], family.opens_think),
         args=args,
         train_dataset=train_data,
         processing_class=tokenizer,
+        callbacks=[trainer_callback("grpo", stage["progress_interval_s"])],
     )
+    training.fp32_adapters_for_fp16(trainer.model, precision, settings["model"])
     output, runtime, resumed = training.train(trainer, output_dir)
     data = {"train": training.data_info(train_path, len(train_data))}
     data["train"]["dropped_too_long"] = dropped
@@ -136,8 +163,13 @@ def run(
         train_output=output,
         runtime_s=runtime,
         resumed_from=resumed,
-        merge=bool(stage.get("merge", False)),
-        extra={"rewards": stage["rewards"], "think_opened": family.opens_think},
+        merge=False,
+        extra={
+            "rewards": stage["rewards"],
+            "think_opened": family.opens_think,
+            "generator": "vllm" if args.use_vllm else "transformers",
+            "generation_batch_size": args.generation_batch_size,
+        },
     )
 
 

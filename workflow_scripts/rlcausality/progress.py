@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 
 def format_duration(seconds: float) -> str:
@@ -98,3 +98,29 @@ class ProgressLog:
     def close(self) -> str:
         """The final line (always printed)."""
         return self.emit()
+
+
+def trainer_callback(label: str, interval_s: float = 60.0) -> Any:
+    """A transformers ``TrainerCallback`` printing progress lines on the main process."""
+    from transformers import TrainerCallback
+
+    class ProgressCallback(TrainerCallback):
+        log: ProgressLog | None = None
+
+        def on_train_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            if state.is_world_process_zero:
+                self.log = ProgressLog(
+                    label, state.max_steps, "step", interval_s, start=state.global_step
+                )
+                self.log.emit()
+
+        def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            if self.log is not None:
+                self.log.update(done=state.global_step)
+
+        def on_train_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            if self.log is not None:
+                self.log.update(done=state.global_step)
+                self.log.close()
+
+    return ProgressCallback()

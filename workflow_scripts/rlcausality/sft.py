@@ -18,17 +18,23 @@ from pathlib import Path
 from typing import Any
 
 from rlcausality import training
+from rlcausality.formatting import tokenized_sft_row
 from rlcausality.io import read_jsonl
+from rlcausality.models.families import get_family
+from rlcausality.progress import trainer_callback
 
 SFT_COLUMNS = ("prompt", "completion")
 
 
-def load_rows(path: str | Path) -> Any:
+def load_rows(path: str | Path, tokenizer: Any = None, opens_think: bool = False) -> Any:
+    """The SFT rows; for think-opening templates tokenised here (``tokenized_sft_row``)."""
     from datasets import Dataset
 
     rows = [{column: row[column] for column in SFT_COLUMNS} for row in read_jsonl(path)]
     if not rows:
         raise ValueError(f"{path}: no training rows")
+    if opens_think:
+        rows = [tokenized_sft_row(tokenizer, row) for row in rows]
     return Dataset.from_list(rows)
 
 
@@ -60,18 +66,21 @@ def run(
     from rlcausality.models.loading import load_tokenizer
 
     tokenizer = load_tokenizer(settings["model"])
-    train_data = load_rows(train_path)
-    eval_data = load_rows(eval_path) if eval_path else None
+    opens_think = get_family(settings["model"]["family"]).opens_think
+    train_data = load_rows(train_path, tokenizer, opens_think)
+    eval_data = load_rows(eval_path, tokenizer, opens_think) if eval_path else None
     precision = training.stage_precision(settings)
     args = sft_config(settings, output_dir, precision, eval_data is not None)  # before the model
-    trainable = training.new_lora_model(settings, "sft")
+    trainable = training.new_lora_model(settings, "sft", args)
     trainer = SFTTrainer(
         model=trainable.model,
         args=args,
         train_dataset=train_data,
         eval_dataset=eval_data,
         processing_class=tokenizer,
+        callbacks=[trainer_callback("sft", settings["sft"]["progress_interval_s"])],
     )
+    training.fp32_adapters_for_fp16(trainer.model, precision, settings["model"])
     output, runtime, resumed = training.train(trainer, output_dir)
     data = {"train": training.data_info(train_path, len(train_data))}
     if eval_path:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlcausality import launch
 from rlcausality.io import atomic_directory, read_json, sha256_file, write_json
 from rlcausality.models.families import Family, get_family
 from rlcausality.models.loading import Precision, choose_precision, load_model
@@ -152,10 +153,48 @@ def stage_precision(settings: dict[str, Any]) -> Precision:
     return choose_precision(settings["model"].get("dtype", "auto"))
 
 
-def new_lora_model(settings: dict[str, Any], stage_name: str) -> TrainableModel:
+def zero3_enabled(args: Any) -> bool:
+    """True when the trainer arguments ``args`` run DeepSpeed ZeRO-3."""
+    plugin = getattr(args, "deepspeed_plugin", None) if args is not None else None
+    return plugin is not None and plugin.zero_stage == 3
+
+
+def adapter_dtype_kwargs(model_settings: dict[str, Any], args: Any) -> dict[str, Any]:
+    """Keep LoRA weights in the base's dtype under ZeRO-3 (non-quantised), as TRL does.
+
+    PEFT upcasts adapters to fp32 by default; ZeRO-3 gathers parameters into buffers of the
+    first parameter's dtype, so a bf16 base with fp32 adapters fails at the first optimizer
+    step (trl#6089, DeepSpeed#8072). TRL avoids it only when it builds the PEFT model itself.
+    """
+    if zero3_enabled(args) and not is_quantized(model_settings):
+        return {"autocast_adapter_dtype": False}
+    return {}
+
+
+def fp32_adapters_for_fp16(model: Any, precision: Precision, model_settings: dict) -> int:
+    """Trainable weights back to fp32 for fp16 mixed precision; returns how many were cast.
+
+    TRL casts QLoRA adapters to bf16 when it builds its trainer (whatever the precision); on a
+    pre-Ampere GPU training runs in fp16 autocast, where bf16 weights would be emulated and the
+    fp16 gradient scaler expects fp32 master weights. Call after the trainer is built (its
+    optimizer is created later, in ``train``).
+    """
+    import torch
+
+    if not (precision.fp16 and is_quantized(model_settings)):
+        return 0
+    cast = 0
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != torch.float32:
+            param.data = param.data.float()
+            cast += 1
+    return cast
+
+
+def new_lora_model(settings: dict[str, Any], stage_name: str, args: Any = None) -> TrainableModel:
     """The base model with a fresh LoRA adapter of the stage's settings, checked.
 
-    Build the trainer's config first: with ZeRO-3 the model must be loaded after it.
+    Build the trainer's config (``args``) first: with ZeRO-3 the model must be loaded after it.
     """
     from peft import get_peft_model
 
@@ -167,13 +206,15 @@ def new_lora_model(settings: dict[str, Any], stage_name: str) -> TrainableModel:
     targets = lora_targets(stage, family)
     check_targets_exist(base, targets)
     base = prepare_base(base, model_settings, stage)
-    model = get_peft_model(base, lora_config(stage, targets))
+    model = get_peft_model(
+        base, lora_config(stage, targets), **adapter_dtype_kwargs(model_settings, args)
+    )
     adapted = check_adapted(model, targets)
     return TrainableModel(model, precision, family, targets, adapted)
 
 
 def continued_lora_model(
-    settings: dict[str, Any], stage_name: str, init_manifest: str
+    settings: dict[str, Any], stage_name: str, init_manifest: str, args: Any = None
 ) -> TrainableModel:
     """The base model plus the adapter of an earlier stage (its manifest), trainable."""
     from peft import PeftModel
@@ -185,7 +226,12 @@ def continued_lora_model(
     base = load_model(model_settings, path=manifest["base_model"], precision=precision)
     check_family(base, family)
     base = prepare_base(base, model_settings, stage)
-    model = PeftModel.from_pretrained(base, manifest["adapter_path"], is_trainable=True)
+    model = PeftModel.from_pretrained(
+        base,
+        manifest["adapter_path"],
+        is_trainable=True,
+        **adapter_dtype_kwargs(model_settings, args),
+    )
     targets = model.peft_config["default"].target_modules
     targets = targets if isinstance(targets, str) else sorted(targets)
     adapted = check_adapted(model, targets)
@@ -224,26 +270,27 @@ def latest_checkpoint(checkpoints_dir: str | Path) -> Path | None:
 
 
 def deepspeed_config(name: str | None, quantized: bool = False) -> str | None:
-    """The DeepSpeed JSON for ``zero2``/``zero3`` on a CUDA machine; None on a CPU or unset.
+    """The DeepSpeed JSON for ``zero2``/``zero3`` on a GPU; None on a CPU or when unset.
 
-    A bitsandbytes-quantised base is placed on each rank's GPU with a device map, which ZeRO-3
-    refuses; QLoRA therefore uses ZeRO-2 (only the small adapter is trained anyway).
+    A quantised base runs ZeRO-2 (``launch.deepspeed_stage``). DeepSpeed must run under a
+    launcher (``rlcausality.launch``): without one this stops with the fix named, not with
+    DeepSpeed's ``import mpi4py`` fallback.
     """
-    import torch
-
-    if not name or not torch.cuda.is_available():
+    if not name or not launch.accelerator_present():
         return None
-    if quantized and name == "zero3":
+    if launch.deepspeed_stage(name, quantized) != name:
         print("deepspeed: zero3 with a quantised base is not supported; using zero2", flush=True)
-        name = "zero2"
+        name = launch.deepspeed_stage(name, quantized)
     path = DEEPSPEED_DIR / f"{name}.json"
     if not path.is_file():
         raise ValueError(f"deepspeed: {name!r} has no config file {path}")
     if importlib.util.find_spec("deepspeed") is None:
         raise RuntimeError(
             f"deepspeed: {name!r} is configured and a GPU is present, but the deepspeed package "
-            "is not installed; `pip install -e .[gpu]` or set deepspeed: null for this stage"
+            "is not installed; `pip install -e '.[deepspeed]'` or set deepspeed: null for this "
+            "stage"
         )
+    launch.require_launcher(f"deepspeed: {name}")
     return str(path)
 
 
@@ -251,8 +298,6 @@ def common_arguments(
     settings: dict[str, Any], stage_name: str, output_dir: str | Path, precision: Precision
 ) -> dict[str, Any]:
     """Keyword arguments shared by SFTConfig and GRPOConfig."""
-    import torch
-
     stage = settings[stage_name]
     return {
         "output_dir": str(Path(output_dir) / "checkpoints"),
@@ -272,7 +317,7 @@ def common_arguments(
         "seed": stage.get("seed", 42),
         "bf16": precision.bf16,
         "fp16": precision.fp16,
-        "use_cpu": not torch.cuda.is_available(),
+        "use_cpu": not launch.accelerator_present(),
         "deepspeed": deepspeed_config(stage.get("deepspeed"), is_quantized(settings["model"])),
         "report_to": "none",
         "disable_tqdm": True,
@@ -317,7 +362,12 @@ def save_merged(
     The unquantised base is loaded afresh so the trained (possibly sharded) model is untouched.
     """
     from peft import PeftModel
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
+    # Under ZeRO-3 the trainer registered its DeepSpeed config globally, and a model loaded
+    # while it is registered is partitioned on load (a collective: rank 0 alone would block in
+    # zero.Init). The merge runs on the main process only, on a plain unsharded copy.
+    unset_hf_deepspeed_config()
     precision = choose_precision(model_settings.get("dtype", "auto"))
     base = load_model({**model_settings, "quantization": "none"}, precision=precision)
     merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
@@ -380,6 +430,7 @@ def finish_stage(
         "log_history_path": str(log_history_path),
         "precision": trainable.precision.name,
         "deepspeed": trainer.args.deepspeed,
+        "world_size": trainer.args.world_size,
         "provenance": provenance(settings),
         **(extra or {}),
     }

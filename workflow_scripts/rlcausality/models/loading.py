@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from rlcausality.launch import cuda_capability
+
 
 @dataclass(frozen=True)
 class Precision:
@@ -27,11 +29,31 @@ class Precision:
         return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.dtype, "fp32")
 
 
-def choose_precision(requested: str = "auto") -> Precision:
-    """bf16 where the GPU supports it, fp16 on pre-Ampere GPUs, fp32 on the CPU."""
-    if requested == "float32" or not torch.cuda.is_available():
+BF16_CAPABILITY = (8, 0)  # Ampere: bf16 in hardware; earlier GPUs only emulate it
+
+
+def choose_precision(
+    requested: str = "auto", capability: tuple[int, int] | str | None = "detect"
+) -> Precision:
+    """bf16 on GPUs of compute capability ≥ 8.0, fp16 on earlier GPUs, fp32 on the CPU.
+
+    ``torch.cuda.is_bf16_supported()`` is True on a V100 or RTX 2080 Ti too (by emulation, its
+    default), so the decision reads the capability instead. ``capability`` None means no GPU;
+    "detect" asks the device (``rlcausality.launch.cuda_capability``). ``bfloat16`` requested
+    on a GPU without it is refused rather than emulated slowly.
+    """
+    if capability == "detect":
+        capability = cuda_capability()
+    if requested == "float32" or capability is None:
         return Precision(torch.float32, bf16=False, fp16=False)
-    if requested == "bfloat16" or (requested == "auto" and torch.cuda.is_bf16_supported()):
+    native_bf16 = tuple(capability) >= BF16_CAPABILITY
+    if requested == "bfloat16" and not native_bf16:
+        raise ValueError(
+            f"dtype: bfloat16 was asked for, but this GPU (compute capability "
+            f"{capability[0]}.{capability[1]}) has no bf16 in hardware; set dtype: auto "
+            "(fp16 here) or float16"
+        )
+    if requested == "bfloat16" or (requested == "auto" and native_bf16):
         return Precision(torch.bfloat16, bf16=True, fp16=False)
     return Precision(torch.float16, bf16=False, fp16=True)
 
@@ -41,7 +63,7 @@ def configure_threads(threads: int | None) -> None:
     if threads is None:
         env = os.environ.get("OMP_NUM_THREADS")
         threads = int(env) if env and env.isdigit() else None
-    if threads and not torch.cuda.is_available():
+    if threads and cuda_capability() is None:
         torch.set_num_threads(threads)
 
 
@@ -96,7 +118,7 @@ def load_model(
     quant = quantization_config(model_settings, precision)
     if quant is not None:
         kwargs["quantization_config"] = quant
-        if device_map is None and torch.cuda.is_available():
+        if device_map is None and cuda_capability() is not None:
             device_map = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     if device_map is not None:
         kwargs["device_map"] = device_map

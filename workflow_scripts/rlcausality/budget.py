@@ -1,0 +1,143 @@
+"""Step counts of the training jobs, and whether each fits its declared runtime.
+
+Computed at parse time (the dry-run prints one line per training job), from the resolved
+settings alone: no model or data is loaded.
+
+* SFT, as ``transformers.Trainer`` counts: ``ceil(ceil(rows / (batch × processes)) / accum)``
+  optimizer steps per epoch.
+* GRPO, as TRL's ``RepeatSampler`` counts: every optimizer step consumes
+  ``batch × processes × accum / num_generations`` prompts (the generation batch, with
+  ``steps_per_generation`` = accumulation), so ``floor(rows / that)`` steps per epoch.
+* ``max_steps`` > 0 replaces the epoch count, as in the trainers.
+
+The rows are ``format.max_train_samples`` when set, else the corpus's train split: counted from
+``results/data/corr2cause/stats.json`` when it exists, else estimated from the generator's
+item counts (exact per N, times the train fraction: splits are drawn by class, stratified by N).
+The seconds per step are the stated estimate ``resources.<stage>.seconds_per_step``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rlcausality import launch
+
+# Items the exact generator yields per number of variables (6 hypotheses x pairs x classes).
+ITEMS_PER_N = {2: 12, 3: 90, 4: 720, 5: 8_520, 6: 198_090}
+CORPUS_STATS = Path("results/data/corr2cause/stats.json")
+
+
+@dataclass(frozen=True)
+class JobBudget:
+    rule: str
+    model: str
+    launcher: str
+    processes: int
+    rows: int | None
+    steps: int | None
+    seconds_per_step: float | None
+    runtime_min: int
+
+    @property
+    def hours(self) -> float | None:
+        if self.steps is None or self.seconds_per_step is None:
+            return None
+        return self.steps * self.seconds_per_step / 3600
+
+    @property
+    def fits(self) -> bool | None:
+        hours = self.hours
+        return None if hours is None else hours * 60 <= self.runtime_min
+
+    def line(self) -> str:
+        steps = f"{self.steps:,} steps" if self.steps is not None else "steps unknown"
+        head = f"{self.rule} {self.model}: {self.launcher}, {steps}"
+        if self.hours is None:
+            return f"TRAIN {head}; runtime {self.runtime_min / 60:.1f} h"
+        verdict = "fits" if self.fits else "DOES NOT FIT"
+        return (
+            f"TRAIN {head} × ~{self.seconds_per_step:g} s = {self.hours:.1f} h, runtime "
+            f"{self.runtime_min / 60:.1f} h: {verdict}"
+        )
+
+
+def corpus_train_rows(config: dict[str, Any], stats_path: Path = CORPUS_STATS) -> int | None:
+    """Rows of the corpus's train split: counted if the corpus exists, else estimated."""
+    if stats_path.is_file():
+        try:
+            splits = json.loads(stats_path.read_text("utf-8"))["splits"]
+            return int(splits["train"]["items"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    data = config["data"]
+    if data["source"] != "generate":
+        return None
+    gen = data["generate"]
+    low, high = gen["num_variables"]
+    items = sum(ITEMS_PER_N.get(n, 0) for n in range(low, high + 1))
+    rows = round(items * gen["splits"]["train"])
+    cap = (gen.get("max_items") or {}).get("train")
+    return min(rows, cap) if cap else rows
+
+
+def sft_steps(stage: dict[str, Any], rows: int | None, processes: int) -> int | None:
+    if stage["max_steps"] > 0:
+        return int(stage["max_steps"])
+    if rows is None:
+        return None
+    batches = math.ceil(rows / (stage["per_device_train_batch_size"] * processes))
+    per_epoch = max(1, math.ceil(batches / stage["gradient_accumulation_steps"]))
+    return math.ceil(per_epoch * stage["num_train_epochs"])
+
+
+def grpo_steps(stage: dict[str, Any], rows: int | None, processes: int) -> int | None:
+    if stage["max_steps"] > 0:
+        return int(stage["max_steps"])
+    if rows is None:
+        return None
+    completions = (
+        stage["per_device_train_batch_size"] * processes * stage["gradient_accumulation_steps"]
+    )
+    prompts_per_step = completions // stage["num_generations"]
+    return math.ceil(max(1, rows // prompts_per_step) * stage["num_train_epochs"])
+
+
+STEP_COUNTERS = {"sft": sft_steps, "grpo": grpo_steps}
+
+
+def job_budget(config: dict[str, Any], settings: dict[str, Any], rule: str) -> JobBudget:
+    """The budget of one training job (``rule`` sft or grpo) of a resolved model."""
+    resources = settings["resources"][rule]
+    stage = settings[rule]
+    processes = max(1, resources["gpus"])
+    quantized = settings["model"].get("quantization", "none") != "none"
+    deepspeed = launch.deepspeed_stage(stage.get("deepspeed"), quantized)
+    deepspeed = deepspeed if resources["gpus"] else None
+    rows = settings["format"].get("max_train_samples") or corpus_train_rows(config)
+    return JobBudget(
+        rule=rule,
+        model=settings["model"]["name"],
+        launcher=launch.describe(resources["gpus"], deepspeed),
+        processes=processes,
+        rows=rows,
+        steps=STEP_COUNTERS[rule](stage, rows, processes),
+        seconds_per_step=resources.get("seconds_per_step"),
+        runtime_min=resources["runtime"],
+    )
+
+
+def training_budgets(config: dict[str, Any]) -> list[JobBudget]:
+    """Every training job of the selected models (``run``), in model order."""
+    from rlcausality.config import resolve_model
+
+    budgets = []
+    for name in config["run"]:
+        settings = resolve_model(config, name)
+        for rule in ("sft", "grpo"):
+            if rule in settings["model"]["stages"]:
+                budgets.append(job_budget(config, settings, rule))
+    return budgets
