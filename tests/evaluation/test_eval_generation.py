@@ -10,7 +10,9 @@ import pytest
 from eval_helpers import eval_settings, item
 
 from rlcausality import evaluate, generation, report
+from rlcausality.answers import answer_style
 from rlcausality.io import read_jsonl, write_jsonl
+from rlcausality.metrics import compute_metrics
 from rlcausality.models import loading
 
 PREDICTION_KEYS = {
@@ -147,3 +149,19 @@ def test_vllm_choice_and_lora_rank(adapter_manifest):
     assert not generation.vllm_usable(generation.GenerationSettings(max_new_tokens=2))
     manifest = json.loads(adapter_manifest.read_text())
     assert generation.lora_rank_limit(manifest["adapter_path"]) == 8  # r = 4
+
+
+def test_reasoning_prompts_read_the_answer_after_the_think_block():
+    rows = [item(0), item(1), item(2)]  # labels 1, 0, 0
+    texts = [
+        "<think>A causes B.</think>\nTherefore: Yes",
+        "<think>A and B correlate. Therefore, no edge can be removed, so",  # cut off
+        "Therefore: No",  # no reasoning at all
+    ]
+    style = answer_style("grpo")
+    predictions = evaluate.prediction_rows(rows, texts, [9, 16, 3], style)
+    assert [p["answer"] for p in predictions] == [1, None, None]
+    metrics = compute_metrics(predictions)
+    assert metrics["accuracy"] == 1 / 3 and metrics["n_unparsed"] == 2
+    sft = evaluate.prediction_rows(rows, texts, [9, 16, 3], answer_style("sft"))
+    assert [p["answer"] for p in sft] == [1, 0, 0]  # the one-word style reads loosely

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rlcausality.answers import parse_answer
+from rlcausality.answers import answer_style, parse_answer
 from rlcausality.io import DataError, read_json, read_jsonl, sha256_file, write_json, write_jsonl
 from rlcausality.metrics import compute_metrics
 from rlcausality.provenance import provenance
@@ -134,15 +134,15 @@ def manifest_summary(path: str | None, manifest: Mapping[str, Any] | None) -> di
 
 
 def prediction_rows(
-    rows: Sequence[Mapping[str, Any]], texts: Sequence[str], counts: Sequence[int]
+    rows: Sequence[Mapping[str, Any]], texts: Sequence[str], counts: Sequence[int], style: str
 ) -> list[dict[str, Any]]:
+    """One record per item; ``style`` is the answer style (``answers.answer_style``)."""
     predictions = []
     for row, text, count in zip(rows, texts, counts, strict=True):
         record = {key: row.get(key) for key in PREDICTION_KEYS}
         record["label"] = int(row["label"])
-        record.update(
-            {"completion": text, "answer": parse_answer(text), "completion_tokens": count}
-        )
+        answer = parse_answer(text, style=style)
+        record.update({"completion": text, "answer": answer, "completion_tokens": count})
         predictions.append(record)
     return predictions
 
@@ -161,7 +161,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     rows = select_rows(all_rows, max_samples)
     gen = generation_settings(settings, args.stage, args.seed)
     output = run_generation(settings["model"], manifest, [r["prompt"] for r in rows], gen)
-    predictions = prediction_rows(rows, output.texts, output.token_counts)
+    style = answer_style(settings["evaluate"]["prompt"][args.stage])
+    predictions = prediction_rows(rows, output.texts, output.token_counts, style)
     metrics = compute_metrics(predictions)
     metrics.update(
         {
