@@ -68,6 +68,8 @@ def _expected(rows: Sequence[Mapping[str, Any]], p: float) -> dict[str, Any]:
         "n_unparsed": 0,
         "unparsed_by_label": {"0": 0, "1": 0},
         "mean_completion_tokens": None,
+        "truncated": None,
+        "truncation_rate": None,
         "confusion": confusion,
     }
 
