@@ -23,7 +23,7 @@ import pytest
 from eval_helpers import eval_settings, item
 
 from rlcausality import evaluate
-from rlcausality.io import read_jsonl, write_jsonl
+from rlcausality.io import read_jsonl, sha256_file, write_jsonl
 from rlcausality.partial import PartialPredictions
 
 CHUNK = 3
@@ -123,3 +123,27 @@ def test_sigkill_mid_evaluation_resumes(tmp_path, tiny_model_dir):
     expected = list(read_jsonl(whole / "predictions.jsonl"))
     assert list(read_jsonl(out / "predictions.jsonl")) == expected
     assert json.loads((whole / "metrics.json").read_text())["resumed_items"] == 0
+
+
+def test_a_run_killed_after_its_last_chunk_only_writes_the_outputs(tmp_path, tiny_model_dir, capfd):
+    whole = tmp_path / "whole"
+    evaluate.main(_argv(tmp_path, tiny_model_dir, whole))
+    expected = list(read_jsonl(whole / "predictions.jsonl"))
+    out = tmp_path / "eval"
+    argv = _argv(tmp_path, tiny_model_dir, out)
+    args = evaluate.parse_args(argv)
+    settings = evaluate.load_settings(args.settings)
+    rows = evaluate.select_rows(list(read_jsonl(args.data)), None)
+    partial = evaluate.open_partial(args, settings, rows, sha256_file(args.data), None)
+    partial.resume()
+    partial.append(expected)  # every chunk saved, killed before the outputs were written
+    capfd.readouterr()
+    evaluate.main(argv)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert f"resume: {ITEMS} of {ITEMS} items already predicted" in capfd.readouterr().err
+    assert metrics["resumed_items"] == ITEMS
+    assert list(read_jsonl(out / "predictions.jsonl")) == expected
+    assert (
+        metrics["generation"]["eos_token_id"]
+        == json.loads((whole / "metrics.json").read_text())["generation"]["eos_token_id"]
+    )

@@ -103,7 +103,7 @@ def run_generation(
     """Load the stage's model and tokenizer and generate one completion per conversation.
 
     ``chunking`` (``chunk_size``, ``on_chunk``, ``progress``) goes to the backend's generate.
-    With no conversations no model is loaded (the parameters are still reported).
+    With no conversations, transformers loads no model (the parameters are still reported).
     """
     import torch
 
