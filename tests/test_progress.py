@@ -39,3 +39,14 @@ def test_a_resumed_job_counts_only_its_own_units_in_the_rate() -> None:
     clock.now = 8.0
     log.update(done=8)
     assert log.lines[-1] == "progress sft: step 8/10 (80.0%) 4 s/step, elapsed 8s, ETA 8s"
+
+
+def test_restart_leaves_the_loading_time_out_of_the_rate() -> None:
+    clock = Clock()
+    log = ProgressLog("evaluate", total=10, unit="item", start=2, stream=io.StringIO(), clock=clock)
+    clock.now = 100.0  # a model loads
+    log.restart()
+    clock.now = 104.0
+    log.update(2)
+    assert log.rate() == 2.0  # 4 s for the 2 items generated since, not 104 s
+    assert log.line().startswith("progress evaluate: item 4/10 (40.0%) 2 s/item")

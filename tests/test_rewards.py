@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from rlcausality.answers import follows_reasoning_format, parse_answer
+from rlcausality.answers import answer_style, follows_reasoning_format, parse_answer
 from rlcausality.rewards import REWARDS, get_reward_functions
+
+# Cut off by the token limit inside the think block: its reasoning mentions "Therefore, no".
+UNFINISHED = "<think>A and B correlate. Therefore, no edge can be removed, and then"
 
 
 @pytest.mark.parametrize(
@@ -31,8 +34,44 @@ from rlcausality.rewards import REWARDS, get_reward_functions
         ("Okay, so A causes C?\n</think>\nNo", 0),
     ],
 )
-def test_parse_answer(text: str, expected: int | None) -> None:
-    assert parse_answer(text) == expected
+def test_parse_answer_sft_style(text: str, expected: int | None) -> None:
+    assert parse_answer(text, style="sft") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("<think>A and B are independent.</think>\nTherefore: No", 0),
+        ("<think>Since yes is tempting...</think> Therefore: Yes.", 1),
+        ("<think>x</think> Therefore: No. Wait. Therefore: Yes", 1),  # the last one wins
+        ("<think>x</think>\n**Therefore:** Yes", 1),
+        ("<think>x</think>\nNo", 0),
+        # the template opened <think> (R1-Distill): the closing tag alone ends the reasoning
+        ("Let me check the premise.\n</think>\n\nTherefore: Yes", 1),
+        # an answer inside the reasoning is not the answer
+        ("<think>Therefore: Yes? Let me check.</think>\nTherefore: No", 0),
+        ("<think>Therefore: Yes, surely.</think>\nI cannot tell.", None),
+        # open or missing think block: unparsed
+        (UNFINISHED, None),
+        ("Okay, so A causes C. Therefore: No", None),
+        ("Yes", None),
+        ("No", None),
+        ("<think>x</think> Therefore: No <think> reconsider: Therefore: Yes", None),
+        ("<think>x</think>", None),
+        ("", None),
+    ],
+)
+def test_parse_answer_reasoning_style(text: str, expected: int | None) -> None:
+    assert parse_answer(text, style="reasoning") == expected
+
+
+def test_answer_styles() -> None:
+    assert answer_style("sft") == "sft" and answer_style("grpo") == "reasoning"
+    assert parse_answer(UNFINISHED, style="sft") == 0  # the one-word style reads loosely
+    with pytest.raises(ValueError, match="unknown answer style 'cot'"):
+        parse_answer("Yes", style="cot")
+    with pytest.raises(ValueError, match="unknown prompt style 'cot'"):
+        answer_style("cot")
 
 
 def test_format_strict_and_opened_think() -> None:
@@ -58,17 +97,16 @@ def test_reward_functions_with_conversational_completions() -> None:
         [{"role": "assistant", "content": "<think>chain</think> Therefore: Yes"}],
         [{"role": "assistant", "content": "<think>chain</think> Therefore: No"}],
         [{"role": "assistant", "content": "I am not sure"}],
-        [{"role": "assistant", "content": "No"}],
+        [{"role": "assistant", "content": "No"}],  # no reasoning: unparsed in this style
+        [{"role": "assistant", "content": UNFINISHED}],  # cut off mid-think: unparsed
     ]
-    prompts = [[{"role": "user", "content": "q"}]] * 4
-    labels = [1, 1, 0, 0]
-    assert correctness(prompts, completions, label=labels, id=["a", "b", "c", "d"]) == [
-        1.0,
-        0.0,
-        0.0,
-        1.0,
-    ]
-    assert fmt(prompts, completions, label=labels) == [1.0, 1.0, 0.0, 0.0]
+    prompts = [[{"role": "user", "content": "q"}]] * 5
+    labels = [1, 1, 0, 0, 0]
+    ids = ["a", "b", "c", "d", "e"]
+    assert correctness(prompts, completions, label=labels, id=ids) == [1.0, 0.0, 0.0, 0.0, 0.0]
+    assert fmt(prompts, completions, label=labels) == [1.0, 1.0, 0.0, 0.0, 0.0]
+    (answered,) = get_reward_functions(["answered"])
+    assert answered(prompts, completions) == [1.0, 1.0, 0.0, 0.0, 0.0]
 
 
 def test_string_completions_and_r1_format() -> None:

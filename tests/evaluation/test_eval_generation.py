@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from eval_helpers import eval_settings, item
 
 from rlcausality import evaluate, generation, report
+from rlcausality.answers import answer_style
 from rlcausality.io import read_jsonl, write_jsonl
+from rlcausality.metrics import compute_metrics
 from rlcausality.models import loading
 
 PREDICTION_KEYS = {
@@ -21,12 +24,14 @@ PREDICTION_KEYS = {
     "completion",
     "answer",
     "completion_tokens",
+    "truncated",
 }
 METRIC_KEYS = {
     "n", "n_valid", "valid_rate", "accuracy", "precision", "recall", "f1",
     "predicted_valid_rate", "parse_rate", "n_unparsed", "unparsed_by_label",
     "mean_completion_tokens", "confusion", "by_relation", "by_num_variables",
-    "model", "stage", "test_set", "data", "manifest", "generation", "provenance",
+    "truncated", "truncation_rate", "model", "stage", "test_set", "data", "manifest",
+    "generation", "resumed_items", "provenance",
 }  # fmt: skip
 
 
@@ -64,6 +69,9 @@ def test_batched_generation_matches_one_by_one(loaded):
 def test_count_generated_stops_at_eos():
     assert generation.count_generated([5, 6, 2, 0, 0], {2}) == 3
     assert generation.count_generated([5, 6, 7], {2}) == 3
+    assert generation.generated_length([5, 6, 2, 0, 0], {2}) == (3, False)
+    assert generation.generated_length([5, 6, 7], {2}) == (3, True)  # truncated
+    assert generation.generated_length([5, 6, 2], {2}) == (3, False)  # stopped at the limit
 
 
 def test_select_rows_is_stable_and_order_free():
@@ -105,12 +113,22 @@ def test_evaluate_end_to_end(tmp_path, tiny_model_dir, adapter_manifest):
             assert set(row) == PREDICTION_KEYS
             assert row["answer"] in (0, 1, None) and row["label"] in (0, 1)
             assert isinstance(row["completion"], str) and 1 <= row["completion_tokens"] <= 3
+            assert isinstance(row["truncated"], bool)
+            if row["truncated"]:
+                assert row["completion_tokens"] == 3  # the limit, without an end of sequence
         assert set(metrics) == METRIC_KEYS
         assert metrics["stage"] == stage and metrics["model"] == "tiny-test"
         assert metrics["n"] == 8 and metrics["data"]["rows"] == 12
         assert len(metrics["data"]["sha256"]) == 64
         assert metrics["generation"]["max_new_tokens"] == 3
         assert metrics["generation"]["greedy"] is True
+        assert metrics["generation"]["repetition_penalty"] == 1.0
+        assert metrics["generation"]["top_k"] == 0 and metrics["generation"]["num_beams"] == 1
+        assert metrics["generation"]["stop_tokens"] == ["<|endoftext|>", "<|im_end|>"]
+        assert metrics["truncated"] == sum(r["truncated"] for r in predictions)
+        assert metrics["truncation_rate"] == metrics["truncated"] / 8
+        assert metrics["resumed_items"] == 0
+        assert not (tmp_path / "eval" / stage / "test" / "partial").exists()
         assert metrics["provenance"]["settings_hash"]
     assert base["metrics"]["manifest"] is None
     assert sft["metrics"]["manifest"]["settings_hash"] == "feedfacecafebeef"
@@ -147,3 +165,62 @@ def test_vllm_choice_and_lora_rank(adapter_manifest):
     assert not generation.vllm_usable(generation.GenerationSettings(max_new_tokens=2))
     manifest = json.loads(adapter_manifest.read_text())
     assert generation.lora_rank_limit(manifest["adapter_path"]) == 8  # r = 4
+
+
+def test_reasoning_prompts_read_the_answer_after_the_think_block():
+    rows = [item(0), item(1), item(2)]  # labels 1, 0, 0
+    texts = [
+        "<think>A causes B.</think>\nTherefore: Yes",
+        "<think>A and B correlate. Therefore, no edge can be removed, so",  # cut off
+        "Therefore: No",  # no reasoning at all
+    ]
+    style = answer_style("grpo")
+    predictions = evaluate.prediction_rows(rows, texts, [9, 16, 3], style)
+    assert [p["answer"] for p in predictions] == [1, None, None]
+    metrics = compute_metrics(predictions)
+    assert metrics["accuracy"] == 1 / 3 and metrics["n_unparsed"] == 2
+    sft = evaluate.prediction_rows(rows, texts, [9, 16, 3], answer_style("sft"))
+    assert [p["answer"] for p in sft] == [1, 0, 0]  # the one-word style reads loosely
+
+
+def polluted_copy(model_dir: Path, out: Path, **overrides) -> Path:
+    """The tiny model with a generation_config.json that sets its own decoding parameters."""
+    shutil.copytree(model_dir, out)
+    path = out / "generation_config.json"
+    config = json.loads(path.read_text()) if path.exists() else {}
+    config.update(overrides)
+    path.write_text(json.dumps(config))
+    return out
+
+
+def evaluate_predictions(tmp_path: Path, model_dir: Path, name: str) -> tuple[list, dict]:
+    data = tmp_path / "data" / "test.jsonl"
+    if not data.exists():
+        write_jsonl(data, [item(i) for i in range(8)])
+    out = tmp_path / name
+    settings = eval_settings(model_dir, max_new_tokens={"sft": 12, "grpo": 12})
+    evaluate.main(
+        ["--settings", json.dumps(settings), "--stage", "base", "--test-set", "test",
+         "--data", str(data), "--predictions", str(out / "predictions.jsonl"),
+         "--metrics", str(out / "metrics.json"), "--threads", "1"]
+    )  # fmt: skip
+    keys = ("id", "completion", "answer", "completion_tokens", "truncated")
+    rows = [{k: r[k] for k in keys} for r in read_jsonl(out / "predictions.jsonl")]
+    return rows, json.loads((out / "metrics.json").read_text())["generation"]
+
+
+def test_the_model_generation_config_does_not_leak_in(tmp_path, tiny_model_dir):
+    clean, clean_gen = evaluate_predictions(tmp_path, tiny_model_dir, "clean")
+    tokenizer = loading.load_tokenizer(eval_settings(tiny_model_dir)["model"])
+    # an "end of sequence" the clean run emits mid-completion, so a leak would cut it short
+    frequent = tokenizer(clean[0]["completion"], add_special_tokens=False)["input_ids"][1]
+    polluted = polluted_copy(
+        tiny_model_dir, tmp_path / "polluted",
+        repetition_penalty=5.0, no_repeat_ngram_size=1, top_k=1, temperature=0.01,
+        do_sample=True, eos_token_id=frequent, min_new_tokens=12, max_new_tokens=2,
+    )  # fmt: skip
+    leaked, leaked_gen = evaluate_predictions(tmp_path, polluted, "polluted")
+    assert leaked == clean
+    assert leaked_gen == clean_gen
+    assert clean_gen["repetition_penalty"] == 1.0 and clean_gen["no_repeat_ngram_size"] == 0
+    assert frequent not in clean_gen["eos_token_id"]

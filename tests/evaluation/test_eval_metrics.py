@@ -103,3 +103,15 @@ def test_all_correct_and_json():
 
 def test_confusion_counts_unparsed_as_invalid():
     assert confusion_matrix([{"label": 0, "answer": None}]) == {"tp": 0, "fp": 0, "fn": 0, "tn": 1}
+
+
+def test_truncation_is_counted_overall_and_per_group():
+    predictions = rows()
+    for index, row in enumerate(predictions):
+        row["truncated"] = index in (2, 5, 6)  # the two unparsed ones and one more
+    metrics = compute_metrics(predictions)
+    assert metrics["truncated"] == 3 and metrics["truncation_rate"] == 3 / 8
+    assert metrics["by_relation"]["collider"]["truncation_rate"] == 0.5
+    assert metrics["by_relation"]["parent"]["truncated"] == 1
+    unknown = core_metrics(rows())  # no prediction says (e.g. a baseline)
+    assert unknown["truncated"] is None and unknown["truncation_rate"] is None

@@ -83,3 +83,20 @@ def test_nothing_built_yet(tmp_path):
     assert "No training log history for: m:sft" in html
     assert "no data to plot" in html
     assert (out / "plots").is_dir()
+
+
+def test_reports_show_the_truncation_rate(tmp_path, built):
+    one = built["metrics"][0]
+    cell = json.loads(one.read_text())
+    cell.update({"truncated": 30, "truncation_rate": 0.25})
+    one = tmp_path / "metrics.json"
+    one.write_text(json.dumps(cell))
+    report.main(
+        ["summary", "--metrics", str(one), "--out-html", str(tmp_path / "s.html"),
+         "--out-md", str(tmp_path / "s.md"), "--plots-dir", str(tmp_path / "plots")]
+    )  # fmt: skip
+    md = (tmp_path / "s.md").read_text()
+    assert "| truncated |" in md and "| 0.250 |" in md
+    report.main(["stage", "--metrics", str(one), "--out", str(tmp_path / "stage.html")])
+    html = (tmp_path / "stage.html").read_text()
+    assert "<th>truncated</th>" in html and "0.250" in html

@@ -112,7 +112,8 @@ def test_r1_family_rewards_completions_that_start_inside_think(
     loose = [{"role": "assistant", "content": "Yes"}]
     completions = [opened, closed, loose]
     assert fmt([None] * 3, completions) == [1.0, 1.0, 0.0]
-    assert correctness([None] * 3, completions, label=[1, 1, 1]) == [1.0, 0.0, 1.0]
+    # a bare "Yes" has no closed think block: no answer in the reasoning style
+    assert correctness([None] * 3, completions, label=[1, 1, 1]) == [1.0, 0.0, 0.0]
     # Without think_opened (Qwen2.5 / Phi-3) the completion must open <think> itself.
     _, strict = get_reward_functions(["correctness", "format"], False)
     assert strict([None] * 3, completions) == [0.0, 1.0, 0.0]

@@ -52,7 +52,7 @@ def greedy_answers(model_dir: str, rows: list[dict[str, Any]], max_new_tokens: i
 def test_sft_answers_parse_on_held_out_items(sft_run: dict, formatted: dict[str, Path]) -> None:
     rows = list(read_jsonl(formatted["test.sft"]))
     replies = greedy_answers(sft_run["merged_path"], rows)
-    parsed = [parse_answer(reply) for reply in replies]
+    parsed = [parse_answer(reply, style="sft") for reply in replies]
     rate = sum(p is not None for p in parsed) / len(parsed)
     assert rate >= 0.95, replies[:10]
 

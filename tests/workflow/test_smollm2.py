@@ -122,5 +122,5 @@ def test_sft_lowers_the_loss_and_answers_parse(trained: dict[str, Any]) -> None:
     output = run_generation(
         trained["settings"]["model"], manifest, [r["prompt"] for r in rows], gen
     )
-    answers = [parse_answer(text) for text in output.texts]
+    answers = [parse_answer(text, style="sft") for text in output.texts]
     assert all(answer is not None for answer in answers), output.texts

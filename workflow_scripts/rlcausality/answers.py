@@ -1,15 +1,27 @@
 """Answer parsing, shared by the GRPO rewards and by evaluation (one home for one concept).
 
-Two answer styles exist: the SFT style (the reply is ``Yes`` or ``No``) and the reasoning style
-(``<think>…</think>`` then ``Therefore: Yes`` / ``Therefore: No``). ``parse_answer`` reads both:
-the last ``Therefore: …`` wins; otherwise a reply (after any closed think block) that begins with
-yes or no counts.
+Two answer styles exist, and the caller says which one it expects (``parse_answer(text,
+style=...)``):
+
+* ``"sft"``: the reply is ``Yes`` or ``No``. The last ``Therefore: …`` wins; otherwise a reply
+  (after any closed think block) that begins with yes or no counts.
+* ``"reasoning"``: ``<think>…</think>`` then ``Therefore: Yes`` / ``Therefore: No``. The answer
+  is read only after the last ``</think>``: a completion whose think block is missing or still
+  open (e.g. cut off by the token limit mid-reasoning) states no answer, whatever its reasoning
+  says. The opening ``<think>`` may be absent, because a chat template may open the block itself
+  (``Family.opens_think``); the closing tag may not. The GRPO rewards always use this style.
+
+Evaluation maps its prompt style (``evaluate.prompt.{stage}``: ``sft`` or ``grpo``) to an answer
+style with ``answer_style``.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+ANSWER_STYLES = ("sft", "reasoning")
+PROMPT_ANSWER_STYLES = {"sft": "sft", "grpo": "reasoning"}  # prompt style -> answer style
 
 _THEREFORE = re.compile(r"therefore\s*[:,]?\s*\**\s*(yes|no)\b", re.IGNORECASE)
 _LEADING = re.compile(r"^[\s\"'*`]*(yes|no)\b", re.IGNORECASE)
@@ -20,6 +32,7 @@ _STRICT_FORMAT = re.compile(
 _OPENED_FORMAT = re.compile(
     r"^\s*(?:<think>)?(?P<body>.+?)</think>\s*Therefore:\s*(?:Yes|No)\.?\s*$", re.DOTALL
 )
+_CLOSE_TAG = "</think>"
 
 
 def completion_text(completion: Any) -> str:
@@ -33,16 +46,48 @@ def completion_text(completion: Any) -> str:
     raise TypeError(f"cannot read a completion of type {type(completion).__name__}")
 
 
-def parse_answer(text: str) -> int | None:
-    """1 for Yes, 0 for No, None when the text states no answer."""
-    matches = _THEREFORE.findall(text)
+def answer_style(prompt_style: str) -> str:
+    """The answer style of a prompt style: ``sft`` -> ``sft``, ``grpo`` -> ``reasoning``."""
+    try:
+        return PROMPT_ANSWER_STYLES[prompt_style]
+    except KeyError:
+        known = ", ".join(PROMPT_ANSWER_STYLES)
+        raise ValueError(f"unknown prompt style {prompt_style!r}; known: {known}") from None
+
+
+def _read_reply(reply: str) -> int | None:
+    """The last ``Therefore: yes|no`` of ``reply``, else a leading yes/no; None when neither."""
+    matches = _THEREFORE.findall(reply)
     if matches:
         return 1 if matches[-1].lower() == "yes" else 0
-    reply = _THINK_BLOCK.sub("", text, count=1) if "</think>" in text.lower() else text
     match = _LEADING.match(reply)
     if match:
         return 1 if match.group(1).lower() == "yes" else 0
     return None
+
+
+def _after_reasoning(text: str) -> str | None:
+    """The text after the last ``</think>``; None when the think block is missing or open."""
+    end = text.lower().rfind(_CLOSE_TAG)
+    if end < 0:
+        return None
+    tail = text[end + len(_CLOSE_TAG) :]
+    return None if "<think>" in tail.lower() else tail
+
+
+def parse_answer(text: str, *, style: str) -> int | None:
+    """1 for Yes, 0 for No, None when ``text`` states no answer in ``style`` (see the module)."""
+    if style == "sft":
+        matches = _THEREFORE.findall(text)
+        if matches:
+            return 1 if matches[-1].lower() == "yes" else 0
+        reply = _THINK_BLOCK.sub("", text, count=1) if _CLOSE_TAG in text.lower() else text
+        match = _LEADING.match(reply)
+        return (1 if match.group(1).lower() == "yes" else 0) if match else None
+    if style == "reasoning":
+        tail = _after_reasoning(text)
+        return None if tail is None else _read_reply(tail)
+    raise ValueError(f"unknown answer style {style!r}; known: {', '.join(ANSWER_STYLES)}")
 
 
 def follows_reasoning_format(text: str, think_opened: bool = False) -> bool:

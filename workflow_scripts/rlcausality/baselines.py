@@ -16,6 +16,9 @@ CLI::
 
     python -m rlcausality.baselines --data results/data/corr2cause/test.jsonl \
         --out results/eval/baselines/test.json [--max-samples N] [--prior P]
+
+With ``--max-samples`` N the items are ``rlcausality.selection``'s stratified sample, the same
+items ``rlcausality.evaluate`` scores with ``evaluate.max_samples`` N.
 """
 
 from __future__ import annotations
@@ -26,10 +29,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rlcausality.evaluate import SUBSET_SEED, select_rows
 from rlcausality.io import read_jsonl, sha256_file, write_json
 from rlcausality.metrics import BREAKDOWNS, compute_metrics, f1_score, safe_div
 from rlcausality.provenance import provenance
+from rlcausality.selection import SUBSET_SEED, select_rows
 
 SYMBOLIC_MODULE = "rlcausality.corr2cause.symbolic"
 SYMBOLIC_FUNCTION = "label"  # input text -> 1 | 0 | None (inconsistent premise)
@@ -65,6 +68,8 @@ def _expected(rows: Sequence[Mapping[str, Any]], p: float) -> dict[str, Any]:
         "n_unparsed": 0,
         "unparsed_by_label": {"0": 0, "1": 0},
         "mean_completion_tokens": None,
+        "truncated": None,
+        "truncation_rate": None,
         "confusion": confusion,
     }
 
@@ -127,12 +132,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data", required=True, help="corpus split JSONL (id, input, label, ...)")
     parser.add_argument("--out", required=True, help="JSON file to write")
     parser.add_argument("--test-set", help="name of the test set (default: the data file's stem)")
-    parser.add_argument("--max-samples", type=int, default=None, help="same subset as evaluate")
+    parser.add_argument(
+        "--max-samples", type=int, default=None, help="the stratified sample evaluate scores"
+    )
     parser.add_argument("--prior", type=float, default=None, help="random baseline's P(valid)")
     args = parser.parse_args(argv)
 
     rows = select_rows(list(read_jsonl(args.data)), args.max_samples)
-    settings = {"max_samples": args.max_samples, "prior": args.prior, "subset_seed": SUBSET_SEED}
+    settings = {
+        "max_samples": args.max_samples,
+        "prior": args.prior,
+        "subset_seed": SUBSET_SEED,
+        "sample": "all" if args.max_samples is None else "stratified by relation x size",
+    }
     write_json(
         args.out,
         {

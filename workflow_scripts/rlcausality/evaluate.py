@@ -5,46 +5,49 @@ CLI::
     python -m rlcausality.evaluate --settings JSON --stage base|sft|grpo --test-set NAME \
         --data results/data/{model}/{fmt}/{test_set}.jsonl [--manifest TRAINING_MANIFEST] \
         --predictions results/eval/{model}/{stage}/{test_set}/predictions.jsonl \
-        --metrics results/eval/{model}/{stage}/{test_set}/metrics.json [--threads N]
+        --metrics results/eval/{model}/{stage}/{test_set}/metrics.json [--partial PATH] \
+        [--threads N]
 
 ``--settings`` is the JSON of ``config.stage_settings(config, model, "evaluate")`` (inline, or
-the path of a file holding it). With ``evaluate.max_samples`` N, the items are the first N after
-a stable seeded shuffle keyed on each item's id (``select_rows``), so every model and stage is
-scored on identical items whatever the order of its file.
+the path of a file holding it). With ``evaluate.max_samples`` N, the items are a sample
+stratified by relation and number of variables (``rlcausality.selection``), the same items for
+every model, stage and baseline whatever the order of the file.
+
+Predictions are saved every ``evaluate.chunk_size`` items to a partial file that is not a
+declared output (``--partial``, default ``partial/predictions.jsonl`` beside the outputs); a
+job killed part-way resumes from its complete chunks when the settings, items, data and model
+are unchanged (``rlcausality.partial``), and says so in its log. The declared outputs are
+written at the end, then the partial file is removed. A progress line (items done, seconds per
+item, ETA) is logged every ``evaluate.progress_interval_s`` seconds.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rlcausality.answers import parse_answer
+from rlcausality.answers import answer_style, parse_answer
 from rlcausality.io import DataError, read_json, read_jsonl, sha256_file, write_json, write_jsonl
 from rlcausality.metrics import compute_metrics
+from rlcausality.partial import PartialPredictions, fingerprint
 from rlcausality.provenance import provenance
+from rlcausality.selection import SUBSET_SEED, select_rows
 
-SUBSET_SEED = 0
+__all__ = ["SUBSET_SEED", "evaluate", "main", "select_rows"]
+
 STAGES = ("base", "sft", "grpo")
 PREDICTION_KEYS = ("id", "relation", "num_variables", "label")
+DEFAULT_CHUNK_SIZE = 64
+PROGRESS_INTERVAL_S = 60.0
 
 
-def _subset_key(row_id: Any, seed: int) -> str:
-    return hashlib.sha256(f"{seed}:{row_id}".encode()).hexdigest()
-
-
-def select_rows(
-    rows: Sequence[Mapping[str, Any]], max_samples: int | None, seed: int = SUBSET_SEED
-) -> list[Mapping[str, Any]]:
-    """All rows in file order; with ``max_samples``, the first N after a stable id-keyed shuffle."""
-    if max_samples is None:
-        return list(rows)
-    shuffled = sorted(rows, key=lambda row: _subset_key(row["id"], seed))
-    return shuffled[:max_samples]
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def load_settings(text: str) -> dict[str, Any]:
@@ -85,6 +88,8 @@ def generation_settings(settings: Mapping[str, Any], stage: str, seed: int = 0) 
         top_p=float(evaluate["top_p"]),
         use_vllm=bool(evaluate.get("use_vllm", False)),
         seed=seed,
+        top_k=0,  # explicit: neither the model's generation_config nor a library default
+        repetition_penalty=1.0,
     )
 
 
@@ -93,8 +98,13 @@ def run_generation(
     manifest: Mapping[str, Any] | None,
     conversations: Sequence[Any],
     gen: Any,
+    **chunking: Any,
 ) -> Any:
-    """Load the stage's model and tokenizer and generate one completion per conversation."""
+    """Load the stage's model and tokenizer and generate one completion per conversation.
+
+    ``chunking`` (``chunk_size``, ``on_chunk``, ``progress``) goes to the backend's generate.
+    With no conversations, transformers loads no model (the parameters are still reported).
+    """
     import torch
 
     from rlcausality import generation
@@ -112,11 +122,13 @@ def run_generation(
         else:
             path, adapter = str(manifest["base_model"]), str(manifest["adapter_path"])
         trust = bool(model_settings.get("trust_remote_code"))
-        return generation.generate_vllm(path, tokenizer, prompts, gen, adapter, trust)
+        return generation.generate_vllm(path, tokenizer, prompts, gen, adapter, trust, **chunking)
+    if not prompts:
+        return generation.no_generations(tokenizer, gen)
     model = loading.load_trained(dict(model_settings), dict(manifest) if manifest else None)
     if torch.cuda.is_available() and model.device.type == "cpu":
         model = model.to("cuda")
-    return generation.generate_transformers(model, tokenizer, prompts, gen)
+    return generation.generate_transformers(model, tokenizer, prompts, gen, **chunking)
 
 
 def manifest_summary(path: str | None, manifest: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -134,17 +146,110 @@ def manifest_summary(path: str | None, manifest: Mapping[str, Any] | None) -> di
 
 
 def prediction_rows(
-    rows: Sequence[Mapping[str, Any]], texts: Sequence[str], counts: Sequence[int]
+    rows: Sequence[Mapping[str, Any]],
+    texts: Sequence[str],
+    counts: Sequence[int],
+    style: str,
+    truncated: Sequence[bool] | None = None,
 ) -> list[dict[str, Any]]:
+    """One record per item; ``style`` is the answer style (``answers.answer_style``).
+
+    ``truncated``: whether each completion reached max_new_tokens without stopping (None when
+    not known).
+    """
+    flags = list(truncated) if truncated is not None else [None] * len(rows)
     predictions = []
-    for row, text, count in zip(rows, texts, counts, strict=True):
+    for row, text, count, cut in zip(rows, texts, counts, flags, strict=True):
         record = {key: row.get(key) for key in PREDICTION_KEYS}
         record["label"] = int(row["label"])
+        answer = parse_answer(text, style=style)
         record.update(
-            {"completion": text, "answer": parse_answer(text), "completion_tokens": count}
+            {"completion": text, "answer": answer, "completion_tokens": count, "truncated": cut}
         )
         predictions.append(record)
     return predictions
+
+
+def generation_block(settings: Mapping[str, Any], stage: str, gen: Any, output: Any) -> dict:
+    """Every generation parameter, for metrics.json (what the backend was given, and ours)."""
+    evaluate = settings["evaluate"]
+    return {
+        **output.parameters,
+        "backend": output.backend,
+        "prompt_style": evaluate["prompt"][stage],
+        "answer_style": answer_style(evaluate["prompt"][stage]),
+        "max_new_tokens": gen.max_new_tokens,
+        "batch_size": gen.batch_size,
+        "temperature": gen.temperature,
+        "top_p": gen.top_p,
+        "top_k": gen.top_k,
+        "repetition_penalty": gen.repetition_penalty,
+        "greedy": gen.greedy,
+        "seed": gen.seed,
+        "use_vllm": gen.use_vllm,
+        "chunk_size": chunk_size(settings),
+    }
+
+
+def chunk_size(settings: Mapping[str, Any]) -> int:
+    return int(settings["evaluate"].get("chunk_size") or DEFAULT_CHUNK_SIZE)
+
+
+def partial_path(args: argparse.Namespace) -> Path:
+    """Where predictions are saved while generating: ``--partial``, else beside the outputs."""
+    if args.partial:
+        return Path(args.partial)
+    return Path(args.predictions).parent / "partial" / "predictions.jsonl"
+
+
+def open_partial(
+    args: argparse.Namespace,
+    settings: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    data_sha: str,
+    manifest: Mapping[str, Any] | None,
+) -> PartialPredictions:
+    """The partial predictions of this run, keyed on everything that decides them."""
+    ids = [row["id"] for row in rows]
+    key = fingerprint(
+        settings, ids, stage=args.stage, test_set=args.test_set, seed=args.seed,
+        data_sha256=data_sha, manifest_sha256=manifest["sha256"] if manifest else None,
+    )  # fmt: skip
+    return PartialPredictions(partial_path(args), key, ids, chunk_size(settings))
+
+
+def predict(
+    args: argparse.Namespace,
+    settings: Mapping[str, Any],
+    manifest: Mapping[str, Any] | None,
+    rows: Sequence[Mapping[str, Any]],
+    partial: PartialPredictions,
+) -> tuple[list[dict[str, Any]], Any, int]:
+    """Predictions of every row (resumed ones first), the generations of the rest, resumed count."""
+    from rlcausality.progress import ProgressLog
+
+    done, message = partial.resume()
+    log(message)
+    resumed = len(done)
+    predictions = list(done)
+    style = answer_style(settings["evaluate"]["prompt"][args.stage])
+    interval = float(settings["evaluate"].get("progress_interval_s", PROGRESS_INTERVAL_S))
+    progress = ProgressLog("evaluate", len(rows), "item", interval, start=resumed)
+
+    def save(start: int, part: Any) -> None:
+        chunk = rows[resumed + start : resumed + start + len(part.texts)]
+        records = prediction_rows(chunk, part.texts, part.token_counts, style, part.truncated)
+        partial.append(records)
+        predictions.extend(records)
+
+    gen = generation_settings(settings, args.stage, args.seed)
+    conversations = [row["prompt"] for row in rows[resumed:]]
+    output = run_generation(
+        settings["model"], manifest, conversations, gen,
+        chunk_size=partial.chunk_size, on_chunk=save, progress=progress,
+    )  # fmt: skip
+    progress.close()
+    return predictions, output, resumed
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
@@ -159,9 +264,11 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     check_rows(all_rows, args.data)
     max_samples = settings["evaluate"].get("max_samples")
     rows = select_rows(all_rows, max_samples)
+    data_sha = sha256_file(args.data)
+    summary = manifest_summary(args.manifest, manifest)
+    partial = open_partial(args, settings, rows, data_sha, summary)
+    predictions, output, resumed = predict(args, settings, manifest, rows, partial)
     gen = generation_settings(settings, args.stage, args.seed)
-    output = run_generation(settings["model"], manifest, [r["prompt"] for r in rows], gen)
-    predictions = prediction_rows(rows, output.texts, output.token_counts)
     metrics = compute_metrics(predictions)
     metrics.update(
         {
@@ -170,29 +277,22 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
             "test_set": args.test_set,
             "data": {
                 "path": str(args.data),
-                "sha256": sha256_file(args.data),
+                "sha256": data_sha,
                 "rows": len(all_rows),
                 "evaluated": len(rows),
                 "max_samples": max_samples,
                 "subset_seed": SUBSET_SEED,
+                "sample": "all" if max_samples is None else "stratified by relation x size",
             },
-            "manifest": manifest_summary(args.manifest, manifest),
-            "generation": {
-                "backend": output.backend,
-                "prompt_style": settings["evaluate"]["prompt"][args.stage],
-                "max_new_tokens": gen.max_new_tokens,
-                "batch_size": gen.batch_size,
-                "temperature": gen.temperature,
-                "top_p": gen.top_p,
-                "greedy": gen.greedy,
-                "seed": gen.seed,
-                "use_vllm": gen.use_vllm,
-            },
+            "manifest": summary,
+            "generation": generation_block(settings, args.stage, gen, output),
+            "resumed_items": resumed,
             "provenance": provenance(settings),
         }
     )
     write_jsonl(args.predictions, predictions)
     write_json(args.metrics, metrics)
+    partial.remove()
     return metrics
 
 
@@ -205,6 +305,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--manifest", default=None, help="training manifest (sft/grpo)")
     parser.add_argument("--predictions", required=True)
     parser.add_argument("--metrics", required=True)
+    parser.add_argument(
+        "--partial", default=None, help="predictions saved while generating (default: beside)"
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (temperature > 0)")
     return parser.parse_args(argv)

@@ -1,23 +1,47 @@
 """Batched generation with the model's own chat template.
 
-Prompts are rendered with ``apply_chat_template(..., add_generation_prompt=True)``, sorted by
-length (longest first, so little padding is wasted and memory trouble shows at once), generated
-in batches with left padding, and returned in the original order. Greedy decoding when
-``temperature == 0``, otherwise sampling with ``temperature`` and ``top_p``. vLLM is used when
-asked for, importable and a CUDA device is present; transformers' ``generate`` otherwise.
+Prompts are rendered with ``apply_chat_template(..., add_generation_prompt=True)``. They are
+generated in chunks (``chunk_size`` prompts, in the order given; a caller may save each chunk as
+it completes), each chunk sorted by length (longest first, so little padding is wasted) and
+generated in batches with left padding; results come back in the original order. Greedy
+decoding when ``temperature == 0``, otherwise sampling with ``temperature`` and ``top_p``.
+
+Every generation parameter comes from ``GenerationSettings``, never from the model folder's
+``generation_config.json`` (a hub model's may set a repetition penalty, ``top_k`` or extra end
+tokens): transformers fills any parameter left unset from the model's config, so ``generate``
+gets a complete ``GenerationConfig`` and the model's own is replaced by it while generating.
+Generation stops at the tokenizer's end-of-sequence token or a known end-of-turn token
+(``END_OF_TURN_TOKENS``) the tokenizer has. A completion that reached ``max_new_tokens``
+without stopping is *truncated*.
+
+vLLM is used when asked for, importable and a CUDA device is present; transformers'
+``generate`` otherwise. Progress goes to the job log as ``rlcausality.progress`` lines.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
-import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlcausality.progress import ProgressLog
+
 Conversation = Sequence[dict[str, str]]
+# Tokens that end an assistant turn in the supported chat templates (ChatML, Phi-3, Llama 3,
+# Gemma, DeepSeek-R1-Distill); those the tokenizer knows stop generation beside its EOS.
+END_OF_TURN_TOKENS = (
+    "<|im_end|>",
+    "<|endoftext|>",
+    "<|end|>",
+    "<|eot_id|>",
+    "<end_of_turn>",
+    "<｜end▁of▁sentence｜>",
+)
+PROGRESS_INTERVAL_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -28,6 +52,8 @@ class GenerationSettings:
     top_p: float = 1.0
     use_vllm: bool = False
     seed: int = 0
+    top_k: int = 0  # 0: no top-k filtering
+    repetition_penalty: float = 1.0
 
     @property
     def greedy(self) -> bool:
@@ -39,6 +65,12 @@ class Generations:
     texts: list[str]
     token_counts: list[int]
     backend: str  # "transformers" or "vllm"
+    truncated: list[bool] = field(default_factory=list)  # reached max_new_tokens, no stop
+    parameters: dict[str, Any] = field(default_factory=dict)  # what generation was given
+
+
+# Called after each chunk with the chunk's first index (in ``prompts``) and its generations.
+ChunkCallback = Callable[[int, Generations], None]
 
 
 def vllm_usable(settings: GenerationSettings) -> bool:
@@ -58,16 +90,14 @@ def render_prompts(tokenizer: Any, conversations: Sequence[Conversation]) -> lis
     ]
 
 
-def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+def stop_token_ids(tokenizer: Any) -> list[int]:
+    """The tokenizer's EOS and every end-of-turn token it knows (not the model's config)."""
     ids: set[int] = set()
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    if isinstance(configured, int):
-        ids.add(configured)
-    elif configured:
-        ids.update(int(i) for i in configured)
     if tokenizer.eos_token_id is not None:
         ids.add(int(tokenizer.eos_token_id))
-    return ids
+    vocab = tokenizer.get_vocab()
+    ids.update(int(vocab[token]) for token in END_OF_TURN_TOKENS if token in vocab)
+    return sorted(ids)
 
 
 def count_generated(token_ids: Sequence[int], stop_ids: set[int]) -> int:
@@ -78,53 +108,142 @@ def count_generated(token_ids: Sequence[int], stop_ids: set[int]) -> int:
     return len(token_ids)
 
 
-def _progress(total: int) -> Any:
-    from tqdm.auto import tqdm
+def generated_length(token_ids: Sequence[int], stop_ids: set[int]) -> tuple[int, bool]:
+    """``count_generated`` and whether the completion was truncated (it never stopped)."""
+    n = count_generated(token_ids, stop_ids)
+    return n, not (n and token_ids[n - 1] in stop_ids)
 
-    return tqdm(total=total, desc="generate", unit="prompt", file=sys.stderr, dynamic_ncols=True)
+
+def generation_config(settings: GenerationSettings, tokenizer: Any, stop_ids: Sequence[int]) -> Any:
+    """A complete ``GenerationConfig`` from ``settings`` and the tokenizer alone."""
+    from transformers import GenerationConfig
+
+    sampling = not settings.greedy
+    return GenerationConfig(
+        max_new_tokens=settings.max_new_tokens,
+        min_new_tokens=0,
+        do_sample=sampling,
+        num_beams=1,
+        # greedy: the sampling knobs stay unset (transformers' neutral defaults apply)
+        temperature=settings.temperature if sampling else None,
+        top_p=settings.top_p if sampling else None,
+        top_k=settings.top_k if sampling else None,
+        repetition_penalty=settings.repetition_penalty,
+        no_repeat_ngram_size=0,
+        length_penalty=1.0,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=list(stop_ids),
+    )
 
 
-def generate_transformers(
-    model: Any, tokenizer: Any, prompts: Sequence[str], settings: GenerationSettings
-) -> Generations:
-    """Generate with ``model.generate``; ``prompts`` are already rendered by the chat template."""
-    import torch
+PARAMETER_KEYS = (
+    "do_sample", "temperature", "top_p", "top_k", "min_p", "typical_p", "repetition_penalty",
+    "no_repeat_ngram_size", "num_beams", "max_new_tokens", "min_new_tokens", "length_penalty",
+    "pad_token_id", "bos_token_id", "eos_token_id", "bad_words_ids", "suppress_tokens",
+    "forced_eos_token_id",
+)  # fmt: skip
 
+
+def config_parameters(config: Any, tokenizer: Any, settings: GenerationSettings) -> dict[str, Any]:
+    """Every parameter ``generate`` was given, for metrics.json."""
+    values = {key: getattr(config, key, None) for key in PARAMETER_KEYS}
+    values["stop_tokens"] = tokenizer.convert_ids_to_tokens(list(config.eos_token_id))
+    values.update({"seed": settings.seed, "batch_size": settings.batch_size})
+    return values
+
+
+@contextlib.contextmanager
+def own_generation_config(model: Any, config: Any) -> Iterator[None]:
+    """Swap in ``config`` as the model's ``generation_config`` (what ``generate`` falls back on)."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    saved = inner.generation_config
+    inner.generation_config = config
+    try:
+        yield
+    finally:
+        inner.generation_config = saved
+
+
+def _prepare_tokenizer(tokenizer: Any) -> None:
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
-    stop_ids = _eos_ids(model, tokenizer)
-    sampling: dict[str, Any] = {"do_sample": False}
-    if not settings.greedy:
-        sampling = {"do_sample": True, "temperature": settings.temperature, "top_p": settings.top_p}
-        torch.manual_seed(settings.seed)
-    else:  # unset sampling defaults a generation_config may carry, so greedy stays quiet
-        sampling.update({"temperature": None, "top_p": None, "top_k": None})
-    texts: list[str] = [""] * len(prompts)
-    counts: list[int] = [0] * len(prompts)
-    model.eval()
+
+
+def _generate_chunk(
+    model: Any,
+    tokenizer: Any,
+    encoded: Sequence[list[int]],
+    config: Any,
+    batch_size: int,
+    progress: ProgressLog,
+) -> Generations:
+    """One chunk, longest prompts first, in batches; results in the chunk's order."""
+    import torch
+
+    stop_ids = set(config.eos_token_id)
+    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+    texts, counts, truncated = [""] * len(encoded), [0] * len(encoded), [False] * len(encoded)
     device = next(model.parameters()).device
-    with _progress(len(prompts)) as bar, torch.inference_mode():
-        for start in range(0, len(order), settings.batch_size):
-            batch = order[start : start + settings.batch_size]
-            inputs = tokenizer.pad(
-                {"input_ids": [encoded[i] for i in batch]}, padding=True, return_tensors="pt"
-            ).to(device)
-            output = model.generate(
-                **inputs,
-                max_new_tokens=settings.max_new_tokens,
-                pad_token_id=tokenizer.pad_token_id,
-                **sampling,
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        inputs = tokenizer.pad(
+            {"input_ids": [encoded[i] for i in batch]}, padding=True, return_tensors="pt"
+        ).to(device)
+        with torch.inference_mode():
+            output = model.generate(**inputs, generation_config=config)
+        new_tokens = output[:, inputs["input_ids"].shape[1] :].tolist()
+        for index, tokens in zip(batch, new_tokens, strict=True):
+            counts[index], truncated[index] = generated_length(tokens, stop_ids)
+            texts[index] = tokenizer.decode(tokens[: counts[index]], skip_special_tokens=True)
+        progress.update(len(batch))
+    return Generations(texts, counts, "transformers", truncated)
+
+
+def generate_transformers(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    settings: GenerationSettings,
+    *,
+    chunk_size: int | None = None,
+    on_chunk: ChunkCallback | None = None,
+    progress: ProgressLog | None = None,
+) -> Generations:
+    """Generate with ``model.generate``; ``prompts`` are already rendered by the chat template.
+
+    ``chunk_size`` prompts at a time (all at once when None); ``on_chunk`` sees each chunk as
+    soon as it is done. ``progress`` counts prompts (a new log line every minute when None).
+    """
+    import torch
+
+    _prepare_tokenizer(tokenizer)
+    config = generation_config(settings, tokenizer, stop_token_ids(tokenizer))
+    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    log = progress or ProgressLog("generate", len(prompts), "prompt", PROGRESS_INTERVAL_S)
+    if not settings.greedy:
+        torch.manual_seed(settings.seed)
+    texts: list[str] = []
+    counts: list[int] = []
+    truncated: list[bool] = []
+    step = chunk_size or max(1, len(prompts))
+    model.eval()
+    log.restart()  # the rate measures generation, not the model's loading
+    with own_generation_config(model, config):
+        for start in range(0, len(prompts), step):
+            part = _generate_chunk(
+                model, tokenizer, encoded[start : start + step], config, settings.batch_size, log
             )
-            new_tokens = output[:, inputs["input_ids"].shape[1] :].tolist()
-            for index, tokens in zip(batch, new_tokens, strict=True):
-                n = count_generated(tokens, stop_ids)
-                counts[index] = n
-                texts[index] = tokenizer.decode(tokens[:n], skip_special_tokens=True)
-            bar.update(len(batch))
-    return Generations(texts=texts, token_counts=counts, backend="transformers")
+            texts += part.texts
+            counts += part.token_counts
+            truncated += part.truncated
+            if on_chunk is not None:
+                on_chunk(start, part)
+    if progress is None:
+        log.close()
+    parameters = config_parameters(config, tokenizer, settings)
+    return Generations(texts, counts, "transformers", truncated, parameters)
 
 
 def lora_rank_limit(adapter_path: str) -> int:
@@ -137,6 +256,16 @@ def lora_rank_limit(adapter_path: str) -> int:
     return limit
 
 
+def _vllm_generations(outputs: Sequence[Any]) -> Generations:
+    """Texts, token counts and truncation (``finish_reason == "length"``) of vLLM outputs."""
+    return Generations(
+        texts=[out.outputs[0].text for out in outputs],
+        token_counts=[len(out.outputs[0].token_ids) for out in outputs],
+        backend="vllm",
+        truncated=[out.outputs[0].finish_reason == "length" for out in outputs],
+    )
+
+
 def generate_vllm(
     model_path: str,
     tokenizer: Any,
@@ -144,8 +273,15 @@ def generate_vllm(
     settings: GenerationSettings,
     adapter_path: str | None = None,
     trust_remote_code: bool = False,
+    *,
+    chunk_size: int | None = None,
+    on_chunk: ChunkCallback | None = None,
+    progress: ProgressLog | None = None,
 ) -> Generations:
-    """Generate with vLLM from a model folder (plus an optional LoRA adapter)."""
+    """Generate with vLLM from a model folder (plus an optional LoRA adapter).
+
+    ``chunk_size``, ``on_chunk`` and ``progress`` as in ``generate_transformers``.
+    """
     from vllm import LLM, SamplingParams
 
     lora_options: dict[str, Any] = {}
@@ -170,7 +306,39 @@ def generate_vllm(
     requests = [
         {"prompt_token_ids": tokenizer(p, add_special_tokens=False)["input_ids"]} for p in prompts
     ]
-    outputs = llm.generate(requests, params, lora_request=lora, use_tqdm=True)
-    texts = [out.outputs[0].text for out in outputs]
-    counts = [len(out.outputs[0].token_ids) for out in outputs]
-    return Generations(texts=texts, token_counts=counts, backend="vllm")
+    log = progress or ProgressLog("generate", len(prompts), "prompt", PROGRESS_INTERVAL_S)
+    log.restart()
+    step = chunk_size or max(1, len(requests))
+    parts: list[Generations] = []
+    for start in range(0, len(requests), step):
+        outputs = llm.generate(
+            requests[start : start + step], params, lora_request=lora, use_tqdm=True
+        )
+        parts.append(_vllm_generations(outputs))
+        log.update(len(outputs))
+        if on_chunk is not None:
+            on_chunk(start, parts[-1])
+    if progress is None:
+        log.close()
+    return _joined(parts, VLLM_PARAMETERS, params)
+
+
+VLLM_PARAMETERS = ("max_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "seed")
+
+
+def _joined(parts: Sequence[Generations], keys: Sequence[str], params: Any) -> Generations:
+    """The chunks' generations as one, with the parameters ``params`` holds under ``keys``."""
+    return Generations(
+        texts=[t for p in parts for t in p.texts],
+        token_counts=[n for p in parts for n in p.token_counts],
+        backend="vllm",
+        truncated=[t for p in parts for t in p.truncated],
+        parameters={key: getattr(params, key, None) for key in keys},
+    )
+
+
+def no_generations(tokenizer: Any, settings: GenerationSettings) -> Generations:
+    """The empty result of ``generate_transformers`` (nothing left to generate), parameters too."""
+    _prepare_tokenizer(tokenizer)
+    config = generation_config(settings, tokenizer, stop_token_ids(tokenizer))
+    return Generations([], [], "transformers", [], config_parameters(config, tokenizer, settings))

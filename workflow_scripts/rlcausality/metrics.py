@@ -3,7 +3,10 @@
 Conventions (stated once, used everywhere):
 
 * A prediction is a mapping with ``label`` (0/1) and ``answer`` (1, 0 or None when the reply
-  could not be parsed), optionally ``completion_tokens``, ``relation`` and ``num_variables``.
+  could not be parsed), optionally ``completion_tokens``, ``truncated``, ``relation`` and
+  ``num_variables``.
+* ``truncated`` counts completions that reached the token limit without an end of sequence;
+  ``truncation_rate`` is its share of n. Both are None when no prediction says (baselines).
 * An unparsed answer counts as **wrong** for accuracy, whatever the label.
 * In the confusion matrix an unparsed answer counts as **predicted invalid** (0): it is a false
   negative on a valid item and a true negative on an invalid one. ``unparsed_by_label`` says how
@@ -63,6 +66,8 @@ def core_metrics(predictions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     tokens = [r["completion_tokens"] for r in predictions if r.get("completion_tokens") is not None]
     n_valid = sum(1 for r in predictions if int(r["label"]) == 1)
     n_unparsed = unparsed["0"] + unparsed["1"]
+    flags = [bool(r["truncated"]) for r in predictions if r.get("truncated") is not None]
+    truncated = sum(flags) if flags else None
     return {
         "n": n,
         "n_valid": n_valid,
@@ -76,6 +81,8 @@ def core_metrics(predictions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "n_unparsed": n_unparsed,
         "unparsed_by_label": unparsed,
         "mean_completion_tokens": _mean(tokens),
+        "truncated": truncated,
+        "truncation_rate": None if truncated is None else safe_div(truncated, n),
         "confusion": matrix,
     }
 

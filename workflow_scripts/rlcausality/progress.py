@@ -89,6 +89,11 @@ class ProgressLog:
         self._last_print = self._clock()
         return text
 
+    def restart(self) -> None:
+        """Start the clock again, keeping the counts (e.g. once a model has loaded)."""
+        self._began = self._last_print = self._clock()
+        self._start_done = self.done
+
     def update(self, n: int = 1, done: int | None = None) -> None:
         """Count ``n`` more units (or set the count to ``done``); print when the interval passed."""
         self.done = int(done) if done is not None else self.done + n

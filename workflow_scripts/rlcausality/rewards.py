@@ -2,7 +2,8 @@
 
 Each reward follows TRL's interface: ``reward(prompts, completions, **columns) -> list[float]``;
 dataset columns such as ``label`` arrive as keyword arguments. Rewards are scored with the same
-parser evaluation uses (``rlcausality.answers``).
+parser evaluation uses (``rlcausality.answers``), always in the reasoning style: an answer counts
+only after a closed think block, so a completion cut off mid-reasoning earns nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from rlcausality.answers import completion_text, follows_reasoning_format, parse_answer
 
 RewardFunction = Callable[..., list[float]]
+ANSWER_STYLE = "reasoning"  # GRPO prompts ask for <think>…</think> then Therefore: Yes|No
 
 
 def correctness(
@@ -21,7 +23,7 @@ def correctness(
     """1.0 when the parsed answer equals the label, else 0.0 (no answer scores 0)."""
     scores = []
     for completion, truth in zip(completions, label, strict=True):
-        answer = parse_answer(completion_text(completion))
+        answer = parse_answer(completion_text(completion), style=ANSWER_STYLE)
         scores.append(1.0 if answer is not None and answer == int(truth) else 0.0)
     return scores
 
@@ -39,8 +41,11 @@ def make_format_reward(think_opened: bool) -> RewardFunction:
 
 
 def answered(prompts: list[Any], completions: list[Any], **_: Any) -> list[float]:
-    """1.0 when any answer can be parsed (a softer format signal for small models)."""
-    return [0.0 if parse_answer(completion_text(c)) is None else 1.0 for c in completions]
+    """1.0 when an answer follows a closed think block (a softer format signal for small models)."""
+    return [
+        0.0 if parse_answer(completion_text(c), style=ANSWER_STYLE) is None else 1.0
+        for c in completions
+    ]
 
 
 # name -> factory(think_opened) returning the reward function

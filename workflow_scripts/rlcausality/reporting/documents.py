@@ -32,7 +32,9 @@ from rlcausality.reporting.tables import (
 DEFINITIONS = (
     "F1, precision and recall are of the valid class (label 1); a ratio 0/0 is reported as 0. "
     "An unparsed answer counts as wrong for accuracy and as predicted invalid in the confusion "
-    "matrix. The random baseline's numbers are analytic expectations, not a sampled run."
+    'matrix. "truncated" is the share of completions that reached the token limit '
+    "(max_new_tokens) without an end of sequence. The random baseline's numbers are analytic "
+    "expectations, not a sampled run."
 )
 
 

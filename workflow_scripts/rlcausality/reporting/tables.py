@@ -23,6 +23,7 @@ METRIC_COLUMNS = (
     ("f1", "F1 (valid)"),
     ("parse_rate", "parse rate"),
     ("mean_completion_tokens", "mean tokens"),
+    ("truncation_rate", "truncated"),
 )
 PROVENANCE_HEADERS = [
     "model / stage / test set",
