@@ -72,6 +72,8 @@ rule format:
         cpus_per_task=1,
     params:
         settings=stage_params("format"),
+        # Only the train split is cut to max_length; evaluation samples keep every item.
+        keep_long=lambda w: "" if w.split == "train" else "--keep-long",
         max_samples=lambda w: (
             settings(w.model)["format"]["max_train_samples"] or 0
             if w.split == "train"
@@ -80,4 +82,5 @@ rule format:
     shell:
         "python -m rlcausality.formatting --settings {params.settings:q} --fmt {wildcards.fmt}"
         " --input {input.data:q} --output {output.data:q} --stats {output.stats:q}"
-        " --max-samples {params.max_samples} --threads {threads} > {log:q} 2>&1"
+        " --max-samples {params.max_samples} {params.keep_long}"
+        " --threads {threads} > {log:q} 2>&1"

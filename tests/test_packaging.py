@@ -36,3 +36,23 @@ def test_conda_env_pins_match_pyproject() -> None:
 def test_torch_pin_takes_the_cpu_wheel_on_disk() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert "torch==2.13.0" in project["dependencies"]
+
+
+def test_every_extra_resolves_against_the_pins(tmp_path: Path) -> None:
+    """`pip install --dry-run '.[extra]'` resolves for each extra (vllm 0.33 once did not)."""
+    import subprocess
+    import sys
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    extras = sorted(project["optional-dependencies"])
+    assert "deepspeed" in extras
+    for extra in extras:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--no-input",
+             "--report", str(tmp_path / f"{extra}.json"), f"{REPO}[{extra}]"],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert proc.returncode == 0, f"extra {extra!r} does not resolve:\n{proc.stderr[-3000:]}"
+    for extra in extras:
+        for requirement in project["optional-dependencies"][extra]:
+            assert not requirement.startswith("vllm"), "vLLM cannot share these pins (README)"

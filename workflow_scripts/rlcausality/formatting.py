@@ -189,6 +189,7 @@ def format_split(
     max_samples: int | None = None,
     seed: int = 0,
     chunk: int = 1024,
+    drop_long: bool = True,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Formatted rows that fit ``format.max_length`` (at most ``max_samples``) and their stats.
 
@@ -201,6 +202,9 @@ def format_split(
     rows than its quota has its rows repeated (every row the same number of times, give or
     take one; the extra copies are a seeded choice). Only the capped (train) sample is
     balanced; a split formatted without a cap (test, validation) keeps its natural labels.
+
+    ``drop_long=False`` (the test sets) keeps every row, however long: an evaluation sample must
+    be the same items for every model and the baselines, whatever each model's tokenizer.
     """
     max_length = int(settings["format"]["max_length"])
     opens_think = get_family(settings["model"]["family"]).opens_think
@@ -224,7 +228,7 @@ def format_split(
         fitting = [
             (i, row, n)
             for i, row, n in zip(indices, formatted, measured, strict=True)
-            if n <= max_length
+            if n <= max_length or not drop_long
         ]
         kept.extend(fitting)
         if quota is not None:
@@ -267,6 +271,7 @@ def format_split(
         "dropped_too_long": dropped_too_long,
         "dropped_by_cap": len(rows) - distinct - dropped_too_long,
         "max_length": max_length,
+        "too_long_kept": 0 if drop_long else sum(n > max_length for n in lengths),
         "max_samples": max_samples,
         "balance": balance,
         "distinct_rows": distinct,
@@ -291,6 +296,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-samples", type=int, default=None, help="cap; 0 means none")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--keep-long", action="store_true", help="keep rows over max_length (test sets)"
+    )
     args = parser.parse_args(argv)
 
     from rlcausality.models.loading import configure_threads, load_tokenizer
@@ -302,7 +310,9 @@ def main(argv: list[str] | None = None) -> None:
     rows = read_rows(args.input)
     tokenizer = load_tokenizer(settings["model"])
     cap = args.max_samples if args.max_samples and args.max_samples > 0 else None
-    out_rows, stats = format_split(rows, settings, args.fmt, tokenizer, cap, args.seed)
+    out_rows, stats = format_split(
+        rows, settings, args.fmt, tokenizer, cap, args.seed, drop_long=not args.keep_long
+    )
     stats["input"] = args.input
     write_jsonl(args.output, out_rows)
     write_json(args.stats, stats)

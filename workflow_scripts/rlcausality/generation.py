@@ -74,12 +74,24 @@ ChunkCallback = Callable[[int, Generations], None]
 
 
 def vllm_usable(settings: GenerationSettings) -> bool:
-    """True when vLLM was asked for, is installed and a CUDA device is present."""
-    if not settings.use_vllm or importlib.util.find_spec("vllm") is None:
-        return False
-    import torch
+    """True when vLLM was asked for; a loud error when it was asked for and cannot run.
 
-    return torch.cuda.is_available()
+    ``evaluate.use_vllm: true`` never falls back to ``generate`` silently: the backend used
+    goes into metrics.json, and a different one would make stages incomparable.
+    """
+    if not settings.use_vllm:
+        return False
+    from rlcausality import launch
+
+    if not launch.accelerator_present():
+        raise RuntimeError("evaluate.use_vllm: true, but no GPU is present; vLLM needs one")
+    if importlib.util.find_spec("vllm") is None:
+        raise RuntimeError(
+            "evaluate.use_vllm: true, but the vllm package is not installed in this environment; "
+            "install a vLLM that fits the pinned torch/transformers (README: vLLM) or set "
+            "use_vllm: false"
+        )
+    return True
 
 
 def render_prompts(tokenizer: Any, conversations: Sequence[Conversation]) -> list[str]:
@@ -287,13 +299,29 @@ def generate_vllm(
     lora_options: dict[str, Any] = {}
     if adapter_path is not None:
         lora_options = {"enable_lora": True, "max_lora_rank": lora_rank_limit(adapter_path)}
+    # Token ids, not text: the chat template already holds any BOS, which vLLM would add again.
+    # vLLM batches and orders requests itself and returns them in the order given.
+    requests = [
+        {"prompt_token_ids": tokenizer(p, add_special_tokens=False)["input_ids"]} for p in prompts
+    ]
+    longest = max((len(r["prompt_token_ids"]) for r in requests), default=1)
     llm = LLM(
-        model=model_path, seed=settings.seed, trust_remote_code=trust_remote_code, **lora_options
+        model=model_path,
+        seed=settings.seed,
+        trust_remote_code=trust_remote_code,
+        # KV cache for what is asked, not the model's whole context (Phi-3.5: 131k tokens).
+        max_model_len=longest + settings.max_new_tokens,
+        # Sampling defaults from our settings alone, not the hub's generation_config.
+        generation_config="vllm",
+        **lora_options,
     )
     params = SamplingParams(
         max_tokens=settings.max_new_tokens,
         temperature=settings.temperature,
         top_p=settings.top_p if not settings.greedy else 1.0,
+        top_k=-1,
+        repetition_penalty=1.0,
+        stop_token_ids=stop_token_ids(tokenizer),
         seed=settings.seed,
     )
     lora = None
@@ -301,11 +329,6 @@ def generate_vllm(
         from vllm.lora.request import LoRARequest
 
         lora = LoRARequest("adapter", 1, adapter_path)
-    # Token ids, not text: the chat template already holds any BOS, which vLLM would add again.
-    # vLLM batches and orders requests itself and returns them in the order given.
-    requests = [
-        {"prompt_token_ids": tokenizer(p, add_special_tokens=False)["input_ids"]} for p in prompts
-    ]
     log = progress or ProgressLog("generate", len(prompts), "prompt", PROGRESS_INTERVAL_S)
     log.restart()
     step = chunk_size or max(1, len(requests))
