@@ -117,6 +117,15 @@ def all_targets():
     return targets
 
 
+def corpus_input(wildcards):
+    """The user's data files with data.source file, so that editing one reruns the corpus."""
+    if config["data"]["source"] == "file":
+        return [
+            config["data"]["file"][split] for split in sorted(config["data"]["file"])
+        ]
+    return []
+
+
 def base_model_input(wildcards):
     if config["models"][wildcards.model]["source"] == "tiny":
         return {"corpus": "results/data/corr2cause/train.jsonl"}

@@ -7,6 +7,8 @@ localrules:
 
 
 rule corpus:
+    input:
+        corpus_input,
     output:
         expand("results/data/corr2cause/{split}.jsonl", split=corpus_splits()),
         stats="results/data/corr2cause/stats.json",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 from collections.abc import Iterable
 from importlib import resources
 from typing import Any
@@ -130,23 +131,33 @@ def stage_settings(config: dict[str, Any], name: str, stage: str) -> dict[str, A
     return {"model": resolved["model"], section: resolved[section]}
 
 
-def _semantic_problems(config: dict[str, Any]) -> list[str]:
-    problems: list[str] = []
-    models = config.get("models", {})
-    for name in config.get("run", []):
-        if name not in models:
+DATA_FILE_SUFFIXES = (".csv", ".jsonl", ".json")
+
+
+def _data_file_problems(files: dict[str, str]) -> list[str]:
+    """data.file: train and test given; every file present (relative to the working directory,
+    where Snakemake runs) and a CSV or JSONL."""
+    problems = [
+        f"data.file.{split}: missing; with data.source 'file' give a CSV or JSONL path "
+        "for every split (train, test, and validation if used)"
+        for split in ("train", "test")
+        if split not in files
+    ]
+    for split, path in files.items():
+        if not os.path.isfile(path):
             problems.append(
-                f"run: {name!r} is not a key of models; configured models: "
-                + ", ".join(sorted(models))
+                f"data.file.{split}: {path} does not exist (relative to the working directory "
+                f"{os.getcwd()}); fix the path or create the file"
             )
-    data = config.get("data", {})
+        elif not path.lower().endswith(DATA_FILE_SUFFIXES):
+            problems.append(f"data.file.{split}: {path} is neither .csv nor .jsonl")
+    return problems
+
+
+def _data_problems(data: dict[str, Any]) -> list[str]:
     if data.get("source") == "file":
-        for split in ("train", "test"):
-            if split not in data.get("file", {}):
-                problems.append(
-                    f"data.file.{split}: missing; with data.source 'file' give a CSV or JSONL path "
-                    "for every split (train, test, and validation if used)"
-                )
+        return _data_file_problems(data.get("file", {}))
+    problems: list[str] = []
     if data.get("source") == "generate":
         gen = data.get("generate", {})
         low, high = (gen.get("num_variables") or [2, 6])[:2]
@@ -159,6 +170,19 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
             problems.append(
                 f"data.generate.splits: fractions add up to {total:g}; they must sum to 1"
             )
+    return problems
+
+
+def _semantic_problems(config: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    models = config.get("models", {})
+    for name in config.get("run", []):
+        if name not in models:
+            problems.append(
+                f"run: {name!r} is not a key of models; configured models: "
+                + ", ".join(sorted(models))
+            )
+    problems += _data_problems(config.get("data", {}))
 
     for name, entry in models.items():
         where = f"models.{name}"
