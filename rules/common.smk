@@ -45,6 +45,13 @@ def stage_params(stage):
     )
 
 
+def base_model_params(wildcards):
+    """The base_model job's settings: the model's own block, not format or training settings."""
+    return json.dumps(
+        rlconfig.base_model_settings(config, wildcards.model), sort_keys=True
+    )
+
+
 def model_stages(model):
     return rlconfig.model_stages(config, model)
 

@@ -44,7 +44,7 @@ rule base_model:
         ENV
     threads: 2
     params:
-        settings=stage_params("format"),
+        settings=base_model_params,
         module=lambda w: {
             "tiny": "rlcausality.models.tiny",
             "gguf": "rlcausality.models.gguf",

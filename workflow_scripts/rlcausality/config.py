@@ -124,6 +124,17 @@ def base_model_path(config: dict[str, Any], name: str) -> str:
     return entry.get("id", "")
 
 
+BASE_MODEL_KEYS = ("name", "source", "family", "tiny", "gguf")
+
+
+def base_model_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """What the base_model job (models.tiny, models.gguf) reads: the model's name, source,
+    family and its ``tiny`` dims or ``gguf`` block, nothing else, so that a change to format or
+    training settings does not rebuild the base model."""
+    model = resolve_model(config, name)["model"]
+    return {"model": {k: model[k] for k in BASE_MODEL_KEYS if k in model}}
+
+
 def stage_settings(config: dict[str, Any], name: str, stage: str) -> dict[str, Any]:
     """The slice of settings one job of ``stage`` depends on (its params: a change reruns it)."""
     resolved = resolve_model(config, name)
