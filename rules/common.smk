@@ -6,6 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 
 from rlcausality import config as rlconfig  # noqa: E402
+from rlcausality.models import hub as rlhub  # noqa: E402
 
 try:
     rlconfig.validate_config(config)
@@ -16,6 +17,8 @@ SCRIPTS = Path(workflow.basedir) / "workflow_scripts"
 ENV = "../envs/rlcausality.yaml"
 MODELS = sorted(config["models"])
 BUILT = [m for m in MODELS if config["models"][m]["source"] in rlconfig.BUILT_SOURCES]
+# Hub models downloaded once by the local rule hub_model; their jobs load the snapshot offline.
+HUB = rlconfig.offline_hub_models(config)
 
 # Every job finds the package from this checkout, also inside a conda environment.
 shell.prefix(
@@ -39,10 +42,26 @@ def settings(model):
 
 
 def stage_params(stage):
-    """Params for a job of ``stage``: the JSON slice of settings it depends on."""
-    return lambda w: json.dumps(
-        rlconfig.stage_settings(config, w.model, stage), sort_keys=True
-    )
+    """Params for a job of ``stage``: the JSON slice of settings it depends on. A hub model's
+    block is pinned to its downloaded snapshot (path and commit), read from the hub manifest:
+    an input of the job, and Snakemake evaluates params again once the inputs exist."""
+
+    def get(wildcards):
+        sliced = rlconfig.stage_settings(config, wildcards.model, stage)
+        if wildcards.model in HUB:
+            manifest = rlhub.manifest_path(wildcards.model)
+            sliced["model"] = rlhub.pinned(sliced["model"], manifest)
+        return json.dumps(sliced, sort_keys=True)
+
+    return get
+
+
+def offline_env(wildcards):
+    """Environment before a hub model's job command: the hub switched off, its cache ours."""
+    if wildcards.model not in HUB:
+        return ""
+    cache = shlex.quote(config["hub"]["cache_dir"])
+    return f"HF_HUB_OFFLINE=1 HF_HUB_CACHE={cache} "
 
 
 def base_model_params(wildcards):
@@ -61,9 +80,11 @@ def corpus_splits():
 
 
 def base_manifest(model):
-    """The base model's manifest when a rule builds the base model, else nothing."""
+    """The base model's manifest when a rule builds (or downloads) the base model, else nothing."""
     if model in BUILT:
         return f"results/models/{model}/base/manifest.json"
+    if model in HUB:
+        return rlhub.manifest_path(model)
     return []
 
 
@@ -83,7 +104,10 @@ def torch_launcher(gpus):
 
 
 def launcher(stage):
-    return lambda w: torch_launcher(settings(w.model)["resources"][stage]["gpus"])
+    """The job's command start: its environment (offline_env) and the launcher."""
+    return lambda w: offline_env(w) + torch_launcher(
+        settings(w.model)["resources"][stage]["gpus"]
+    )
 
 
 def eval_targets(model):
@@ -141,7 +165,7 @@ def base_model_input(wildcards):
 
 def format_input(wildcards):
     inputs = {"data": f"results/data/corr2cause/{wildcards.split}.jsonl"}
-    if wildcards.model in BUILT:
+    if base_manifest(wildcards.model):
         inputs["base"] = base_manifest(wildcards.model)
     return inputs
 

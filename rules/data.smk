@@ -74,12 +74,13 @@ rule format:
         cpus_per_task=1,
     params:
         settings=stage_params("format"),
+        env=offline_env,
         max_samples=lambda w: (
             settings(w.model)["format"]["max_train_samples"] or 0
             if w.split == "train"
             else 0
         ),
     shell:
-        "python -m rlcausality.formatting --settings {params.settings:q} --fmt {wildcards.fmt}"
+        "{params.env}python -m rlcausality.formatting --settings {params.settings:q} --fmt {wildcards.fmt}"
         " --input {input.data:q} --output {output.data:q} --stats {output.stats:q}"
         " --max-samples {params.max_samples} --threads {threads} > {log:q} 2>&1"

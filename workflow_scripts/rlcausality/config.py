@@ -135,6 +135,20 @@ def base_model_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
     return {"model": {k: model[k] for k in BASE_MODEL_KEYS if k in model}}
 
 
+def offline_hub_models(config: dict[str, Any]) -> list[str]:
+    """Models downloaded by the hub_model rule and loaded offline by their jobs."""
+    if not config.get("hub", {}).get("offline_jobs", True):
+        return []
+    return sorted(n for n, entry in config.get("models", {}).items() if entry["source"] == "hub")
+
+
+def hub_download_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """What the hub_model job depends on: the hub id, the requested revision, the hub block."""
+    entry = config["models"][name]
+    model = {"name": name, "id": entry["id"], "revision": entry.get("revision")}
+    return {"model": model, "hub": config["hub"]}
+
+
 def stage_settings(config: dict[str, Any], name: str, stage: str) -> dict[str, Any]:
     """The slice of settings one job of ``stage`` depends on (its params: a change reruns it)."""
     resolved = resolve_model(config, name)
