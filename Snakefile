@@ -14,6 +14,7 @@ configfile: "config.yaml"
 
 
 include: "rules/common.smk"
+include: "rules/hub.smk"
 include: "rules/data.smk"
 include: "rules/sft.smk"
 include: "rules/grpo.smk"

@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 
 from rlcausality import budget, launch  # noqa: E402
 from rlcausality import config as rlconfig  # noqa: E402
+from rlcausality.models import hub as rlhub  # noqa: E402
 
 try:
     rlconfig.validate_config(config)
@@ -22,6 +23,8 @@ SCRIPTS = Path(workflow.basedir) / "workflow_scripts"
 ENV = "../envs/rlcausality.yaml"
 MODELS = sorted(config["models"])
 BUILT = [m for m in MODELS if config["models"][m]["source"] in rlconfig.BUILT_SOURCES]
+# Hub models downloaded once by the local rule hub_model; their jobs load the snapshot offline.
+HUB = rlconfig.offline_hub_models(config)
 
 # Every job finds the package from this checkout, also inside a conda environment.
 shell.prefix(
@@ -45,9 +48,32 @@ def settings(model):
 
 
 def stage_params(stage):
-    """Params for a job of ``stage``: the JSON slice of settings it depends on."""
-    return lambda w: json.dumps(
-        rlconfig.stage_settings(config, w.model, stage), sort_keys=True
+    """Params for a job of ``stage``: the JSON slice of settings it depends on. A hub model's
+    block is pinned to its downloaded snapshot (path and commit), read from the hub manifest:
+    an input of the job, and Snakemake evaluates params again once the inputs exist."""
+
+    def get(wildcards):
+        sliced = rlconfig.stage_settings(config, wildcards.model, stage)
+        if wildcards.model in HUB:
+            manifest = rlhub.manifest_path(wildcards.model)
+            sliced["model"] = rlhub.pinned(sliced["model"], manifest)
+        return json.dumps(sliced, sort_keys=True)
+
+    return get
+
+
+def offline_env(wildcards):
+    """Environment before a hub model's job command: the hub switched off, its cache ours."""
+    if wildcards.model not in HUB:
+        return ""
+    cache = shlex.quote(config["hub"]["cache_dir"])
+    return f"HF_HUB_OFFLINE=1 HF_HUB_CACHE={cache} "
+
+
+def base_model_params(wildcards):
+    """The base_model job's settings: the model's own block, not format or training settings."""
+    return json.dumps(
+        rlconfig.base_model_settings(config, wildcards.model), sort_keys=True
     )
 
 
@@ -60,9 +86,11 @@ def corpus_splits():
 
 
 def base_manifest(model):
-    """The base model's manifest when a rule builds the base model, else nothing."""
+    """The base model's manifest when a rule builds (or downloads) the base model, else nothing."""
     if model in BUILT:
         return f"results/models/{model}/base/manifest.json"
+    if model in HUB:
+        return rlhub.manifest_path(model)
     return []
 
 
@@ -80,9 +108,11 @@ def torch_launcher(gpus, deepspeed=None):
 
 
 def launcher(stage):
+    """The job's command start: its environment (offline_env) and the launcher."""
+
     def get(w):
         resolved = settings(w.model)
-        return launch.launcher(
+        return offline_env(w) + launch.launcher(
             resolved["resources"][stage]["gpus"], resolved[stage].get("deepspeed")
         )
 
@@ -127,6 +157,15 @@ def all_targets():
     return targets
 
 
+def corpus_input(wildcards):
+    """The user's data files with data.source file, so that editing one reruns the corpus."""
+    if config["data"]["source"] == "file":
+        return [
+            config["data"]["file"][split] for split in sorted(config["data"]["file"])
+        ]
+    return []
+
+
 def base_model_input(wildcards):
     if config["models"][wildcards.model]["source"] == "tiny":
         return {"corpus": "results/data/corr2cause/train.jsonl"}
@@ -135,7 +174,7 @@ def base_model_input(wildcards):
 
 def format_input(wildcards):
     inputs = {"data": f"results/data/corr2cause/{wildcards.split}.jsonl"}
-    if wildcards.model in BUILT:
+    if base_manifest(wildcards.model):
         inputs["base"] = base_manifest(wildcards.model)
     return inputs
 

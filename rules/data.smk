@@ -7,6 +7,8 @@ localrules:
 
 
 rule corpus:
+    input:
+        corpus_input,
     output:
         expand("results/data/corr2cause/{split}.jsonl", split=corpus_splits()),
         stats="results/data/corr2cause/stats.json",
@@ -42,7 +44,7 @@ rule base_model:
         ENV
     threads: 2
     params:
-        settings=stage_params("format"),
+        settings=base_model_params,
         module=lambda w: {
             "tiny": "rlcausality.models.tiny",
             "gguf": "rlcausality.models.gguf",
@@ -74,13 +76,14 @@ rule format:
         settings=stage_params("format"),
         # Only the train split is cut to max_length; evaluation samples keep every item.
         keep_long=lambda w: "" if w.split == "train" else "--keep-long",
+        env=offline_env,
         max_samples=lambda w: (
             settings(w.model)["format"]["max_train_samples"] or 0
             if w.split == "train"
             else 0
         ),
     shell:
-        "python -m rlcausality.formatting --settings {params.settings:q} --fmt {wildcards.fmt}"
+        "{params.env}python -m rlcausality.formatting --settings {params.settings:q} --fmt {wildcards.fmt}"
         " --input {input.data:q} --output {output.data:q} --stats {output.stats:q}"
         " --max-samples {params.max_samples} {params.keep_long}"
         " --threads {threads} > {log:q} 2>&1"

@@ -21,13 +21,14 @@ rule evaluate:
         cpus_per_task=resource("evaluate", "cpus"),
     params:
         settings=stage_params("evaluate"),
+        env=offline_env,
         manifest=lambda w, input: (
             f"--manifest {shlex.quote(input.manifest)}"
             if "manifest" in input.keys()
             else ""
         ),
     shell:
-        "python -m rlcausality.evaluate --settings {params.settings:q}"
+        "{params.env}python -m rlcausality.evaluate --settings {params.settings:q}"
         " --stage {wildcards.stage} --test-set {wildcards.test_set}"
         " --data {input.data:q} {params.manifest}"
         " --predictions {output.predictions:q} --metrics {output.metrics:q}"

@@ -300,3 +300,28 @@ def test_every_problem_is_reported_once(config: dict[str, Any]) -> None:
     with pytest.raises(ConfigError) as info:
         validate_config(broken)
     assert len(info.value.problems) == 2, info.value.problems
+
+
+def test_file_source_names_a_missing_file(
+    config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "test.csv").write_text("input,label\n")
+    (tmp_path / "data" / "dev.txt").write_text("")
+    config["data"] = {
+        "source": "file",
+        "file": {"train": "data/train.csv", "test": "data/test.csv", "validation": "data/dev.txt"},
+    }
+    for model in config["models"].values():
+        model.setdefault("evaluate", {})["test_sets"] = ["test"]
+    with pytest.raises(ConfigError) as info:
+        validate_config(config)
+    assert info.value.problems == [
+        f"data.file.train: data/train.csv does not exist (relative to the working directory "
+        f"{tmp_path}); fix the path or create the file",
+        "data.file.validation: data/dev.txt is neither .csv nor .jsonl",
+    ]
+    (tmp_path / "data" / "train.csv").write_text("input,label\n")
+    config["data"]["file"]["validation"] = "data/test.csv"
+    validate_config(config)

@@ -171,3 +171,17 @@ def test_cli_load_error_leaves_nothing(tmp_path: Path, published_rows: list[dict
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{bad}:3: not valid JSON" in err
     assert not outdir.exists() or not any(outdir.iterdir())
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_file_with_a_byte_order_mark_loads(
+    tmp_path: Path, published_rows: list[dict], suffix: str
+) -> None:
+    # Excel's "CSV UTF-8" (and other Windows tools) start the file with a UTF-8 byte-order mark.
+    plain = tmp_path / f"plain{suffix}"
+    (write_csv if suffix == ".csv" else write_jsonl)(plain, published_rows[:5])
+    marked = tmp_path / f"marked{suffix}"
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    rows = load.load_file_split(marked, "train")
+    assert [r["input"] for r in rows] == [r["input"] for r in published_rows[:5]]
+    assert not rows[0]["id"].startswith("\ufeff")

@@ -68,3 +68,23 @@ def job_counts(output: str) -> dict[str, int]:
 def dry_run(workdir: Path, *args: str) -> dict[str, int]:
     proc = run_snakemake(workdir, "-n", *args)
     return job_counts(proc.stdout + proc.stderr)
+
+
+def hub_cache(cache_dir: Path, repo_id: str, model_dir: Path, commit: str) -> Path:
+    """Lay ``model_dir``'s files out as the hub cache does: blobs named by content hash,
+    snapshots/{commit}/ of relative symlinks into them, refs/main naming the commit."""
+    import hashlib
+
+    repo = cache_dir / ("models--" + repo_id.replace("/", "--"))
+    (repo / "blobs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs").mkdir(exist_ok=True)
+    snapshot = repo / "snapshots" / commit
+    for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.write_bytes(data)
+        link = snapshot / path.relative_to(model_dir)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    (repo / "refs" / "main").write_text(commit)
+    return snapshot

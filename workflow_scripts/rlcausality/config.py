@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 from collections.abc import Iterable
 from importlib import resources
 from typing import Any
@@ -123,6 +124,31 @@ def base_model_path(config: dict[str, Any], name: str) -> str:
     return entry.get("id", "")
 
 
+BASE_MODEL_KEYS = ("name", "source", "family", "tiny", "gguf")
+
+
+def base_model_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """What the base_model job (models.tiny, models.gguf) reads: the model's name, source,
+    family and its ``tiny`` dims or ``gguf`` block, nothing else, so that a change to format or
+    training settings does not rebuild the base model."""
+    model = resolve_model(config, name)["model"]
+    return {"model": {k: model[k] for k in BASE_MODEL_KEYS if k in model}}
+
+
+def offline_hub_models(config: dict[str, Any]) -> list[str]:
+    """Models downloaded by the hub_model rule and loaded offline by their jobs."""
+    if not config.get("hub", {}).get("offline_jobs", True):
+        return []
+    return sorted(n for n, entry in config.get("models", {}).items() if entry["source"] == "hub")
+
+
+def hub_download_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """What the hub_model job depends on: the hub id, the requested revision, the hub block."""
+    entry = config["models"][name]
+    model = {"name": name, "id": entry["id"], "revision": entry.get("revision")}
+    return {"model": model, "hub": config["hub"]}
+
+
 def stage_settings(config: dict[str, Any], name: str, stage: str) -> dict[str, Any]:
     """The slice of settings one job of ``stage`` depends on (its params: a change reruns it)."""
     resolved = resolve_model(config, name)
@@ -130,23 +156,33 @@ def stage_settings(config: dict[str, Any], name: str, stage: str) -> dict[str, A
     return {"model": resolved["model"], section: resolved[section]}
 
 
-def _semantic_problems(config: dict[str, Any]) -> list[str]:
-    problems: list[str] = []
-    models = config.get("models", {})
-    for name in config.get("run", []):
-        if name not in models:
+DATA_FILE_SUFFIXES = (".csv", ".jsonl", ".json")
+
+
+def _data_file_problems(files: dict[str, str]) -> list[str]:
+    """data.file: train and test given; every file present (relative to the working directory,
+    where Snakemake runs) and a CSV or JSONL."""
+    problems = [
+        f"data.file.{split}: missing; with data.source 'file' give a CSV or JSONL path "
+        "for every split (train, test, and validation if used)"
+        for split in ("train", "test")
+        if split not in files
+    ]
+    for split, path in files.items():
+        if not os.path.isfile(path):
             problems.append(
-                f"run: {name!r} is not a key of models; configured models: "
-                + ", ".join(sorted(models))
+                f"data.file.{split}: {path} does not exist (relative to the working directory "
+                f"{os.getcwd()}); fix the path or create the file"
             )
-    data = config.get("data", {})
+        elif not path.lower().endswith(DATA_FILE_SUFFIXES):
+            problems.append(f"data.file.{split}: {path} is neither .csv nor .jsonl")
+    return problems
+
+
+def _data_problems(data: dict[str, Any]) -> list[str]:
     if data.get("source") == "file":
-        for split in ("train", "test"):
-            if split not in data.get("file", {}):
-                problems.append(
-                    f"data.file.{split}: missing; with data.source 'file' give a CSV or JSONL path "
-                    "for every split (train, test, and validation if used)"
-                )
+        return _data_file_problems(data.get("file", {}))
+    problems: list[str] = []
     if data.get("source") == "generate":
         gen = data.get("generate", {})
         low, high = (gen.get("num_variables") or [2, 6])[:2]
@@ -159,6 +195,19 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
             problems.append(
                 f"data.generate.splits: fractions add up to {total:g}; they must sum to 1"
             )
+    return problems
+
+
+def _semantic_problems(config: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    models = config.get("models", {})
+    for name in config.get("run", []):
+        if name not in models:
+            problems.append(
+                f"run: {name!r} is not a key of models; configured models: "
+                + ", ".join(sorted(models))
+            )
+    problems += _data_problems(config.get("data", {}))
 
     for name, entry in models.items():
         where = f"models.{name}"

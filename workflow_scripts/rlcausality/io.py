@@ -64,9 +64,11 @@ def write_jsonl(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) ->
     return count
 
 
-def read_jsonl_numbered(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+def read_jsonl_numbered(
+    path: str | os.PathLike[str], encoding: str = "utf-8"
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) per non-empty line; a bad line raises DataError at file:line."""
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding=encoding) as handle:
         for lineno, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

@@ -56,6 +56,15 @@ def settings_hash(settings: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def model_source(settings: Any) -> dict[str, Any] | None:
+    """Which base model the settings load: hub id, revision and the path it loads from; for a
+    downloaded hub model (``hub``) the revision asked for and the commit it resolved to."""
+    model = settings.get("model") if isinstance(settings, dict) else None
+    if not isinstance(model, dict):
+        return None
+    return {key: model.get(key) for key in ("id", "revision", "path", "hub")}
+
+
 def provenance(settings: Any = None) -> dict[str, Any]:
     """A dict to embed in manifests and metrics."""
     return {
@@ -63,5 +72,6 @@ def provenance(settings: Any = None) -> dict[str, Any]:
         "versions": package_versions(),
         "git_commit": git_commit(os.getcwd()),
         "settings_hash": settings_hash(settings) if settings is not None else None,
+        "model_source": model_source(settings),
         "host": platform.node(),
     }

@@ -65,12 +65,14 @@ def convert_row(raw: Mapping[str, Any], where: str, row_id: str) -> Row:
 # ---------------------------------------------------------------------------
 
 
+# utf-8-sig: files saved by Excel and other Windows tools start with a byte-order mark, which
+# plain utf-8 would glue to the first column's name.
 def _read_jsonl(path: Path) -> Iterator[tuple[int, Row]]:
-    return read_jsonl_numbered(path)
+    return read_jsonl_numbered(path, encoding="utf-8-sig")
 
 
 def _read_csv(path: Path) -> Iterator[tuple[int, Row]]:
-    with open(path, encoding="utf-8", newline="") as handle:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, strict=True)
         start = 1
         header: list[str] | None = None

@@ -71,6 +71,8 @@ def _hub_kwargs(model_settings: dict[str, Any]) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"trust_remote_code": bool(model_settings.get("trust_remote_code"))}
     if model_settings.get("revision"):
         kwargs["revision"] = model_settings["revision"]
+    if model_settings.get("hub"):  # pinned to a downloaded snapshot (models.hub): never the hub
+        kwargs["local_files_only"] = True
     return kwargs
 
 
