@@ -276,6 +276,21 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         _set("models.tiny.evaluate.temperature", -0.1),
         "models.tiny.evaluate.temperature: -0.1 is less than the minimum of 0",
     ),
+    (
+        "vLLM rollouts for a 4-bit base (trl#4973)",
+        _set("models.deepseek-r1-7b.grpo.use_vllm", True),
+        "models.deepseek-r1-7b.grpo.use_vllm: true with quantization '4bit' is not supported",
+    ),
+    (
+        "vLLM evaluation of a 4-bit base",
+        _set("models.deepseek-r1-7b.evaluate.use_vllm", True),
+        "models.deepseek-r1-7b.evaluate.use_vllm: true with quantization '4bit'",
+    ),
+    (
+        "seconds_per_step not positive",
+        _set("models.tiny.resources.sft.seconds_per_step", 0),
+        "models.tiny.resources.sft.seconds_per_step: 0 is less than or equal to the minimum",
+    ),
 ]
 
 

@@ -114,3 +114,45 @@ def test_slurm_dry_run_requests_the_configured_resources(workflow: Path) -> None
     # multi-GPU jobs launch one torchrun process group over their GPUs
     phi_sft = resolve_model(config, "phi-3.5-mini")["resources"]["sft"]["gpus"]
     assert f"torchrun --standalone --nproc_per_node={phi_sft} -m rlcausality.sft" in proc.stdout
+
+
+def test_dry_run_prints_every_training_jobs_launcher_and_steps(workflow: Path) -> None:
+    proc = run_snakemake(workflow, "-n", "--config", REAL)
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("TRAIN ")]
+    jobs = {tuple(line.split(":")[0].split()[1:3]) for line in lines}
+    assert jobs == {
+        ("sft", "qwen2.5-1.5b"),
+        ("grpo", "qwen2.5-1.5b"),
+        ("sft", "phi-3.5-mini"),
+        ("grpo", "phi-3.5-mini"),
+        ("grpo", "deepseek-r1-7b"),
+    }
+    for line in lines:  # steps x the stated seconds per step fit every declared runtime
+        assert re.search(r"[\d,]+ steps × ~[\d.]+ s = [\d.]+ h, runtime [\d.]+ h: fits$", line), (
+            line
+        )
+    assert "TRAIN sft qwen2.5-1.5b: torchrun, 1 GPU, DeepSpeed zero2, 5,186 steps" in proc.stderr
+    # DeepSpeed on one GPU still starts under torchrun (else it dies importing mpi4py)
+    proc = run_snakemake(
+        workflow,
+        "-n",
+        "-p",
+        "--config",
+        REAL,
+        "--",
+        "results/models/qwen2.5-1.5b/sft/manifest.json",
+    )
+    assert "torchrun --standalone --nproc_per_node=1 -m rlcausality.sft" in proc.stdout
+
+
+def test_a_job_that_cannot_finish_in_its_runtime_is_named(workflow: Path) -> None:
+    short = workflow.parent / "short"
+    copy_workflow(short)
+    (short / "short.yaml").write_text(
+        "models:\n  qwen2.5-1.5b:\n    resources:\n      grpo: {runtime: 120}\n"
+    )
+    proc = run_snakemake(short, "-n", "--configfile", "config.yaml", "short.yaml", "--config", REAL)
+    assert (
+        "TRAIN grpo qwen2.5-1.5b: python, 1 GPU, 600 steps × ~60 s = 10.0 h, runtime 2.0 h: "
+        "DOES NOT FIT" in proc.stderr
+    )

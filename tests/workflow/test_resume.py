@@ -7,19 +7,16 @@ reruns Snakemake and checks that training continued to the configured number of 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
-from .helpers import SNAKEMAKE, copy_workflow, run_snakemake
+from .helpers import SNAKEMAKE, complete_checkpoints, copy_workflow, kill_tree, run_snakemake
 
 OVERRIDES = """
 models:
@@ -35,27 +32,6 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = copy_workflow(tmp_path_factory.mktemp("resume"))
     (workdir / "resume.yaml").write_text(OVERRIDES)
     return workdir
-
-
-def _kill_tree(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(psutil.NoSuchProcess):
-        parent = psutil.Process(proc.pid)
-        for victim in [*parent.children(recursive=True), parent]:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                victim.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-
-
-def _complete_checkpoints(directory: Path) -> list[int]:
-    steps = []
-    for child in directory.glob("checkpoint-*"):
-        state = child / "trainer_state.json"
-        try:
-            json.loads(state.read_text())
-        except (OSError, ValueError):
-            continue
-        steps.append(int(child.name.split("-")[1]))
-    return sorted(steps)
 
 
 def _start(workdir: Path, target: str) -> subprocess.Popen:
@@ -77,15 +53,15 @@ def _kill_after_first_checkpoint(workdir: Path, stage: str, max_steps: int) -> i
     deadline = time.monotonic() + 600
     try:
         while time.monotonic() < deadline:
-            if _complete_checkpoints(checkpoints):
+            if complete_checkpoints(checkpoints):
                 break
             assert proc.poll() is None, "the job ended before a checkpoint was written"
             time.sleep(0.05)
         else:
             pytest.fail(f"no {stage} checkpoint within 600 s")
     finally:
-        _kill_tree(proc)
-    done = _complete_checkpoints(checkpoints)
+        kill_tree(proc)
+    done = complete_checkpoints(checkpoints)
     assert done and max(done) < max_steps, f"killed too late: {done}"
     # Nothing that looks finished: no manifest, no adapter.
     assert not manifest.exists()

@@ -11,7 +11,8 @@ The rule (used by the Snakemake rules and the dry-run's job lines):
 ``accelerator_present`` (a device the trainer and DeepSpeed train on: ``use_cpu`` and DeepSpeed
 follow it) and ``cuda_capability`` (the CUDA GPU itself: precision and device maps follow it) are
 the only places that ask torch which device there is. The two-rank DeepSpeed tests on the CPU
-replace ``accelerator_present`` alone (tests/multirank/site), so the code under test is unchanged.
+replace ``accelerator_present`` alone (tests/workflow/deepspeed_cpu), so the code under test is
+unchanged.
 """
 
 from __future__ import annotations

@@ -1,0 +1,45 @@
+"""QLoRA on an fp16 GPU: TRL casts the adapters to bf16; training puts them back to fp32."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from rlcausality import sft, training
+from rlcausality.models.loading import Precision
+
+FP16 = Precision(torch.float16, bf16=False, fp16=True)
+BF16 = Precision(torch.bfloat16, bf16=True, fp16=False)
+
+
+def _trainable_dtypes(model) -> set[torch.dtype]:
+    return {p.dtype for p in model.parameters() if p.requires_grad}
+
+
+def test_fp16_qlora_trains_fp32_adapters(
+    tiny_model: dict, make_settings, formatted: dict[str, Path], tmp_path: Path
+) -> None:
+    from trl import SFTTrainer
+
+    from rlcausality.models.loading import load_tokenizer
+
+    model = {**tiny_model, "quantization": "4bit"}
+    settings = make_settings(model, "sft", max_steps=1)
+    tokenizer = load_tokenizer(model)
+    args = sft.sft_config(settings, str(tmp_path), training.stage_precision(settings), False)
+    trainable = training.new_lora_model(settings, "sft", args)
+    trainer = SFTTrainer(
+        model=trainable.model,
+        args=args,
+        train_dataset=sft.load_rows(formatted["train.sft"]),
+        processing_class=tokenizer,
+    )
+    # What TRL does to a quantised model's adapters, whatever the precision of the run:
+    assert _trainable_dtypes(trainer.model) == {torch.bfloat16}
+    assert training.fp32_adapters_for_fp16(trainer.model, BF16, model) == 0
+    assert _trainable_dtypes(trainer.model) == {torch.bfloat16}  # bf16 GPUs: as TRL intends
+    cast = training.fp32_adapters_for_fp16(trainer.model, FP16, model)
+    assert cast > 0 and _trainable_dtypes(trainer.model) == {torch.float32}
+    # an unquantised model is left alone (its adapters are fp32 from PEFT already)
+    assert training.fp32_adapters_for_fp16(trainer.model, FP16, tiny_model) == 0

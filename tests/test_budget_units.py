@@ -1,0 +1,51 @@
+"""Budget arithmetic and decisions that need no trainer (the trainer checks: models/test_budget)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import yaml
+
+from rlcausality import budget, training
+from rlcausality.config import validate_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_corpus_rows_are_counted_when_the_corpus_exists(tmp_path: Path) -> None:
+    config = validate_config(yaml.safe_load((REPO / "config.yaml").read_text()))
+    estimate = budget.corpus_train_rows(config, tmp_path / "missing.json")
+    # 207,432 items for N = 2..6, 80 % of the classes in train: the generator gives 165,972
+    assert abs(estimate - 165_972) / 165_972 < 0.001
+    stats = tmp_path / "stats.json"
+    stats.write_text(json.dumps({"splits": {"train": {"items": 165_972}}}))
+    assert budget.corpus_train_rows(config, stats) == 165_972
+
+
+def test_one_epoch_of_recipe_grpo_is_what_the_issue_counted() -> None:
+    stage = {"max_steps": -1, "per_device_train_batch_size": 1, "gradient_accumulation_steps": 16,
+             "num_generations": 4, "num_train_epochs": 1}  # fmt: skip
+    assert budget.grpo_steps(stage, 165_972, processes=1) == 41_493
+    assert budget.grpo_steps(stage, 165_972, processes=2) == 20_746
+    assert budget.grpo_steps({**stage, "max_steps": 600}, 165_972, processes=1) == 600
+
+
+def test_a_budget_line_says_whether_the_job_fits() -> None:
+    job = budget.JobBudget("grpo", "m", "python, 1 GPU", 1, 10, 600, 60.0, 720)
+    assert job.fits and job.line().endswith("10.0 h, runtime 12.0 h: fits")
+    late = budget.JobBudget("grpo", "m", "python, 1 GPU", 1, 10, 600, 60.0, 120)
+    assert late.fits is False and late.line().endswith("DOES NOT FIT")
+    unknown = budget.JobBudget("sft", "m", "python, CPU", 1, None, None, None, 30)
+    assert unknown.fits is None and "steps unknown" in unknown.line()
+
+
+def test_zero3_keeps_adapters_in_the_base_dtype() -> None:
+    zero3 = SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=3))
+    zero2 = SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=2))
+    plain = {"quantization": "none"}
+    assert training.adapter_dtype_kwargs(plain, zero3) == {"autocast_adapter_dtype": False}
+    assert training.adapter_dtype_kwargs(plain, zero2) == {}
+    assert training.adapter_dtype_kwargs({"quantization": "4bit"}, zero3) == {}
+    assert training.adapter_dtype_kwargs(plain, None) == {}
