@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from eval_helpers import eval_settings, item
 
 from rlcausality import evaluate, generation, report
@@ -160,8 +161,9 @@ def test_evaluate_needs_manifest_after_base(tmp_path, tiny_model_dir):
 
 def test_vllm_choice_and_lora_rank(adapter_manifest):
     settings = generation.GenerationSettings(max_new_tokens=2, use_vllm=True)
-    if importlib.util.find_spec("vllm") is None:
-        assert not generation.vllm_usable(settings)  # falls back to transformers
+    if importlib.util.find_spec("vllm") is None or not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="use_vllm: true"):  # never a silent fallback
+            generation.vllm_usable(settings)
     assert not generation.vllm_usable(generation.GenerationSettings(max_new_tokens=2))
     manifest = json.loads(adapter_manifest.read_text())
     assert generation.lora_rank_limit(manifest["adapter_path"]) == 8  # r = 4
