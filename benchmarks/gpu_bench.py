@@ -6,7 +6,7 @@ downloaded): Qwen2.5-1.5B, Phi-3.5-mini and DeepSeek-R1-Distill-Qwen-7B. The 7B 
 folder and reloaded through ``rlcausality.models.loading.load_model`` (the project's
 ``quantization_config``), when CUDA and bitsandbytes are present; otherwise it stays bf16/fp32.
 
-SFT step: the project's LoRA (family targets, ``training.lora_config``), ``prepare_base``
+SFT step: the project's LoRA (family targets, ``lora.lora_config``), ``prepare_base``
 (gradient checkpointing / k-bit preparation), ``choose_precision`` and ``sft.sft_config`` +
 ``SFTTrainer``, one sequence of ``--seq-len`` tokens per step, no gradient accumulation.
 Generation: transformers ``generate`` on the LoRA model (adapter unmerged, as in GRPO), prompts
@@ -348,26 +348,16 @@ def build_base(
 
 
 def lora_model(base: Any, settings: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """training.new_lora_model's steps on an already built base (it can only load from a path)."""
-    from peft import get_peft_model
+    """The project's own LoRA set-up (``lora.attach_lora``) on an already built base."""
+    from rlcausality import lora
 
-    from rlcausality import training
-    from rlcausality.models.families import get_family
-
-    model_settings, stage = settings["model"], settings["sft"]
-    family = get_family(model_settings["family"])
-    training.check_family(base, family)
-    targets = training.lora_targets(stage, family)
-    training.check_targets_exist(base, targets)
-    base = training.prepare_base(base, model_settings, stage)
-    model = get_peft_model(base, training.lora_config(stage, targets))
-    adapted = training.check_adapted(model, targets)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    trainable = lora.attach_lora(base, settings, "sft", lora.stage_precision(settings))
+    model = trainable.model
     return model, {
-        "family": family.name,
-        "lora_r": stage["lora"]["r"],
-        "lora_targets": adapted,
-        "trainable_parameters": trainable,
+        "family": trainable.family.name,
+        "lora_r": settings["sft"]["lora"]["r"],
+        "lora_targets": trainable.adapted,
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }
 
 
@@ -376,7 +366,7 @@ def lora_model(base: Any, settings: dict[str, Any]) -> tuple[Any, dict[str, Any]
 
 def sft_settings(model_name: str, args: Any) -> dict[str, Any]:
     """config.yaml's settings for the model, with the benchmark's step shape."""
-    from rlcausality import training
+    from rlcausality import lora
 
     settings = model_settings(model_name)
     sft = settings["sft"]
@@ -395,7 +385,7 @@ def sft_settings(model_name: str, args: Any) -> dict[str, Any]:
     )
     if args.dtype:
         settings["model"]["dtype"] = args.dtype
-    settings["precision"] = training.stage_precision(settings)
+    settings["precision"] = lora.stage_precision(settings)
     return settings
 
 

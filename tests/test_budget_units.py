@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import yaml
 
-from rlcausality import budget, training
+from rlcausality import budget, lora
 from rlcausality.config import validate_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,7 +45,7 @@ def test_zero3_keeps_adapters_in_the_base_dtype() -> None:
     zero3 = SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=3))
     zero2 = SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=2))
     plain = {"quantization": "none"}
-    assert training.adapter_dtype_kwargs(plain, zero3) == {"autocast_adapter_dtype": False}
-    assert training.adapter_dtype_kwargs(plain, zero2) == {}
-    assert training.adapter_dtype_kwargs({"quantization": "4bit"}, zero3) == {}
-    assert training.adapter_dtype_kwargs(plain, None) == {}
+    assert lora.adapter_dtype_kwargs(plain, zero3) == {"autocast_adapter_dtype": False}
+    assert lora.adapter_dtype_kwargs(plain, zero2) == {}
+    assert lora.adapter_dtype_kwargs({"quantization": "4bit"}, zero3) == {}
+    assert lora.adapter_dtype_kwargs(plain, None) == {}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from rlcausality import sft, training
+from rlcausality import lora, sft
 from rlcausality.models.loading import Precision
 
 FP16 = Precision(torch.float16, bf16=False, fp16=True)
@@ -27,8 +27,8 @@ def test_fp16_qlora_trains_fp32_adapters(
     model = {**tiny_model, "quantization": "4bit"}
     settings = make_settings(model, "sft", max_steps=1)
     tokenizer = load_tokenizer(model)
-    args = sft.sft_config(settings, str(tmp_path), training.stage_precision(settings), False)
-    trainable = training.new_lora_model(settings, "sft", args)
+    args = sft.sft_config(settings, str(tmp_path), lora.stage_precision(settings), False)
+    trainable = lora.new_lora_model(settings, "sft", args)
     trainer = SFTTrainer(
         model=trainable.model,
         args=args,
@@ -37,9 +37,9 @@ def test_fp16_qlora_trains_fp32_adapters(
     )
     # What TRL does to a quantised model's adapters, whatever the precision of the run:
     assert _trainable_dtypes(trainer.model) == {torch.bfloat16}
-    assert training.fp32_adapters_for_fp16(trainer.model, BF16, model) == 0
+    assert lora.fp32_adapters_for_fp16(trainer.model, BF16, model) == 0
     assert _trainable_dtypes(trainer.model) == {torch.bfloat16}  # bf16 GPUs: as TRL intends
-    cast = training.fp32_adapters_for_fp16(trainer.model, FP16, model)
+    cast = lora.fp32_adapters_for_fp16(trainer.model, FP16, model)
     assert cast > 0 and _trainable_dtypes(trainer.model) == {torch.float32}
     # an unquantised model is left alone (its adapters are fp32 from PEFT already)
-    assert training.fp32_adapters_for_fp16(trainer.model, FP16, tiny_model) == 0
+    assert lora.fp32_adapters_for_fp16(trainer.model, FP16, tiny_model) == 0

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from rlcausality import sft, training
+from rlcausality import lora, sft, training
 from rlcausality.answers import parse_answer
 from rlcausality.io import read_jsonl
 from rlcausality.models.families import LLAMA_STYLE_TARGETS, PHI3_TARGETS
@@ -130,12 +130,12 @@ def test_family_targets_must_exist(phi3_base: Path) -> None:
     with pytest.raises(
         ValueError, match=r"\['q_proj', 'k_proj', 'v_proj', 'gate_proj', 'up_proj'\]"
     ):
-        training.check_targets_exist(model, list(LLAMA_STYLE_TARGETS))
-    training.check_targets_exist(model, list(PHI3_TARGETS))
+        lora.check_targets_exist(model, list(LLAMA_STYLE_TARGETS))
+    lora.check_targets_exist(model, list(PHI3_TARGETS))
     from rlcausality.models.families import get_family
 
     with pytest.raises(ValueError, match="model_type"):
-        training.check_family(model, get_family("qwen2"))
+        lora.check_family(model, get_family("qwen2"))
 
 
 def test_sft_qlora_4bit(
@@ -213,6 +213,9 @@ def test_deepspeed_selection(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_quantised_base_never_gets_zero3(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(training.importlib.util, "find_spec", lambda name: object())
+    for name, value in {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"}.items():
+        monkeypatch.setenv(name, value)  # under torchrun, as the rules start DeepSpeed
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
     assert training.deepspeed_config("zero3").endswith("zero3.json")
     assert training.deepspeed_config("zero3", quantized=True).endswith("zero2.json")
 
@@ -226,14 +229,14 @@ def test_configured_models_give_valid_trainer_configs(tmp_path: Path) -> None:
 
     config_file = Path(__file__).resolve().parents[2] / "config.yaml"
     config = cfg.validate_config(yaml.safe_load(config_file.read_text()))
-    precision = training.stage_precision({"model": {"dtype": "auto"}})
+    precision = lora.stage_precision({"model": {"dtype": "auto"}})
     for name in config["models"]:
         sft_settings = cfg.stage_settings(config, name, "sft")
         args = sft.sft_config(sft_settings, str(tmp_path), precision, has_eval=False)
         assert args.max_length == sft_settings["sft"]["max_length"]
         assert args.bf16 is False and args.use_cpu is True
         grpo_settings = cfg.stage_settings(config, name, "grpo")
-        gargs = grpo.grpo_config(grpo_settings, str(tmp_path), precision)
+        gargs = grpo.grpo_config(grpo_settings, str(tmp_path), precision, 1024)
         assert gargs.num_generations == grpo_settings["grpo"]["num_generations"]
         assert gargs.generation_batch_size % gargs.num_generations == 0
         assert gargs.beta == grpo_settings["grpo"]["beta"]

@@ -65,15 +65,10 @@ def check_rows(rows: Sequence[Mapping[str, Any]], path: str) -> None:
 
 
 def tokenizer_source(model_settings: Mapping[str, Any], manifest: Mapping[str, Any] | None) -> str:
-    """Where the stage's tokenizer lives: the merged model, the adapter, or the base model."""
-    if manifest is None:
-        return str(model_settings["path"])
-    if manifest.get("merged_path"):
-        return str(manifest["merged_path"])
-    adapter = manifest.get("adapter_path")
-    if adapter and (Path(adapter) / "tokenizer_config.json").exists():
-        return str(adapter)
-    return str(manifest["base_model"])
+    """Where the stage's tokenizer lives (``loading.artifacts``)."""
+    from rlcausality.models.loading import artifacts
+
+    return artifacts(dict(model_settings), dict(manifest) if manifest else None).tokenizer
 
 
 def generation_settings(settings: Mapping[str, Any], stage: str, seed: int = 0) -> Any:
@@ -115,14 +110,11 @@ def run_generation(
     )
     prompts = generation.render_prompts(tokenizer, conversations)
     if generation.vllm_usable(gen):
-        if manifest is None:
-            path, adapter = str(model_settings["path"]), None
-        elif manifest.get("merged_path"):
-            path, adapter = str(manifest["merged_path"]), None
-        else:
-            path, adapter = str(manifest["base_model"]), str(manifest["adapter_path"])
+        parts = loading.artifacts(dict(model_settings), dict(manifest) if manifest else None)
         trust = bool(model_settings.get("trust_remote_code"))
-        return generation.generate_vllm(path, tokenizer, prompts, gen, adapter, trust, **chunking)
+        return generation.generate_vllm(
+            parts.weights, tokenizer, prompts, gen, parts.adapter, trust, **chunking
+        )
     if not prompts:
         return generation.no_generations(tokenizer, gen)
     model = loading.load_trained(dict(model_settings), dict(manifest) if manifest else None)

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rlcausality import launch, training
+from rlcausality import launch, lora, training
 from rlcausality.io import read_jsonl
 from rlcausality.progress import trainer_callback
 from rlcausality.rewards import get_reward_functions
@@ -108,13 +108,13 @@ def grpo_config(
 
 def trainable_model(
     settings: dict[str, Any], init_manifest: str | None, args: Any
-) -> training.TrainableModel:
-    init = settings["grpo"].get("init", "sft")
+) -> lora.TrainableModel:
+    init = settings["grpo"]["init"]
     if init == "sft":
         if not init_manifest:
             raise ValueError("grpo.init is 'sft' but no --init-manifest (the SFT manifest) given")
-        return training.continued_lora_model(settings, "grpo", init_manifest, args)
-    return training.new_lora_model(settings, "grpo", args)
+        return lora.continued_lora_model(settings, "grpo", init_manifest, args)
+    return lora.new_lora_model(settings, "grpo", args)
 
 
 def run(
@@ -135,7 +135,7 @@ def run(
     tokenizer = load_tokenizer(settings["model"])
     limit = prompt_limit(settings, tokenizer, max_prompt_length)
     train_data, dropped = load_prompts(train_path, tokenizer, limit)
-    precision = training.stage_precision(settings)
+    precision = lora.stage_precision(settings)
     args = grpo_config(settings, output_dir, precision, limit)  # before the model
     trainable = trainable_model(settings, init_manifest, args)
     trainer = GRPOTrainer(
@@ -146,30 +146,27 @@ def run(
         processing_class=tokenizer,
         callbacks=[trainer_callback("grpo", stage["progress_interval_s"])],
     )
-    training.fp32_adapters_for_fp16(trainer.model, precision, settings["model"])
-    output, runtime, resumed = training.train(trainer, output_dir)
     data = {"train": training.data_info(train_path, len(train_data))}
     data["train"]["dropped_too_long"] = dropped
     data["train"]["max_prompt_length"] = limit
-    return training.finish_stage(
-        trainer=trainer,
-        tokenizer=tokenizer,
-        settings=settings,
-        stage_name="grpo",
-        trainable=trainable,
-        output_dir=output_dir,
-        manifest_path=manifest_path,
-        data=data,
-        train_output=output,
-        runtime_s=runtime,
-        resumed_from=resumed,
-        merge=False,
-        extra={
-            "rewards": stage["rewards"],
-            "think_opened": family.opens_think,
-            "generator": "vllm" if args.use_vllm else "transformers",
-            "generation_batch_size": args.generation_batch_size,
-        },
+    extra = {
+        "rewards": stage["rewards"],
+        "think_opened": family.opens_think,
+        "generator": "vllm" if args.use_vllm else "transformers",
+        "generation_batch_size": args.generation_batch_size,
+    }
+    return training.run_stage(
+        training.StageRun(
+            settings=settings,
+            stage="grpo",
+            output_dir=Path(output_dir),
+            manifest_path=Path(manifest_path),
+            tokenizer=tokenizer,
+            trainable=trainable,
+            trainer=trainer,
+            data=data,
+            extra=extra,
+        )
     )
 
 

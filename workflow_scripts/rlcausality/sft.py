@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rlcausality import training
+from rlcausality import lora, training
 from rlcausality.formatting import tokenized_sft_row
 from rlcausality.io import read_jsonl
 from rlcausality.models.families import get_family
@@ -69,9 +69,9 @@ def run(
     opens_think = get_family(settings["model"]["family"]).opens_think
     train_data = load_rows(train_path, tokenizer, opens_think)
     eval_data = load_rows(eval_path, tokenizer, opens_think) if eval_path else None
-    precision = training.stage_precision(settings)
+    precision = lora.stage_precision(settings)
     args = sft_config(settings, output_dir, precision, eval_data is not None)  # before the model
-    trainable = training.new_lora_model(settings, "sft", args)
+    trainable = lora.new_lora_model(settings, "sft", args)
     trainer = SFTTrainer(
         model=trainable.model,
         args=args,
@@ -80,24 +80,21 @@ def run(
         processing_class=tokenizer,
         callbacks=[trainer_callback("sft", settings["sft"]["progress_interval_s"])],
     )
-    training.fp32_adapters_for_fp16(trainer.model, precision, settings["model"])
-    output, runtime, resumed = training.train(trainer, output_dir)
     data = {"train": training.data_info(train_path, len(train_data))}
     if eval_path:
         data["eval"] = training.data_info(eval_path, len(eval_data))
-    return training.finish_stage(
-        trainer=trainer,
-        tokenizer=tokenizer,
-        settings=settings,
-        stage_name="sft",
-        trainable=trainable,
-        output_dir=output_dir,
-        manifest_path=manifest_path,
-        data=data,
-        train_output=output,
-        runtime_s=runtime,
-        resumed_from=resumed,
-        merge=bool(settings["sft"].get("merge", True)),
+    return training.run_stage(
+        training.StageRun(
+            settings=settings,
+            stage="sft",
+            output_dir=Path(output_dir),
+            manifest_path=Path(manifest_path),
+            tokenizer=tokenizer,
+            trainable=trainable,
+            trainer=trainer,
+            data=data,
+            merge=bool(settings["sft"]["merge"]),
+        )
     )
 
 

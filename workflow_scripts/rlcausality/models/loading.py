@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -129,25 +130,50 @@ def load_model(
     )
 
 
+@dataclass(frozen=True)
+class Artifacts:
+    """What a stage's model is made of: weights to load, an adapter on them, the tokenizer.
+
+    The one reading of a training manifest that every consumer uses (evaluation with
+    transformers or vLLM, and any later stage).
+    """
+
+    weights: str
+    adapter: str | None
+    tokenizer: str
+    merged: bool
+
+
+def artifacts(model_settings: dict[str, Any], manifest: dict[str, Any] | None) -> Artifacts:
+    """The base model itself (``manifest`` None), merged weights if saved, else base + adapter."""
+    if manifest is None:
+        path = str(model_settings["path"])
+        return Artifacts(path, None, path, merged=False)
+    if manifest.get("merged_path"):
+        merged = str(manifest["merged_path"])
+        return Artifacts(merged, None, merged, merged=True)
+    adapter = str(manifest["adapter_path"])
+    has_tokenizer = (Path(adapter) / "tokenizer_config.json").exists()
+    tokenizer = adapter if has_tokenizer else str(manifest["base_model"])
+    return Artifacts(str(manifest["base_model"]), adapter, tokenizer, merged=False)
+
+
 def load_trained(
     model_settings: dict[str, Any],
     manifest: dict[str, Any] | None,
     precision: Precision | None = None,
     trainable: bool = False,
 ) -> Any:
-    """The model a stage produced: merged weights if saved, else the base plus its adapter.
-
-    ``manifest`` None means the base model itself.
-    """
-    if manifest is None:
-        return load_model(model_settings, precision=precision)
-    if manifest.get("merged_path") and not trainable:
-        return load_model(
-            {**model_settings, "quantization": "none"},
-            path=manifest["merged_path"],
-            precision=precision,
-        )
+    """The model a stage produced (``artifacts``); ``trainable`` always takes base + adapter."""
+    parts = artifacts(model_settings, manifest)
+    if manifest is not None and trainable and parts.merged:
+        parts = artifacts(model_settings, {**manifest, "merged_path": None})
+    if parts.merged:
+        unquantized = {**model_settings, "quantization": "none"}
+        return load_model(unquantized, path=parts.weights, precision=precision)
+    base = load_model(model_settings, path=parts.weights, precision=precision)
+    if parts.adapter is None:
+        return base
     from peft import PeftModel
 
-    base = load_model(model_settings, path=manifest["base_model"], precision=precision)
-    return PeftModel.from_pretrained(base, manifest["adapter_path"], is_trainable=trainable)
+    return PeftModel.from_pretrained(base, parts.adapter, is_trainable=trainable)
