@@ -12,10 +12,10 @@ import torch
 from eval_helpers import eval_settings, item
 
 from rlcausality import evaluate, generation, report
-from rlcausality.answers import answer_style
 from rlcausality.io import read_jsonl, write_jsonl
 from rlcausality.metrics import compute_metrics
 from rlcausality.models import loading
+from rlcausality.task import answer_style
 
 PREDICTION_KEYS = {
     "id",

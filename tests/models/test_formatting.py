@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rlcausality import formatting
+from rlcausality import formatting, task
 from rlcausality.io import DataError, read_jsonl, write_jsonl
 
 
@@ -32,7 +32,7 @@ def test_sft_rows(formatted: dict[str, Path], data_dir: Path) -> None:
     assert len(rows) == len(source)
     first, raw = rows[0], source[0]
     assert [m["role"] for m in first["prompt"]] == ["user"]
-    assert first["prompt"][0]["content"] == formatting.USER_SFT.format(input=raw["input"])
+    assert first["prompt"][0]["content"] == task.USER_SFT.format(input=raw["input"])
     assert first["completion"] == [
         {"role": "assistant", "content": "Yes" if raw["label"] == 1 else "No"}
     ]
@@ -46,7 +46,7 @@ def test_grpo_rows(formatted: dict[str, Path], data_dir: Path) -> None:
     row = next(read_jsonl(formatted["train.grpo"]))
     assert "completion" not in row
     content = row["prompt"][-1]["content"]
-    assert content == formatting.USER_GRPO.format(input=raw["input"])
+    assert content == task.USER_GRPO.format(input=raw["input"])
     assert content.startswith("You are an expert in causal reasoning.")
     assert content.endswith(
         "Begin your response with <think> and provide detailed step-by-step reasoning:"

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from rlcausality import lora, sft, training
-from rlcausality.answers import parse_answer
 from rlcausality.io import read_jsonl
 from rlcausality.models.families import LLAMA_STYLE_TARGETS, PHI3_TARGETS
+from rlcausality.task import parse_answer
 
 PHI3_TEMPLATE = (
     "{% for message in messages %}"

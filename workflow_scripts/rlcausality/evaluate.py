@@ -31,12 +31,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rlcausality.answers import answer_style, parse_answer
 from rlcausality.io import DataError, read_json, read_jsonl, sha256_file, write_json, write_jsonl
 from rlcausality.metrics import compute_metrics
 from rlcausality.partial import PartialPredictions, fingerprint
 from rlcausality.provenance import provenance
 from rlcausality.selection import SUBSET_SEED, select_rows
+from rlcausality.task import answer_style, parse_answer
 
 __all__ = ["SUBSET_SEED", "evaluate", "main", "select_rows"]
 
@@ -144,7 +144,7 @@ def prediction_rows(
     style: str,
     truncated: Sequence[bool] | None = None,
 ) -> list[dict[str, Any]]:
-    """One record per item; ``style`` is the answer style (``answers.answer_style``).
+    """One record per item; ``style`` is the answer style (``task.answer_style``).
 
     ``truncated``: whether each completion reached max_new_tokens without stopping (None when
     not known).

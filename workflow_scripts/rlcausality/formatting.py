@@ -25,22 +25,8 @@ from typing import Any
 
 from rlcausality.io import DataError, read_jsonl, write_json, write_jsonl
 from rlcausality.models.families import get_family
+from rlcausality.task import ANSWER_WORDS, CLOSE_THINK, USER_TEMPLATES
 
-USER_SFT = (
-    "Premise and Hypothesis:\n{input}\n\n"
-    "Is the hypothesis consistent with the premise? Answer with 'Yes' or 'No'."
-)
-USER_GRPO = (
-    "You are an expert in causal reasoning. Given a premise describing statistical relationships "
-    "between variables, determine if the stated causal hypothesis is consistent with the given "
-    "information.\n\n"
-    "Think step by step using <think> tags to show your reasoning process. After your reasoning, "
-    'provide your final answer as either "Therefore: Yes" or "Therefore: No".\n\n'
-    "Premise and Hypothesis:\n{input}\n\n"
-    "Begin your response with <think> and provide detailed step-by-step reasoning:"
-)
-TEMPLATES = {"sft": USER_SFT, "grpo": USER_GRPO}
-ANSWERS = {1: "Yes", 0: "No"}
 REQUIRED_COLUMNS = ("id", "input", "label")
 CARRIED_COLUMNS = ("label", "id", "relation", "num_variables")
 
@@ -58,24 +44,19 @@ def system_prompt(model_settings: dict[str, Any]) -> str | None:
 
 def build_prompt(model_settings: dict[str, Any], input_text: str, fmt: str) -> list[Message]:
     """The conversational prompt (optional system turn, then the user turn) for ``fmt``."""
-    if fmt not in TEMPLATES:
-        raise ValueError(f"fmt must be one of {sorted(TEMPLATES)}, got {fmt!r}")
+    if fmt not in USER_TEMPLATES:
+        raise ValueError(f"fmt must be one of {sorted(USER_TEMPLATES)}, got {fmt!r}")
     messages: list[Message] = []
     system = system_prompt(model_settings)
     if system is not None:
         messages.append({"role": "system", "content": system})
-    messages.append({"role": "user", "content": TEMPLATES[fmt].format(input=input_text)})
+    messages.append({"role": "user", "content": USER_TEMPLATES[fmt].format(input=input_text)})
     return messages
-
-
-# A template whose generation prompt opens "<think>" (R1-Distill) gets an SFT target that closes
-# the block first, so the trained continuation is the one evaluation asks for.
-CLOSE_THINK = "</think>\n\n"
 
 
 def answer_completion(label: int, opens_think: bool = False) -> list[Message]:
     prefix = CLOSE_THINK if opens_think else ""
-    return [{"role": "assistant", "content": prefix + ANSWERS[int(label)]}]
+    return [{"role": "assistant", "content": prefix + ANSWER_WORDS[int(label)]}]
 
 
 def tokenized_sft_row(tokenizer: Any, row: dict[str, Any]) -> dict[str, list[int]]:
@@ -246,7 +227,7 @@ def format_split(
             pool = by_label[label]
             if want and not pool:
                 raise DataError(
-                    f"format.balance: no {ANSWERS[label]} row fits max_length {max_length}; "
+                    f"format.balance: no {ANSWER_WORDS[label]} row fits max_length {max_length}; "
                     "a balanced sample needs both labels (set format.balance: false)"
                 )
             copies, extra = divmod(want, len(pool)) if pool else (0, 0)
@@ -289,7 +270,7 @@ def format_split(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settings", required=True, help="JSON: stage_settings(..., 'format')")
-    parser.add_argument("--fmt", required=True, choices=sorted(TEMPLATES))
+    parser.add_argument("--fmt", required=True, choices=sorted(USER_TEMPLATES))
     parser.add_argument("--input", required=True)
     parser.add_argument("--output", required=True)
     parser.add_argument("--stats", required=True)

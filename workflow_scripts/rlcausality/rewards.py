@@ -2,7 +2,7 @@
 
 Each reward follows TRL's interface: ``reward(prompts, completions, **columns) -> list[float]``;
 dataset columns such as ``label`` arrive as keyword arguments. Rewards are scored with the same
-parser evaluation uses (``rlcausality.answers``), always in the reasoning style: an answer counts
+parser evaluation uses (``rlcausality.task``), always in the reasoning style: an answer counts
 only after a closed think block, so a completion cut off mid-reasoning earns nothing.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rlcausality.answers import completion_text, follows_reasoning_format, parse_answer
+from rlcausality.task import completion_text, follows_reasoning_format, parse_answer
 
 RewardFunction = Callable[..., list[float]]
 ANSWER_STYLE = "reasoning"  # GRPO prompts ask for <think>…</think> then Therefore: Yes|No

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rlcausality.task import SYSTEM_PROMPT
+
 LLAMA_STYLE_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 PHI3_TARGETS = ("qkv_proj", "o_proj", "gate_up_proj", "down_proj")
-
-TASK_SYSTEM_PROMPT = "You are an expert in causal reasoning."
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ FAMILIES: dict[str, Family] = {
             supports_system_prompt=True,
             # SmolLM2's template inserts a generic "helpful assistant" system turn when none
             # is given; every stage sends the task's own instead.
-            default_system_prompt=TASK_SYSTEM_PROMPT,
+            default_system_prompt=SYSTEM_PROMPT,
         ),
     )
 }

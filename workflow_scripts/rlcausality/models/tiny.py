@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from rlcausality import task
 from rlcausality.io import atomic_directory, read_jsonl, sha256_file, write_json
 from rlcausality.provenance import provenance
 
@@ -35,19 +36,16 @@ CHATML_TEMPLATE = (
 
 # Pieces every tiny vocabulary should hold whole, whatever the corpus.
 EXTRA_TEXT = (
-    "Yes",
-    "No",
-    "Therefore: Yes",
-    "Therefore: No",
+    *task.ANSWER_WORDS.values(),
+    *task.ANSWER_LINES.values(),
     "<think>",
     "</think>",
     "<think>\nThe premise says",
-    "</think>\nTherefore: Yes",
-    "</think>\nTherefore: No",
+    *(f"</think>\n{line}" for line in task.ANSWER_LINES.values()),
     "system",
     "user",
     "assistant",
-    "You are an expert in causal reasoning.",
+    task.SYSTEM_PROMPT,
 )
 
 DEFAULT_DIMS: dict[str, int] = {
@@ -92,12 +90,10 @@ MAX_TOKENIZER_ROWS = 20_000  # a 512-token vocabulary needs little text; the spl
 def corpus_texts(corpus: str | Path, max_rows: int = MAX_TOKENIZER_ROWS) -> Iterator[str]:
     """The training text: the rows' ``input`` (evenly strided to at most ``max_rows``, so every
     part of a sorted split is seen), every prompt template, and the answer words."""
-    from rlcausality.formatting import TEMPLATES
-
     inputs = [row["input"] for row in read_jsonl(corpus) if isinstance(row.get("input"), str)]
     stride = max(1, -(-len(inputs) // max_rows))
     yield from inputs[::stride]
-    for template in TEMPLATES.values():
+    for template in task.USER_TEMPLATES.values():
         yield template.replace("{input}", "")
     yield from EXTRA_TEXT
 

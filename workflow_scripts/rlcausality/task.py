@@ -1,6 +1,14 @@
-"""Answer parsing, shared by the GRPO rewards and by evaluation (one home for one concept).
+"""The task's wording, in one place: what the model is told, and how its answer is read.
 
-Two answer styles exist, and the caller says which one it expects (``parse_answer(text,
+Formatting (prompts and SFT targets), the GRPO rewards, evaluation, the tiny model's tokenizer
+and the GGUF conversion check all import from here; nothing here imports the project.
+
+Prompts: ``SYSTEM_PROMPT`` (where a family takes the task's own system turn), ``USER_TEMPLATES``
+per prompt style (``sft``: answer with one word; ``grpo``: reason in ``<think>`` tags, then
+``Therefore: Yes|No``), ``ANSWER_WORDS`` for the labels, and ``CLOSE_THINK`` (the SFT target of a
+template that opens ``<think>`` itself closes the block first).
+
+Answers: two answer styles exist, and the caller says which one it expects (``parse_answer(text,
 style=...)``):
 
 * ``"sft"``: the reply is ``Yes`` or ``No``. The last ``Therefore: …`` wins; otherwise a reply
@@ -19,6 +27,25 @@ from __future__ import annotations
 
 import re
 from typing import Any
+
+SYSTEM_PROMPT = "You are an expert in causal reasoning."
+ANSWER_WORDS = {1: "Yes", 0: "No"}
+ANSWER_LINES = {label: f"Therefore: {word}" for label, word in ANSWER_WORDS.items()}
+CLOSE_THINK = "</think>\n\n"
+USER_SFT = (
+    "Premise and Hypothesis:\n{input}\n\n"
+    "Is the hypothesis consistent with the premise? Answer with 'Yes' or 'No'."
+)
+USER_GRPO = (
+    f"{SYSTEM_PROMPT} Given a premise describing statistical relationships "
+    "between variables, determine if the stated causal hypothesis is consistent with the given "
+    "information.\n\n"
+    "Think step by step using <think> tags to show your reasoning process. After your reasoning, "
+    f'provide your final answer as either "{ANSWER_LINES[1]}" or "{ANSWER_LINES[0]}".\n\n'
+    "Premise and Hypothesis:\n{input}\n\n"
+    "Begin your response with <think> and provide detailed step-by-step reasoning:"
+)
+USER_TEMPLATES = {"sft": USER_SFT, "grpo": USER_GRPO}
 
 ANSWER_STYLES = ("sft", "reasoning")
 PROMPT_ANSWER_STYLES = {"sft": "sft", "grpo": "reasoning"}  # prompt style -> answer style
