@@ -7,6 +7,8 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 
 from rlcausality import budget, launch  # noqa: E402
 from rlcausality import config as rlconfig  # noqa: E402
+from rlcausality.models.sources import SOURCES  # noqa: E402
+from rlcausality.stages import STAGES, TRAINING_STAGES  # noqa: E402
 from rlcausality.models import hub as rlhub  # noqa: E402
 
 try:
@@ -22,7 +24,7 @@ if workflow.is_main_process:
 SCRIPTS = Path(workflow.basedir) / "workflow_scripts"
 ENV = "../envs/rlcausality.yaml"
 MODELS = sorted(config["models"])
-BUILT = [m for m in MODELS if config["models"][m]["source"] in rlconfig.BUILT_SOURCES]
+BUILT = [m for m in MODELS if SOURCES[config["models"][m]["source"]].builder]
 # Hub models downloaded once by the local rule hub_model; their jobs load the snapshot offline.
 HUB = rlconfig.offline_hub_models(config)
 
@@ -36,8 +38,8 @@ shell.prefix(
 
 wildcard_constraints:
     model="|".join(map(lambda m: m.replace(".", r"\."), MODELS)),
-    stage="base|sft|grpo",
-    trained="sft|grpo",
+    stage="|".join(STAGES),
+    trained="|".join(TRAINING_STAGES),
     fmt="sft|grpo",
     split=r"[A-Za-z0-9_]+",
     test_set=r"[A-Za-z0-9_]+",
@@ -167,7 +169,7 @@ def corpus_input(wildcards):
 
 
 def base_model_input(wildcards):
-    if config["models"][wildcards.model]["source"] == "tiny":
+    if SOURCES[config["models"][wildcards.model]["source"]].needs_corpus:
         return {"corpus": "results/data/corr2cause/train.jsonl"}
     return {}
 

@@ -45,10 +45,7 @@ rule base_model:
     threads: 2
     params:
         settings=base_model_params,
-        module=lambda w: {
-            "tiny": "rlcausality.models.tiny",
-            "gguf": "rlcausality.models.gguf",
-        }[config["models"][w.model]["source"]],
+        module=lambda w: SOURCES[config["models"][w.model]["source"]].builder,
         corpus=lambda w, input: (
             f"--corpus {shlex.quote(input.corpus)}" if "corpus" in input.keys() else ""
         ),

@@ -18,12 +18,10 @@ import jsonschema
 import yaml
 
 from rlcausality.models.families import FAMILIES
+from rlcausality.models.sources import BUILT_SOURCES, SOURCES
+from rlcausality.stages import ROBUSTNESS_VARIANTS, STAGES
 
-STAGES = ("base", "sft", "grpo")
-TRAINING_STAGES = ("sft", "grpo")
 SETTING_SECTIONS = ("format", "sft", "grpo", "evaluate", "resources")
-# Sources whose base model is built by a rule of the workflow into results/models/{name}/base.
-BUILT_SOURCES = ("tiny", "gguf")
 
 
 class ConfigError(ValueError):
@@ -42,7 +40,11 @@ def _load_yaml_resource(name: str) -> Any:
 
 
 def schema() -> dict[str, Any]:
-    return copy.deepcopy(_load_yaml_resource("config.schema.yaml"))
+    """The JSON schema, with the model sources taken from their registry."""
+    loaded = copy.deepcopy(_load_yaml_resource("config.schema.yaml"))
+    model = loaded["properties"]["models"]["additionalProperties"]["properties"]
+    model["source"]["enum"] = list(SOURCES)
+    return loaded
 
 
 def recipe_defaults() -> dict[str, Any]:
@@ -218,14 +220,11 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
                 + ", ".join(sorted(FAMILIES))
             )
             continue
-        source = entry.get("source")
-        if source in ("hub", "path") and not entry.get("id"):
+        source = SOURCES[entry["source"]]
+        if source.requires and not entry.get(source.requires):
             problems.append(
-                f"{where}.id: missing; source {source!r} needs a hub id or a local path in 'id'"
-            )
-        if source == "gguf" and "gguf" not in entry:
-            problems.append(
-                f"{where}.gguf: missing; source 'gguf' needs gguf.package and gguf.file"
+                f"{where}.{source.requires}: missing; source {entry['source']!r} needs "
+                + source.hint
             )
         settings = resolve_model(config, name)
         fmt = settings["format"]
@@ -321,5 +320,5 @@ def corpus_splits(config: dict[str, Any]) -> list[str]:
         return sorted(data["hub"]["splits"])
     splits = sorted(data["generate"]["splits"])
     if data["generate"].get("robustness", True):
-        splits += ["test_paraphrased", "test_refactored"]
+        splits += list(ROBUSTNESS_VARIANTS)
     return splits

@@ -36,11 +36,11 @@ from rlcausality.metrics import compute_metrics
 from rlcausality.partial import PartialPredictions, fingerprint
 from rlcausality.provenance import provenance
 from rlcausality.selection import SUBSET_SEED, select_rows
+from rlcausality.stages import STAGES
 from rlcausality.task import answer_style, parse_answer
 
 __all__ = ["SUBSET_SEED", "evaluate", "main", "select_rows"]
 
-STAGES = ("base", "sft", "grpo")
 PREDICTION_KEYS = ("id", "relation", "num_variables", "label")
 DEFAULT_CHUNK_SIZE = 64
 PROGRESS_INTERVAL_S = 60.0

@@ -35,10 +35,9 @@ import numpy as np
 
 from rlcausality.corr2cause import graphs, text
 from rlcausality.io import atomic_open
+from rlcausality.stages import ROBUSTNESS_SOURCE, ROBUSTNESS_VARIANTS
 
 Row = dict[str, Any]
-ROBUSTNESS_SPLITS = {"test_paraphrased": "paraphrased", "test_refactored": "refactored"}
-ROBUSTNESS_SOURCE = "test"
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ def parse_settings(obj: Mapping[str, Any] | None) -> Settings:
     robustness = bool(obj.get("robustness", default.robustness))
     if robustness and ROBUSTNESS_SOURCE not in splits:
         raise ValueError("robustness sets need a 'test' split")
-    clash = set(splits) & set(ROBUSTNESS_SPLITS)
+    clash = set(splits) & set(ROBUSTNESS_VARIANTS)
     if clash:
         raise ValueError(f"split names reserved for robustness sets: {sorted(clash)}")
     max_items = dict(obj.get("max_items") or {})
@@ -261,12 +260,10 @@ def generate_corpus(settings: Settings | Mapping[str, Any] | None = None) -> dic
     if settings.robustness:
         test_classes = assignment[ROBUSTNESS_SOURCE]
         cap = settings.max_items.get(ROBUSTNESS_SOURCE)
-        variants = {
-            "test_paraphrased": (settings.naming, "paraphrased"),
-            "test_refactored": ("refactored", settings.phrasing),
-        }
-        for split, (naming, phrasing) in variants.items():
+        for split, variant in ROBUSTNESS_VARIANTS.items():
             suffix = "-" + split.removeprefix("test_")
+            naming = variant.naming or settings.naming
+            phrasing = variant.phrasing or settings.phrasing
             rows = render(test_classes, naming, phrasing, suffix)
             corpus[split] = _cap(rows, cap, settings.seed, ROBUSTNESS_SOURCE)
     return corpus

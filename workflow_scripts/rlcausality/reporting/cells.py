@@ -7,10 +7,11 @@ from typing import Any
 
 from rlcausality.corr2cause.graphs import RELATIONS
 from rlcausality.io import read_json
+from rlcausality.stages import ROBUSTNESS_VARIANTS, STAGES
 
-STAGE_ORDER = ("base", "sft", "grpo")
+STAGE_ORDER = STAGES
 PRIMARY_TEST_SET = "test"
-ROBUSTNESS_SETS = ("test_paraphrased", "test_refactored")
+ROBUSTNESS_SETS = tuple(ROBUSTNESS_VARIANTS)
 BASELINE_LABELS = {
     "majority": "always invalid (majority)",
     "random": "random at prior (expected)",
