@@ -100,3 +100,15 @@ def test_reports_show_the_truncation_rate(tmp_path, built):
     report.main(["stage", "--metrics", str(one), "--out", str(tmp_path / "stage.html")])
     html = (tmp_path / "stage.html").read_text()
     assert "<th>truncated</th>" in html and "0.250" in html
+
+
+def test_every_logged_reward_gets_its_curve() -> None:
+    from rlcausality.reporting.plots import curve_panels
+
+    grpo = [{"step": 1, "reward": 0.5, "rewards/correctness/mean": 0.4,
+             "rewards/brevity/mean": 0.9}]  # fmt: skip
+    panels = curve_panels({("m", "sft"): [{"step": 1, "loss": 2.0}], ("m", "grpo"): grpo})
+    assert [key for _, key, _ in panels] == [
+        "loss", "reward", "rewards/brevity/mean", "rewards/correctness/mean",
+    ]  # fmt: skip
+    assert panels[2][2] == "GRPO brevity reward"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,14 +18,36 @@ from rlcausality.reporting.cells import (
     relation_order,
 )
 
+# Fixed curves per stage; every reward a GRPO log carries (``rewards/<name>/mean``) adds its own.
 CURVES = {
     "sft": (("loss", "SFT training loss"),),
-    "grpo": (
-        ("reward", "GRPO mean reward"),
-        ("rewards/correctness/mean", "GRPO correctness reward"),
-        ("rewards/format/mean", "GRPO format reward"),
-    ),
+    "grpo": (("reward", "GRPO mean reward"),),
 }
+REWARD_KEY = re.compile(r"^rewards/(?P<name>[^/]+)/mean$")
+
+
+def curve_panels(
+    histories: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]],
+) -> list[tuple[str, str, str]]:
+    """(stage, log key, title) of every curve the histories hold: the fixed ones, then one per
+    reward found in a GRPO log (so a new reward function gets its curve without an edit here)."""
+    panels = [(stage, key, title) for stage, curves in CURVES.items() for key, title in curves]
+    rewards = sorted(
+        {
+            key
+            for (_, stage), history in histories.items()
+            if stage == "grpo"
+            for entry in history
+            for key in entry
+            if REWARD_KEY.match(key)
+        }
+    )
+    panels += [("grpo", key, f"GRPO {REWARD_KEY.match(key)['name']} reward") for key in rewards]
+    return [
+        p
+        for p in panels
+        if any(curve_series(h, p[1])[0] for (_, s), h in histories.items() if s == p[0])
+    ]
 
 
 def curve_series(log_history: Sequence[Mapping[str, Any]], key: str) -> tuple[list, list]:
@@ -62,12 +85,7 @@ def save_png(png: bytes, path: Path) -> Path:
 def plot_training_curves(
     histories: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]],
 ) -> bytes | None:
-    panels = [(stage, key, title) for stage, curves in CURVES.items() for key, title in curves]
-    panels = [
-        p
-        for p in panels
-        if any(curve_series(h, p[1])[0] for (_, s), h in histories.items() if s == p[0])
-    ]
+    panels = curve_panels(histories)
     if not panels:
         return None
     plt = _pyplot()
