@@ -13,16 +13,14 @@ CLI::
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import os
 import random
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rlcausality import cli
 from rlcausality.io import DataError, read_jsonl, write_json, write_jsonl
 from rlcausality.models.families import get_family
 from rlcausality.task import ANSWER_WORDS, CLOSE_THINK, USER_TEMPLATES
@@ -268,26 +266,20 @@ def format_split(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--settings", required=True, help="JSON: stage_settings(..., 'format')")
+    parser = cli.parser(__doc__, "JSON: stage_settings(..., 'format')")
     parser.add_argument("--fmt", required=True, choices=sorted(USER_TEMPLATES))
     parser.add_argument("--input", required=True)
     parser.add_argument("--output", required=True)
     parser.add_argument("--stats", required=True)
     parser.add_argument("--max-samples", type=int, default=None, help="cap; 0 means none")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument(
         "--keep-long", action="store_true", help="keep rows over max_length (test sets)"
     )
-    args = parser.parse_args(argv)
+    args = cli.configure(parser.parse_args(argv))
+    from rlcausality.models.loading import load_tokenizer
 
-    from rlcausality.models.loading import configure_threads, load_tokenizer
-
-    if args.threads:
-        os.environ.setdefault("RAYON_NUM_THREADS", str(args.threads))  # tokenizers' pool
-    configure_threads(args.threads)
-    settings = json.loads(args.settings)
+    settings = args.settings
     rows = read_rows(args.input)
     tokenizer = load_tokenizer(settings["model"])
     cap = args.max_samples if args.max_samples and args.max_samples > 0 else None
@@ -300,4 +292,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)

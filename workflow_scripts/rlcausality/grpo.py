@@ -13,13 +13,11 @@ tokenizer's context minus ``max_completion_length``) are dropped: GRPOConfig has
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
-import json
 from pathlib import Path
 from typing import Any
 
-from rlcausality import launch, lora, training
+from rlcausality import cli, launch, lora, training
 from rlcausality.io import read_jsonl
 from rlcausality.progress import trainer_callback
 from rlcausality.rewards import get_reward_functions
@@ -171,21 +169,15 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--settings", required=True, help="JSON: stage_settings(..., 'grpo')")
+    parser = cli.parser(__doc__, "JSON: stage_settings(..., 'grpo')")
     parser.add_argument("--train", required=True)
     parser.add_argument("--init-manifest", default=None, help="the SFT manifest (init: sft)")
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--max-prompt-length", type=int, default=None)
-    parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args(argv)
-
-    from rlcausality.models.loading import configure_threads
-
-    configure_threads(args.threads)
+    args = cli.configure(parser.parse_args(argv))
     run(
-        json.loads(args.settings),
+        args.settings,
         args.train,
         args.output_dir,
         args.manifest,
@@ -195,4 +187,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)

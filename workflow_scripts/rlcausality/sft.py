@@ -12,12 +12,10 @@ Resumes from the newest complete checkpoint in ``{output-dir}/checkpoints`` when
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from rlcausality import lora, training
+from rlcausality import cli, lora, training
 from rlcausality.formatting import tokenized_sft_row
 from rlcausality.io import read_jsonl
 from rlcausality.models.families import get_family
@@ -99,20 +97,14 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--settings", required=True, help="JSON: stage_settings(..., 'sft')")
+    parser = cli.parser(__doc__, "JSON: stage_settings(..., 'sft')")
     parser.add_argument("--train", required=True)
     parser.add_argument("--eval", default=None)
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--manifest", required=True)
-    parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args(argv)
-
-    from rlcausality.models.loading import configure_threads
-
-    configure_threads(args.threads)
-    run(json.loads(args.settings), args.train, args.output_dir, args.manifest, args.eval)
+    args = cli.configure(parser.parse_args(argv))
+    run(args.settings, args.train, args.output_dir, args.manifest, args.eval)
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)

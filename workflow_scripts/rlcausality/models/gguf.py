@@ -17,7 +17,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import importlib.util
 import json
@@ -30,6 +29,7 @@ from typing import Any
 
 import torch
 
+from rlcausality import cli
 from rlcausality.io import atomic_directory, sha256_file, write_json
 from rlcausality.provenance import provenance
 from rlcausality.task import SYSTEM_PROMPT, USER_SFT
@@ -281,29 +281,16 @@ def _version(name: str) -> str | None:
         return None
 
 
-def _read_settings(value: str) -> dict[str, Any]:
-    text = value if value.lstrip().startswith("{") else Path(value).read_text("utf-8")
-    settings = json.loads(text)
-    if not isinstance(settings, dict) or not isinstance(settings.get("model"), dict):
-        raise SystemExit("--settings: expected a JSON object with a 'model' block")
-    return settings
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m rlcausality.models.gguf",
-        description="Convert a GGUF file shipped in a Python package into a base model folder.",
-    )
-    parser.add_argument(
-        "--settings", required=True, help="JSON ({'model': {...}}) or a path to a JSON file"
+    parser = cli.parser(
+        "Convert a GGUF file shipped in a Python package into a base model folder.",
+        "JSON ({'model': {...}}) or a path to a JSON file",
     )
     parser.add_argument("--out-dir", required=True, help="e.g. results/models/{name}/base")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch)")
-    args = parser.parse_args(argv)
-    from rlcausality.models.loading import configure_threads
-
-    configure_threads(args.threads)
-    settings = _read_settings(args.settings)
+    args = cli.configure(parser.parse_args(argv))
+    settings = args.settings
+    if not isinstance(settings.get("model"), dict):
+        raise SystemExit("--settings: expected a JSON object with a 'model' block")
     try:
         manifest = convert(settings["model"], args.out_dir)
     except GgufPackageError as err:
@@ -315,4 +302,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.entry(main)

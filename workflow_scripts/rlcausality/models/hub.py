@@ -16,7 +16,6 @@ CLI::
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import json
 import os
@@ -24,6 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rlcausality import cli
 from rlcausality.io import read_json, write_json
 from rlcausality.provenance import provenance
 
@@ -111,11 +111,10 @@ def pinned(model: dict[str, Any], manifest_file: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--settings", required=True, help="JSON with 'model' and 'hub' blocks")
+    parser = cli.parser(__doc__, "JSON with 'model' and 'hub' blocks")
     parser.add_argument("--manifest", required=True, help="written last")
-    args = parser.parse_args(argv)
-    settings = json.loads(args.settings)
+    args = parser.parse_args(argv)  # no model work here: threads are not applied
+    settings = args.settings
     try:
         manifest = download(settings["model"], settings["hub"])
     except Exception as err:  # one line naming the model, not a traceback through httpx
@@ -127,4 +126,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.entry(main)

@@ -12,13 +12,12 @@ CLI::
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rlcausality import task
+from rlcausality import cli, task
 from rlcausality.io import atomic_directory, read_jsonl, sha256_file, write_json
 from rlcausality.provenance import provenance
 
@@ -199,18 +198,12 @@ def build(settings: dict[str, Any], corpus: str | Path, out_dir: str | Path) -> 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--settings", required=True, help="JSON with a 'model' block")
+    parser = cli.parser(__doc__, "JSON with a 'model' block")
     parser.add_argument("--corpus", required=True, help="the train split (JSONL)")
     parser.add_argument("--out-dir", required=True)
-    parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args(argv)
-
-    from rlcausality.models.loading import configure_threads
-
-    configure_threads(args.threads)
-    build(json.loads(args.settings), args.corpus, args.out_dir)
+    args = cli.configure(parser.parse_args(argv))
+    build(args.settings, args.corpus, args.out_dir)
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)
