@@ -18,6 +18,7 @@ from rlcausality.models import loading
 
 PREDICTION_KEYS = {
     "id",
+    "class_id",
     "relation",
     "num_variables",
     "label",
@@ -31,7 +32,8 @@ METRIC_KEYS = {
     "predicted_valid_rate", "parse_rate", "n_unparsed", "unparsed_by_label",
     "mean_completion_tokens", "confusion", "by_relation", "by_num_variables",
     "truncated", "truncation_rate", "model", "stage", "test_set", "data", "manifest",
-    "generation", "resumed_items", "provenance",
+    "generation", "resumed_items", "provenance", "accuracy_ci95", "precision_ci95",
+    "recall_ci95", "f1_ci95", "ci",
 }  # fmt: skip
 
 
