@@ -228,6 +228,14 @@ def max_gpus():
     )
 
 
+def baseline_input(wildcards):
+    """The test set, and the train split (for the relation prior) where the corpus has one."""
+    inputs = {"data": f"results/data/corr2cause/{wildcards.test_set}.jsonl"}
+    if "train" in corpus_splits():
+        inputs["train"] = "results/data/corr2cause/train.jsonl"
+    return inputs
+
+
 def baseline_max_samples():
     """Baselines score the items the models score: the models' shared max_samples, if any."""
     caps = {settings(m)["evaluate"]["max_samples"] for m in config["run"]}
