@@ -135,7 +135,13 @@ def summary_inputs():
     )
     return {
         "metrics": metrics,
+        "predictions": [
+            p.replace("metrics.json", "predictions.jsonl") for p in metrics
+        ],
         "baselines": [f"results/eval/baselines/{t}.json" for t in test_sets],
+        "baseline_predictions": [
+            f"results/eval/baselines/{t}.predictions.jsonl" for t in test_sets
+        ],
     }
 
 
