@@ -115,6 +115,7 @@ def test_reports_show_each_metric_with_its_interval(built):
         assert f"{cell['f1']:.3f} [{lo:.2f}, {hi:.2f}]" in md
     row = next(line for line in md.splitlines() if line.startswith("| qwen-test / sft / test |"))
     assert len(CI.findall(row)) == 4  # accuracy, precision, recall, F1
+    assert row.startswith("| qwen-test / sft / test | 120 | 20 |")  # items, classes (6 each)
     assert len(CI.findall(html)) >= 12  # the overview: four metrics on three test sets
     assert "bootstrap intervals" in md and "equivalence classes" in md
 

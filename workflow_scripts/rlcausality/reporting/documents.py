@@ -39,7 +39,8 @@ DEFINITIONS = (
     "expectations, not a sampled run. Brackets give 95% percentile bootstrap intervals "
     f"({RESAMPLES} resamples, fixed seed) that resample whole equivalence classes, since the "
     "items of a class share their premise and their answers are correlated; n is the number "
-    "of items."
+    "of items, classes the number of classes resampled. With few classes an interval can reach "
+    "0: a resample without a valid item has precision, recall and F1 0 (0/0 := 0)."
 )
 
 
@@ -99,7 +100,11 @@ def plot_blocks(
 ) -> list[Block]:
     """The summary's figures (each saved to ``plots_dir``), or a note where there is no data."""
     plots: list[tuple[str, bytes | None, str]] = [
-        ("f1_by_stage.png", plot_f1_by_stage(cells, baselines), "F1 (valid) by stage and model"),
+        (
+            "f1_by_stage.png",
+            plot_f1_by_stage(cells, baselines),
+            "F1 (valid) by stage and model (error bars: 95% intervals)",
+        ),
         (
             "relation_f1_heatmap.png",
             plot_relation_heatmap(cells, PRIMARY_TEST_SET),

@@ -18,6 +18,7 @@ from rlcausality.uncertainty import CI_METRICS
 
 METRIC_COLUMNS = (
     ("n", "n"),
+    ("n_classes", "classes"),
     ("accuracy", "accuracy"),
     ("precision", "precision"),
     ("recall", "recall"),
@@ -45,7 +46,13 @@ def estimate(metrics: Mapping[str, Any], key: str) -> Any:
 
 
 def metric_row(label: str, metrics: Mapping[str, Any]) -> list[Any]:
-    return [label, *(estimate(metrics, key) for key, _ in METRIC_COLUMNS)]
+    row: list[Any] = [label]
+    for key, _ in METRIC_COLUMNS:
+        if key == "n_classes":  # the classes the bootstrap resampled
+            row.append((metrics.get("ci") or {}).get("n_clusters"))
+        else:
+            row.append(estimate(metrics, key))
+    return row
 
 
 def metric_headers(first: str) -> list[str]:
