@@ -137,7 +137,13 @@ def summary_inputs():
     )
     return {
         "metrics": metrics,
+        "predictions": [
+            p.replace("metrics.json", "predictions.jsonl") for p in metrics
+        ],
         "baselines": [f"results/eval/baselines/{t}.json" for t in test_sets],
+        "baseline_predictions": [
+            f"results/eval/baselines/{t}.predictions.jsonl" for t in test_sets
+        ],
     }
 
 
@@ -228,6 +234,14 @@ def max_gpus():
         ),
         default=0,
     )
+
+
+def baseline_input(wildcards):
+    """The test set, and the train split (for the relation prior) where the corpus has one."""
+    inputs = {"data": f"results/data/corr2cause/{wildcards.test_set}.jsonl"}
+    if "train" in corpus_splits():
+        inputs["train"] = "results/data/corr2cause/train.jsonl"
+    return inputs
 
 
 def baseline_max_samples():

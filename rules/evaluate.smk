@@ -35,17 +35,23 @@ rule evaluate:
         " --threads {threads} > {log:q} 2>&1"
 
 
+# Baselines score the items the models score; the relation prior learns from the train split.
 rule baselines:
     input:
-        "results/data/corr2cause/{test_set}.jsonl",
+        unpack(baseline_input),
     output:
-        "results/eval/baselines/{test_set}.json",
+        metrics="results/eval/baselines/{test_set}.json",
+        predictions="results/eval/baselines/{test_set}.predictions.jsonl",
     log:
         "results/logs/baselines/{test_set}.log",
     conda:
         ENV
     params:
         max_samples=baseline_max_samples(),
+        train=lambda w, input: (
+            f"--train {shlex.quote(input.train)}" if "train" in input.keys() else ""
+        ),
     shell:
-        "python -m rlcausality.baselines --data {input:q} --out {output:q} {params.max_samples}"
-        " > {log:q} 2>&1"
+        "python -m rlcausality.baselines --data {input.data:q} {params.train}"
+        " --out {output.metrics:q} --predictions {output.predictions:q}"
+        " {params.max_samples} > {log:q} 2>&1"

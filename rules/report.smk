@@ -61,6 +61,7 @@ rule summary:
         ],
     shell:
         "python -m rlcausality.report summary --metrics {input.metrics:q}"
-        " --baselines {input.baselines:q} --log-history {params.logs:q}"
+        " --predictions {input.predictions:q} --baselines {input.baselines:q}"
+        " --baseline-predictions {input.baseline_predictions:q} --log-history {params.logs:q}"
         " --expected {params.expected:q} --out-html {output.html:q} --out-md {output.md:q}"
         " --plots-dir {output.plots:q} > {log:q} 2>&1"

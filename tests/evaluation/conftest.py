@@ -19,12 +19,13 @@ from eval_helpers import (
     SYSTEM,
     TEST_SETS,
     item,
+    synthetic_item,
     write_log_histories,
     write_metrics,
 )
 
 from rlcausality import baselines, report
-from rlcausality.io import write_json
+from rlcausality.io import write_json, write_jsonl
 
 
 @pytest.fixture(scope="session")
@@ -115,22 +116,25 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
                     skill = 0.5 + 0.12 * s_index + 0.05 * m_index - 0.06 * t_index
                     metrics.append(write_metrics(root, model, stage, test, skill))
         histories += [str(p) for p in write_log_histories(root, model).values()]
-    baseline_files = []
+    baseline_files, baseline_predictions = [], []
+    items = [{**synthetic_item(i), "input": "x"} for i in range(120)]
+    write_jsonl(root / "data" / "train.jsonl", [synthetic_item(i) for i in range(120, 480)])
     for test in TEST_SETS:
-        rows = [{"input": "x", "label": int(i % 6 == 0), "relation": "parent"} for i in range(60)]
-        data = {"test_set": test, "data_sha256": "ef" * 32, "n": 60, "provenance": {}}
-        data["baselines"] = {
-            "majority": baselines.majority(rows),
-            "random": baselines.random_guess(rows),
-            "symbolic": baselines.symbolic(rows, solve=lambda _: 0),
-        }
+        write_jsonl(root / "data" / f"{test}.jsonl", items)
         path = root / "baselines" / f"{test}.json"
-        write_json(path, data)
+        predictions = path.with_suffix(".predictions.jsonl")
+        baselines.main(
+            ["--data", str(root / "data" / f"{test}.jsonl"), "--out", str(path),
+             "--train", str(root / "data" / "train.jsonl"), "--predictions", str(predictions)]
+        )  # fmt: skip
         baseline_files.append(str(path))
+        baseline_predictions.append(str(predictions))
     expected = [f"{m}:{s}:{t}" for m in MODELS for s in STAGES for t in TEST_SETS]
     out = root / "reports"
     report.main(
-        ["summary", "--metrics", *map(str, metrics), "--baselines", *baseline_files,
+        ["summary", "--metrics", *map(str, metrics),
+         "--predictions", *(str(p.with_name("predictions.jsonl")) for p in metrics),
+         "--baselines", *baseline_files, "--baseline-predictions", *baseline_predictions,
          "--log-history", *histories, "--expected", *expected,
          "--out-html", str(out / "summary.html"), "--out-md", str(out / "summary.md"),
          "--plots-dir", str(out / "plots")]
@@ -148,4 +152,4 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
         ["stage", "--metrics", *map(str, stage_metrics), "--manifest", str(manifest),
          "--out", str(out / "qwen-test" / "sft.html")]
     )  # fmt: skip
-    return {"root": root, "out": out, "metrics": metrics}
+    return {"root": root, "out": out, "metrics": metrics, "baselines": baseline_files}

@@ -7,8 +7,9 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from rlcausality.io import write_json
+from rlcausality.io import write_json, write_jsonl
 from rlcausality.metrics import compute_metrics
+from rlcausality.uncertainty import add_intervals
 
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
@@ -67,30 +68,36 @@ MISSING = ("phi-test", "grpo", "test_refactored")  # left out of the reports on 
 REPORT_RELATIONS = (*RELATIONS, "confounder")
 
 
+def synthetic_item(i: int) -> dict[str, Any]:
+    """Item ``i`` of the synthetic test sets: the same label whatever the model; six items per
+    class (``class_id``)."""
+    return {
+        "id": f"item-{i:03d}",
+        "class_id": f"c{i // 6:02d}",
+        "label": int(random.Random(i).random() < 0.17),
+        "relation": REPORT_RELATIONS[i % len(REPORT_RELATIONS)],
+        "num_variables": 2 + i % 5,
+    }
+
+
 def synthetic_predictions(skill: float, seed: int, n: int = 120) -> list[dict[str, Any]]:
     """Predictions that are right with probability ``skill`` (some unparsed)."""
     rng = random.Random(seed)
     rows = []
     for i in range(n):
-        label = int(rng.random() < 0.17)
+        row = synthetic_item(i)
         roll = rng.random()
+        label = row["label"]
         answer = None if roll < 0.05 else (label if roll < skill else 1 - label)
-        rows.append(
-            {
-                "label": label,
-                "answer": answer,
-                "completion_tokens": rng.randint(1, 40),
-                "relation": REPORT_RELATIONS[i % len(REPORT_RELATIONS)],
-                "num_variables": 2 + i % 5,
-            }
-        )
+        rows.append({**row, "answer": answer, "completion_tokens": rng.randint(1, 40)})
     return rows
 
 
 def write_metrics(root: Path, model: str, stage: str, test_set: str, skill: float) -> Path:
-    """A metrics.json shaped like evaluate's, from synthetic predictions."""
+    """A metrics.json shaped like evaluate's, from synthetic predictions (written beside it)."""
     seed = zlib.crc32(f"{model}:{stage}:{test_set}".encode())
-    metrics = compute_metrics(synthetic_predictions(skill, seed))
+    predictions = synthetic_predictions(skill, seed)
+    metrics = add_intervals(compute_metrics(predictions), predictions)
     metrics.update(
         {
             "model": model,
@@ -124,6 +131,7 @@ def write_metrics(root: Path, model: str, stage: str, test_set: str, skill: floa
     )
     path = root / "eval" / model / stage / test_set / "metrics.json"
     write_json(path, metrics)
+    write_jsonl(path.with_name("predictions.jsonl"), predictions)
     return path
 
 

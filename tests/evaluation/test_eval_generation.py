@@ -19,6 +19,7 @@ from rlcausality.task import answer_style
 
 PREDICTION_KEYS = {
     "id",
+    "class_id",
     "relation",
     "num_variables",
     "label",
@@ -32,7 +33,8 @@ METRIC_KEYS = {
     "predicted_valid_rate", "parse_rate", "n_unparsed", "unparsed_by_label",
     "mean_completion_tokens", "confusion", "by_relation", "by_num_variables",
     "truncated", "truncation_rate", "model", "stage", "test_set", "data", "manifest",
-    "generation", "resumed_items", "provenance",
+    "generation", "resumed_items", "provenance", "accuracy_ci95", "precision_ci95",
+    "recall_ci95", "f1_ci95", "ci",
 }  # fmt: skip
 
 

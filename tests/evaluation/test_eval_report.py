@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,53 @@ def test_reports_show_the_truncation_rate(tmp_path, built):
     report.main(["stage", "--metrics", str(one), "--out", str(tmp_path / "stage.html")])
     html = (tmp_path / "stage.html").read_text()
     assert "<th>truncated</th>" in html and "0.250" in html
+
+
+CI = re.compile(r"\d\.\d{3} \[-?\d\.\d{2}, -?\d\.\d{2}\]")
+
+
+def test_reports_show_each_metric_with_its_interval(built):
+    md = (built["out"] / "summary.md").read_text()
+    html = (built["out"] / "qwen-test" / "sft.html").read_text()
+    for path in built["metrics"][:3]:
+        cell = json.loads(Path(path).read_text())
+        lo, hi = cell["f1_ci95"]
+        assert f"{cell['f1']:.3f} [{lo:.2f}, {hi:.2f}]" in md
+    row = next(line for line in md.splitlines() if line.startswith("| qwen-test / sft / test |"))
+    assert len(CI.findall(row)) == 4  # accuracy, precision, recall, F1
+    assert row.startswith("| qwen-test / sft / test | 120 | 20 |")  # items, classes (6 each)
+    assert len(CI.findall(html)) >= 12  # the overview: four metrics on three test sets
+    assert "bootstrap intervals" in md and "equivalence classes" in md
+
+
+def test_summary_pairs_stages_and_the_best_baseline(built):
+    md = (built["out"] / "summary.md").read_text()
+    assert "## Paired comparisons" in md
+    rows = [line for line in md.splitlines() if line.startswith(("| qwen-test |", "| phi-test |"))]
+    comparisons = {tuple(cell.strip() for cell in line.split("|")[1:4]) for line in rows}
+    best = json.loads(Path(built["baselines"][0]).read_text())["best_competitor"]
+    assert best in ("majority", "always_valid", "relation_prior")
+    for model in ("qwen-test", "phi-test"):
+        assert (model, "test", "sft vs base") in comparisons
+        assert (model, "test", "grpo vs sft") in comparisons
+        assert any(c[:2] == (model, "test") and "vs best baseline" in c[2] for c in comparisons)
+    assert ("phi-test", "test_refactored", "grpo vs sft") not in comparisons  # not built
+    assert not any("symbolic" in c[2] for c in comparisons)  # the oracle is no competitor
+    line = next(r for r in rows if r.startswith("| qwen-test | test | sft vs base |"))
+    cells = [c.strip() for c in line.split("|")[1:-1]]
+    assert cells[3] == "120" and CI.fullmatch(cells[4].lstrip("-"))
+    assert 0 <= float(cells[5]) <= 1 and re.fullmatch(r"\d+ / \d+", cells[6])
+
+
+def test_predictions_must_lie_beside_their_metrics(tmp_path, built):
+    stray = tmp_path / "predictions.jsonl"
+    stray.write_text("")
+    with pytest.raises(ValueError, match="no metrics file of --metrics lies beside it"):
+        report.main(
+            ["summary", "--metrics", str(built["metrics"][0]), "--predictions", str(stray),
+             "--out-html", str(tmp_path / "s.html"), "--out-md", str(tmp_path / "s.md"),
+             "--plots-dir", str(tmp_path / "plots")]
+        )  # fmt: skip
 
 
 def test_every_logged_reward_gets_its_curve() -> None:

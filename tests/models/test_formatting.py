@@ -36,9 +36,8 @@ def test_sft_rows(formatted: dict[str, Path], data_dir: Path) -> None:
     assert first["completion"] == [
         {"role": "assistant", "content": "Yes" if raw["label"] == 1 else "No"}
     ]
-    assert {k: first[k] for k in ("label", "id", "relation", "num_variables")} == {
-        k: raw[k] for k in ("label", "id", "relation", "num_variables")
-    }
+    carried = ("label", "id", "relation", "num_variables", "class_id")
+    assert {k: first[k] for k in carried} == {k: raw[k] for k in carried}
 
 
 def test_grpo_rows(formatted: dict[str, Path], data_dir: Path) -> None:

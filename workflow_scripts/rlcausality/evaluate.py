@@ -11,7 +11,9 @@ CLI::
 ``--settings`` is the JSON of ``config.stage_settings(config, model, "evaluate")`` (inline, or
 the path of a file holding it). With ``evaluate.max_samples`` N, the items are a sample
 stratified by relation and number of variables (``rlcausality.selection``), the same items for
-every model, stage and baseline whatever the order of the file.
+every model, stage and baseline whatever the order of the file. metrics.json carries 95%
+bootstrap intervals (``<metric>_ci95`` for accuracy, precision, recall and F1) that resample
+equivalence classes (the predictions' ``class_id``), seeded (``rlcausality.uncertainty``).
 
 Predictions are saved every ``evaluate.chunk_size`` items to a partial file that is not a
 declared output (``--partial``, default ``partial/predictions.jsonl`` beside the outputs); a
@@ -38,10 +40,11 @@ from rlcausality.provenance import provenance
 from rlcausality.selection import SUBSET_SEED, select_rows
 from rlcausality.stages import STAGES
 from rlcausality.task import answer_style, parse_answer
+from rlcausality.uncertainty import add_intervals
 
 __all__ = ["SUBSET_SEED", "evaluate", "main", "select_rows"]
 
-PREDICTION_KEYS = ("id", "relation", "num_variables", "label")
+PREDICTION_KEYS = ("id", "class_id", "relation", "num_variables", "label")
 DEFAULT_CHUNK_SIZE = 64
 PROGRESS_INTERVAL_S = 60.0
 
@@ -261,7 +264,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     partial = open_partial(args, settings, rows, data_sha, summary)
     predictions, output, resumed = predict(args, settings, manifest, rows, partial)
     gen = generation_settings(settings, args.stage, args.seed)
-    metrics = compute_metrics(predictions)
+    metrics = add_intervals(compute_metrics(predictions), predictions)
     metrics.update(
         {
             "model": settings["model"]["name"],

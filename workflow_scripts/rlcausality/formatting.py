@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from rlcausality import cli
+from rlcausality.corr2cause.load import premise_class_id
 from rlcausality.io import DataError, read_jsonl, write_json, write_jsonl
 from rlcausality.models.families import get_family
 from rlcausality.task import ANSWER_WORDS, CLOSE_THINK, USER_TEMPLATES
 
 REQUIRED_COLUMNS = ("id", "input", "label")
-CARRIED_COLUMNS = ("label", "id", "relation", "num_variables")
+CARRIED_COLUMNS = ("label", "id", "relation", "num_variables", "class_id")
 
 Message = dict[str, str]
 
@@ -101,11 +102,14 @@ def format_row(row: dict[str, Any], model_settings: dict[str, Any], fmt: str) ->
     return out
 
 
-KEPT_COLUMNS = ("id", "input", "label", "relation", "num_variables")
+KEPT_COLUMNS = ("id", "input", "label", "relation", "num_variables", "class_id")
 
 
 def read_rows(path: str | Path) -> list[dict[str, Any]]:
     """Every row of a split (the columns formatting uses), validated.
+
+    ``class_id`` (the cluster of the evaluation's bootstrap) is carried through; a row without
+    one gets the hash of its premise (``load.premise_class_id``), None if the text has none.
 
     A bad row raises DataError naming file:line.
     """
@@ -114,7 +118,10 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
         line_numbers = [n for n, line in enumerate(handle, start=1) if line.strip()]
     for lineno, row in zip(line_numbers, read_jsonl(path), strict=True):
         validate_row(row, f"{path}:{lineno}")
-        rows.append({column: row.get(column) for column in KEPT_COLUMNS})
+        kept = {column: row.get(column) for column in KEPT_COLUMNS}
+        if kept["class_id"] is None:  # the items of one class share the premise
+            kept["class_id"] = premise_class_id(row["input"])
+        rows.append(kept)
     return rows
 
 

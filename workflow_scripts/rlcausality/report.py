@@ -4,13 +4,17 @@ CLI::
 
     python -m rlcausality.report stage --metrics M1.json [M2.json ...] [--manifest MANIFEST] \
         [--log-history LOG] --out results/reports/{model}/{stage}.html
-    python -m rlcausality.report summary --metrics M.json ... [--baselines B.json ...] \
+    python -m rlcausality.report summary --metrics M.json ... [--predictions P.jsonl ...] \
+        [--baselines B.json ...] [--baseline-predictions BP.jsonl ...] \
         [--log-history LOG ...] [--expected MODEL:STAGE:TESTSET ...] \
         --out-html results/reports/summary.html --out-md results/reports/summary.md \
         --plots-dir results/reports/plots
 
 A log history is named ``MODEL:STAGE=PATH``, or just ``PATH`` when it lies at
-``.../{model}/{stage}/log_history.json``. The reports themselves are built in
+``.../{model}/{stage}/log_history.json``. A predictions file belongs to the metrics file in
+its folder (``predictions.jsonl`` beside ``metrics.json``), a baselines' predictions file to
+the baselines file ``{test_set}.json`` beside it (``{test_set}.predictions.jsonl``); they feed
+the summary's paired comparisons. The reports themselves are built in
 :mod:`rlcausality.reporting`.
 """
 
@@ -21,8 +25,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rlcausality.io import read_json, write_text
-from rlcausality.reporting.cells import Key, load_baselines, load_metrics
+from rlcausality.reporting.cells import (
+    Key,
+    load_baseline_predictions,
+    load_baselines,
+    load_metrics,
+    load_predictions,
+)
 from rlcausality.reporting.documents import stage_document, summary_document
+from rlcausality.reporting.paired import comparison_rows
 from rlcausality.reporting.render import render_html, render_markdown
 
 
@@ -74,7 +85,12 @@ def summary_report(args: argparse.Namespace) -> None:
     expected = parse_expected(args.expected)
     plots_dir = Path(args.plots_dir)
     plots_dir.mkdir(parents=True, exist_ok=True)
-    doc = summary_document(cells, baselines, histories, absent, expected, plots_dir)
+    comparisons = comparison_rows(
+        load_predictions(args.predictions, cells),
+        baselines,
+        load_baseline_predictions(args.baseline_predictions, baselines),
+    )
+    doc = summary_document(cells, baselines, histories, absent, expected, plots_dir, comparisons)
     write_text(args.out_html, render_html(doc.title, doc.subtitle, doc.blocks))
     md = render_markdown(doc.title, doc.subtitle, doc.blocks, Path(args.out_md))
     write_text(args.out_md, md)
@@ -90,7 +106,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     stage.add_argument("--out", required=True)
     summary = sub.add_parser("summary", help="every model, stage and test set, with baselines")
     summary.add_argument("--metrics", nargs="*", default=[])
+    summary.add_argument("--predictions", nargs="*", default=[], help="beside --metrics files")
     summary.add_argument("--baselines", nargs="*", default=[])
+    summary.add_argument(
+        "--baseline-predictions", nargs="*", default=[], help="beside --baselines files"
+    )
     summary.add_argument("--log-history", nargs="*", default=[])
     summary.add_argument("--expected", nargs="*", default=[], metavar="MODEL:STAGE:TESTSET")
     summary.add_argument("--out-html", required=True)

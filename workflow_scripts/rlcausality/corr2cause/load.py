@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from rlcausality.corr2cause.text import ParseError, parse_input
+from rlcausality.corr2cause.text import ParseError, parse_input, split_input
 from rlcausality.io import DataError, read_jsonl_numbered
 
 Row = dict[str, Any]
@@ -20,7 +20,18 @@ REQUIRED_COLUMNS = ("input", "label")
 
 
 def class_id_of(premise: str) -> str:
+    """The class id of published data, which has none: items of one class share the premise."""
     return "p" + hashlib.sha256(premise.encode("utf-8")).hexdigest()[:16]
+
+
+def premise_class_id(input_text: str) -> str | None:
+    """``class_id_of`` the premise of a model input, or None if it is not ``Premise: ...
+    Hypothesis: ...``."""
+    try:
+        premise, _ = split_input(input_text)
+    except ParseError:
+        return None
+    return class_id_of(premise)
 
 
 def parse_label(value: Any) -> int:

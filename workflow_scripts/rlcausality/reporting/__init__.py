@@ -5,9 +5,11 @@ self-contained HTML (inline CSS, every image embedded as a base64 PNG) and to Ma
 linked relative to the Markdown file, from the plots directory). Every number comes with where
 it came from: the provenance table names model, stage, test set, data hash and settings hashes.
 
-- ``cells``: the model/stage/test-set key, its order, and loading metrics and baselines files
+- ``cells``: the model/stage/test-set key, its order, and loading metrics, baselines and
+  predictions files
 - ``render``: the block model and its HTML and Markdown renderers
-- ``tables``: tables of metrics, breakdowns, settings and provenance
+- ``tables``: tables of metrics (with their intervals), breakdowns, settings and provenance
+- ``paired``: paired comparisons of stages and the best baseline on identical items
 - ``plots``: matplotlib figures as PNG bytes
 - ``documents``: the blocks of the per-stage and summary reports
 """

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from rlcausality.corr2cause.graphs import RELATIONS
-from rlcausality.io import read_json
+from rlcausality.io import read_json, read_jsonl
 from rlcausality.stages import ROBUSTNESS_VARIANTS, STAGES
 
 STAGE_ORDER = STAGES
@@ -14,8 +15,10 @@ PRIMARY_TEST_SET = "test"
 ROBUSTNESS_SETS = tuple(ROBUSTNESS_VARIANTS)
 BASELINE_LABELS = {
     "majority": "always invalid (majority)",
+    "always_valid": "always valid",
     "random": "random at prior (expected)",
-    "symbolic": "exact symbolic reasoner",
+    "relation_prior": "relation prior (from train)",
+    "symbolic": "exact symbolic reasoner (oracle)",
 }
 Key = tuple[str, str, str]  # model, stage, test set
 
@@ -59,3 +62,37 @@ def load_baselines(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
         data = read_json(path)
         result[str(data["test_set"])] = {**data, "_path": str(path)}
     return result
+
+
+def load_predictions(
+    paths: Sequence[str], cells: Mapping[Key, Mapping[str, Any]]
+) -> dict[Key, list[dict[str, Any]]]:
+    """Predictions of each cell: the ``predictions.jsonl`` beside its metrics file."""
+    beside = {Path(c["_path"]).resolve().parent: key for key, c in cells.items()}
+    out = {}
+    for path in paths:
+        key = beside.get(Path(path).resolve().parent)
+        if key is None:
+            raise ValueError(f"{path}: no metrics file of --metrics lies beside it")
+        out[key] = list(read_jsonl(path))
+    return out
+
+
+def baseline_predictions_path(baselines_path: str) -> Path:
+    """``.../{test_set}.json`` -> ``.../{test_set}.predictions.jsonl``."""
+    return Path(baselines_path).with_suffix(".predictions.jsonl")
+
+
+def load_baseline_predictions(
+    paths: Sequence[str], baselines: Mapping[str, Mapping[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Per test set, the baselines' per-item answers (``{test_set}.predictions.jsonl`` beside
+    the baselines file)."""
+    owner = {baseline_predictions_path(b["_path"]).resolve(): t for t, b in baselines.items()}
+    out = {}
+    for path in paths:
+        test = owner.get(Path(path).resolve())
+        if test is None:
+            raise ValueError(f"{path}: not the predictions of any --baselines file")
+        out[test] = list(read_jsonl(path))
+    return out

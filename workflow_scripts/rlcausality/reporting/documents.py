@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from rlcausality.reporting.cells import PRIMARY_TEST_SET, Key, ordered_keys
+from rlcausality.reporting.paired import paired_blocks
 from rlcausality.reporting.plots import (
     plot_f1_by_stage,
     plot_relation_heatmap,
@@ -28,13 +29,18 @@ from rlcausality.reporting.tables import (
     robustness_table,
     summary_table,
 )
+from rlcausality.uncertainty import RESAMPLES
 
 DEFINITIONS = (
     "F1, precision and recall are of the valid class (label 1); a ratio 0/0 is reported as 0. "
     "An unparsed answer counts as wrong for accuracy and as predicted invalid in the confusion "
     'matrix. "truncated" is the share of completions that reached the token limit '
     "(max_new_tokens) without an end of sequence. The random baseline's numbers are analytic "
-    "expectations, not a sampled run."
+    "expectations, not a sampled run. Brackets give 95% percentile bootstrap intervals "
+    f"({RESAMPLES} resamples, fixed seed) that resample whole equivalence classes, since the "
+    "items of a class share their premise and their answers are correlated; n is the number "
+    "of items, classes the number of classes resampled. With few classes an interval can reach "
+    "0: a resample without a valid item has precision, recall and F1 0 (0/0 := 0)."
 )
 
 
@@ -85,6 +91,37 @@ def stage_document(
     return Document(f"rlcausality: {model} / {stage}", subtitle, blocks)
 
 
+def plot_blocks(
+    cells: Mapping[Key, Mapping[str, Any]],
+    baselines: Mapping[str, Mapping[str, Any]],
+    histories: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]],
+    robust: list[list[Any]],
+    plots_dir: Path,
+) -> list[Block]:
+    """The summary's figures (each saved to ``plots_dir``), or a note where there is no data."""
+    plots: list[tuple[str, bytes | None, str]] = [
+        (
+            "f1_by_stage.png",
+            plot_f1_by_stage(cells, baselines),
+            "F1 (valid) by stage and model (error bars: 95% intervals)",
+        ),
+        (
+            "relation_f1_heatmap.png",
+            plot_relation_heatmap(cells, PRIMARY_TEST_SET),
+            f"Per-relation F1 on {PRIMARY_TEST_SET}",
+        ),
+        ("robustness.png", plot_robustness(robust), "Robustness drop of F1"),
+        ("training_curves.png", plot_training_curves(histories), "Training curves (SFT, GRPO)"),
+    ]
+    blocks: list[Block] = []
+    for name, png, alt in plots:
+        if png is not None:
+            blocks.append(Image(png, alt, save_png(png, plots_dir / name)))
+        else:
+            blocks.append(Text(f"{alt}: no data to plot.", "note"))
+    return blocks
+
+
 def summary_document(
     cells: Mapping[Key, Mapping[str, Any]],
     baselines: Mapping[str, Mapping[str, Any]],
@@ -92,9 +129,11 @@ def summary_document(
     absent: Sequence[str],
     expected: Sequence[Key],
     plots_dir: Path,
+    comparisons: Sequence[Sequence[Any]] = (),
 ) -> Document:
     """The report across everything; writes its plots to ``plots_dir``. ``absent`` names the
-    MODEL:STAGE pairs whose log history was asked for but does not exist."""
+    MODEL:STAGE pairs whose log history was asked for but does not exist; ``comparisons`` are
+    the rows of the paired comparisons (``reporting.paired.comparison_rows``)."""
     blocks: list[Block] = []
     missing = missing_cells(expected, cells)
     if missing:
@@ -111,31 +150,15 @@ def summary_document(
     blocks.append(Text("F1 by model, stage and test set", "h2"))
     blocks.append(f1_pivot(cells, baselines, expected))
 
-    plots: list[tuple[str, bytes | None, str]] = [
-        ("f1_by_stage.png", plot_f1_by_stage(cells, baselines), "F1 (valid) by stage and model"),
-        (
-            "relation_f1_heatmap.png",
-            plot_relation_heatmap(cells, PRIMARY_TEST_SET),
-            f"Per-relation F1 on {PRIMARY_TEST_SET}",
-        ),
-    ]
     robust = robustness_rows(cells)
-    plots.append(("robustness.png", plot_robustness(robust), "Robustness drop of F1"))
-    plots.append(
-        ("training_curves.png", plot_training_curves(histories), "Training curves (SFT, GRPO)")
-    )
     blocks.append(Text("Plots", "h2"))
-    for name, png, alt in plots:
-        if png is not None:
-            blocks.append(Image(png, alt, save_png(png, plots_dir / name)))
-        else:
-            blocks.append(Text(f"{alt}: no data to plot.", "note"))
-
+    blocks += plot_blocks(cells, baselines, histories, robust, plots_dir)
     if robust:
         blocks.append(Text("Robustness", "h2"))
         blocks.append(robustness_table(robust))
     blocks.append(Text("All metrics", "h2"))
     blocks.append(summary_table(cells, baselines, expected))
+    blocks += paired_blocks(comparisons)
     if missing:
         blocks.append(Text("Not built", "h2"))
         blocks.append(missing_table(missing))

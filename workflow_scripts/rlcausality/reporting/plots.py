@@ -18,6 +18,7 @@ from rlcausality.reporting.cells import (
     relation_order,
 )
 
+BASELINE_LINES = (("always_valid", ":"), ("relation_prior", "-."), ("symbolic", "--"))
 # Fixed curves per stage; every reward a GRPO log carries (``rewards/<name>/mean``) adds its own.
 CURVES = {
     "sft": (("loss", "SFT training loss"),),
@@ -104,6 +105,21 @@ def plot_training_curves(
     return figure_png(fig)
 
 
+def f1_with_errors(
+    cells: Mapping[Key, Mapping[str, Any]], model: str, test: str, stages: Sequence[str]
+) -> tuple[list[float], list[list[float]]]:
+    """F1 per stage (NaN where absent) and its error bars (below, above) from ``f1_ci95``."""
+    ys, below, above = [], [], []
+    for stage in stages:
+        metrics = cells.get((model, stage, test), {})
+        y = metrics.get("f1", float("nan"))
+        lo, hi = metrics.get("f1_ci95") or (y, y)
+        ys.append(y)
+        below.append(y - lo)
+        above.append(hi - y)
+    return ys, [below, above]
+
+
 def plot_f1_by_stage(
     cells: Mapping[Key, Mapping[str, Any]], baselines: Mapping[str, Mapping[str, Any]]
 ) -> bytes | None:
@@ -119,9 +135,9 @@ def plot_f1_by_stage(
     for ax, test in zip(axes[0], tests, strict=True):
         for index, model in enumerate(models):
             xs = [i + index * width for i in range(len(stages))]
-            ys = [cells.get((model, s, test), {}).get("f1", float("nan")) for s in stages]
-            ax.bar(xs, ys, width=width, label=model)
-        for name, style in (("random", ":"), ("symbolic", "--")):
+            ys, yerr = f1_with_errors(cells, model, test, stages)
+            ax.bar(xs, ys, width=width, label=model, yerr=yerr, capsize=3)
+        for name, style in BASELINE_LINES:
             value = baselines.get(test, {}).get("baselines", {}).get(name, {}).get("f1")
             if value is not None:
                 ax.axhline(value, linestyle=style, color="gray", label=BASELINE_LABELS[name])

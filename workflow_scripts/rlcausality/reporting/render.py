@@ -41,9 +41,22 @@ class Text:
 Block = Table | Image | Text
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """A number and its 95% interval, shown as ``0.435 [0.34, 0.53]``."""
+
+    value: float | None
+    ci: Sequence[float] | None = None
+
+
 def fmt(value: Any) -> str:
     if value is None:
         return "—"
+    if isinstance(value, Estimate):
+        if value.ci is None or value.value is None:
+            return fmt(value.value)
+        lo, hi = value.ci
+        return f"{fmt(value.value)} [{lo:.2f}, {hi:.2f}]"
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, float):

@@ -13,10 +13,12 @@ from rlcausality.reporting.cells import (
     ordered_keys,
     relation_order,
 )
-from rlcausality.reporting.render import Table
+from rlcausality.reporting.render import Estimate, Table
+from rlcausality.uncertainty import CI_METRICS
 
 METRIC_COLUMNS = (
     ("n", "n"),
+    ("n_classes", "classes"),
     ("accuracy", "accuracy"),
     ("precision", "precision"),
     ("recall", "recall"),
@@ -37,8 +39,20 @@ PROVENANCE_HEADERS = [
 ]
 
 
+def estimate(metrics: Mapping[str, Any], key: str) -> Any:
+    """The metric, with its 95% interval where ``<key>_ci95`` gives one."""
+    value, ci = metrics.get(key), metrics.get(f"{key}_ci95")
+    return Estimate(value, ci) if key in CI_METRICS and ci and value is not None else value
+
+
 def metric_row(label: str, metrics: Mapping[str, Any]) -> list[Any]:
-    return [label, *(metrics.get(key) for key, _ in METRIC_COLUMNS)]
+    row: list[Any] = [label]
+    for key, _ in METRIC_COLUMNS:
+        if key == "n_classes":  # the classes the bootstrap resampled
+            row.append((metrics.get("ci") or {}).get("n_clusters"))
+        else:
+            row.append(estimate(metrics, key))
+    return row
 
 
 def metric_headers(first: str) -> list[str]:
@@ -159,13 +173,14 @@ def f1_pivot(
         for test in tests:
             metrics = cells.get((model, stage, test))
             expected_here = (model, stage, test) in expected
-            row.append(metrics["f1"] if metrics else ("NOT BUILT" if expected_here else None))
+            missing = "NOT BUILT" if expected_here else None
+            row.append(estimate(metrics, "f1") if metrics else missing)
         rows.append(row)
         classes.append("missing" if "NOT BUILT" in row else "")
     for name, label in BASELINE_LABELS.items():
         row = [f"baseline: {label}"]
         for test in tests:
-            row.append(baselines.get(test, {}).get("baselines", {}).get(name, {}).get("f1"))
+            row.append(estimate(baselines.get(test, {}).get("baselines", {}).get(name, {}), "f1"))
         rows.append(row)
         classes.append("baseline")
     return Table(["model / stage", *tests], rows, "F1 of the valid class", classes)
