@@ -132,7 +132,7 @@ def test_a_run_killed_after_its_last_chunk_only_writes_the_outputs(tmp_path, tin
     out = tmp_path / "eval"
     argv = _argv(tmp_path, tiny_model_dir, out)
     args = evaluate.parse_args(argv)
-    settings = evaluate.load_settings(args.settings)
+    settings = args.settings  # parsed by the shared --settings reader
     rows = evaluate.select_rows(list(read_jsonl(args.data)), None)
     partial = evaluate.open_partial(args, settings, rows, sha256_file(args.data), None)
     partial.resume()

@@ -48,6 +48,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rlcausality import cli
 from rlcausality.io import read_jsonl, sha256_file, write_json, write_jsonl
 from rlcausality.metrics import BREAKDOWNS, compute_metrics, f1_score, safe_div
 from rlcausality.provenance import provenance
@@ -280,4 +281,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)

@@ -8,21 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
+from rlcausality import cli
 from rlcausality.io import DataError
-
-
-def _settings(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise argparse.ArgumentTypeError(f"--settings is not valid JSON: {err.msg}") from None
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("--settings must be a JSON object")
-    return value
 
 
 def _cmd_generate(args: argparse.Namespace) -> None:
@@ -64,11 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rlcausality.data", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="generate the Corr2Cause corpus")
-    gen.add_argument("--settings", type=_settings, default={}, help="JSON object")
+    gen.add_argument("--settings", type=cli.json_object, default={}, help="JSON object")
     gen.add_argument("--outdir", required=True)
     gen.set_defaults(func=_cmd_generate)
     load = sub.add_parser("load", help="load Corr2Cause from the hub or files")
-    load.add_argument("--settings", type=_settings, required=True, help="JSON object")
+    load.add_argument("--settings", type=cli.json_object, required=True, help="JSON object")
     load.add_argument("--outdir", required=True)
     load.set_defaults(func=_cmd_load)
     audit = sub.add_parser("audit", help="recompute every label of a published-format file")
@@ -92,4 +80,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.entry(main)

@@ -26,13 +26,13 @@ item, ETA) is logged every ``evaluate.progress_interval_s`` seconds.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rlcausality import cli
 from rlcausality.io import DataError, read_json, read_jsonl, sha256_file, write_json, write_jsonl
 from rlcausality.metrics import compute_metrics
 from rlcausality.partial import PartialPredictions, fingerprint
@@ -51,13 +51,6 @@ PROGRESS_INTERVAL_S = 60.0
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def load_settings(text: str) -> dict[str, Any]:
-    """Settings given inline as JSON, or as the path of a JSON file."""
-    if text.lstrip().startswith("{"):
-        return json.loads(text)
-    return read_json(text)
 
 
 def check_rows(rows: Sequence[Mapping[str, Any]], path: str) -> None:
@@ -248,12 +241,9 @@ def predict(
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    from rlcausality.models.loading import configure_threads
-
-    settings = load_settings(args.settings)
+    settings = args.settings
     if args.stage != "base" and not args.manifest:
         raise SystemExit(f"--manifest is required for stage {args.stage!r}")
-    configure_threads(args.threads)
     manifest = read_json(args.manifest) if args.manifest else None
     all_rows = list(read_jsonl(args.data))
     check_rows(all_rows, args.data)
@@ -292,8 +282,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--settings", required=True, help="evaluate settings: JSON or a JSON file")
+    parser = cli.parser(__doc__, "evaluate settings: JSON or a JSON file")
     parser.add_argument("--stage", required=True, choices=STAGES)
     parser.add_argument("--test-set", required=True)
     parser.add_argument("--data", required=True, help="formatted test JSONL")
@@ -303,15 +292,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--partial", default=None, help="predictions saved while generating (default: beside)"
     )
-    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (temperature > 0)")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    evaluate(parse_args(argv))
+    evaluate(cli.configure(parse_args(argv)))
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)

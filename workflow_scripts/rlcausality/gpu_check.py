@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rlcausality import cli
 from rlcausality.io import write_json
 from rlcausality.provenance import package_versions
 
@@ -80,4 +81,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)

@@ -24,6 +24,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from rlcausality import cli
 from rlcausality.io import read_json, write_text
 from rlcausality.reporting.cells import (
     Key,
@@ -128,4 +129,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)
