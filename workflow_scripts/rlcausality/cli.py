@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rlcausality.config import ConfigError
+from rlcausality.config import ConfigError, complete_settings
 from rlcausality.io import DataError
 
 
@@ -54,7 +54,9 @@ def parser(doc: str | None, settings_help: str | None = None) -> argparse.Argume
 
 
 def configure(args: argparse.Namespace) -> argparse.Namespace:
-    """Apply the shared arguments (threads) before the work starts; returns ``args``."""
+    """Complete the settings (``config.complete_settings``) and set threads; returns ``args``."""
+    if isinstance(getattr(args, "settings", None), dict):
+        args.settings = complete_settings(args.settings)
     if not hasattr(args, "threads"):
         return args
     if args.threads:

@@ -92,6 +92,34 @@ def _schema_problems(config: dict[str, Any]) -> list[str]:
     return problems
 
 
+MODEL_DEFAULTS = {"quantization": "none", "dtype": "auto", "trust_remote_code": False,
+                  "revision": None}  # fmt: skip
+
+
+def model_defaults(model: dict[str, Any]) -> dict[str, Any]:
+    """A model block with the keys every stage reads (the family's system prompt included)."""
+    completed = {**MODEL_DEFAULTS, **model}
+    if "system_prompt" not in completed:
+        family = FAMILIES.get(completed.get("family"))
+        completed["system_prompt"] = family.default_system_prompt if family else None
+    return completed
+
+
+def complete_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """A job's settings with every key its sections may read: the recipe's values under each
+    section it has, the model defaults under its model block. Entry points read settings through
+    this (``cli``), so no code needs a fallback of its own and the recipe stays the one home
+    of every default."""
+    recipe = recipe_defaults()
+    completed = {
+        key: deep_merge(recipe[key], value) if key in recipe and isinstance(value, dict) else value
+        for key, value in settings.items()
+    }
+    if isinstance(completed.get("model"), dict):
+        completed["model"] = model_defaults(completed["model"])
+    return completed
+
+
 def resolve_model(config: dict[str, Any], name: str) -> dict[str, Any]:
     """The full settings of one model: recipe defaults < config ``defaults`` < the model's own."""
     if name not in config.get("models", {}):
@@ -100,18 +128,11 @@ def resolve_model(config: dict[str, Any], name: str) -> dict[str, Any]:
     entry = config["models"][name]
     settings = deep_merge(recipe_defaults(), config.get("defaults"))
     settings = deep_merge(settings, {k: v for k, v in entry.items() if k in SETTING_SECTIONS})
-    model = {k: v for k, v in entry.items() if k not in SETTING_SECTIONS}
-    model.setdefault("quantization", "none")
-    model.setdefault("dtype", "auto")
-    model.setdefault("trust_remote_code", False)
-    model.setdefault("revision", None)
+    model = model_defaults({k: v for k, v in entry.items() if k not in SETTING_SECTIONS})
     if "stages" not in model:
         # SFT is part of a model's chain only when its GRPO starts from it.
         sft_in_chain = settings["grpo"]["init"] == "sft"
         model["stages"] = [s for s in STAGES if s != "sft" or sft_in_chain]
-    family = FAMILIES.get(model["family"])
-    if "system_prompt" not in model:
-        model["system_prompt"] = family.default_system_prompt if family else None
     model["name"] = name
     model["path"] = base_model_path(config, name)
     settings["model"] = model

@@ -77,7 +77,7 @@ def generation_settings(settings: Mapping[str, Any], stage: str, seed: int = 0) 
         batch_size=int(evaluate["batch_size"]),
         temperature=float(evaluate["temperature"]),
         top_p=float(evaluate["top_p"]),
-        use_vllm=bool(evaluate.get("use_vllm", False)),
+        use_vllm=bool(evaluate["use_vllm"]),
         seed=seed,
         top_k=0,  # explicit: neither the model's generation_config nor a library default
         repetition_penalty=1.0,
@@ -180,7 +180,7 @@ def generation_block(settings: Mapping[str, Any], stage: str, gen: Any, output: 
 
 
 def chunk_size(settings: Mapping[str, Any]) -> int:
-    return int(settings["evaluate"].get("chunk_size") or DEFAULT_CHUNK_SIZE)
+    return int(settings["evaluate"]["chunk_size"])
 
 
 def partial_path(args: argparse.Namespace) -> Path:
@@ -221,7 +221,7 @@ def predict(
     resumed = len(done)
     predictions = list(done)
     style = answer_style(settings["evaluate"]["prompt"][args.stage])
-    interval = float(settings["evaluate"].get("progress_interval_s", PROGRESS_INTERVAL_S))
+    interval = float(settings["evaluate"]["progress_interval_s"])
     progress = ProgressLog("evaluate", len(rows), "item", interval, start=resumed)
 
     def save(start: int, part: Any) -> None:
@@ -247,7 +247,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     manifest = read_json(args.manifest) if args.manifest else None
     all_rows = list(read_jsonl(args.data))
     check_rows(all_rows, args.data)
-    max_samples = settings["evaluate"].get("max_samples")
+    max_samples = settings["evaluate"]["max_samples"]
     rows = select_rows(all_rows, max_samples)
     data_sha = sha256_file(args.data)
     summary = manifest_summary(args.manifest, manifest)

@@ -194,7 +194,7 @@ def format_split(
     """
     max_length = int(settings["format"]["max_length"])
     opens_think = get_family(settings["model"]["family"]).opens_think
-    balance = bool(settings["format"].get("balance", False)) and max_samples is not None
+    balance = bool(settings["format"]["balance"]) and max_samples is not None
     order = list(range(len(rows)))
     if max_samples is not None:
         random.Random(seed).shuffle(order)

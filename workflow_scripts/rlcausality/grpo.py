@@ -60,7 +60,7 @@ def use_vllm(settings: dict[str, Any]) -> bool:
     the vllm package the job stops and says so (config validation already refuses vLLM for a
     quantised base, an open TRL bug: trl#4973).
     """
-    if not settings["grpo"].get("use_vllm"):
+    if not settings["grpo"]["use_vllm"]:
         return False
     if not launch.accelerator_present():
         raise RuntimeError("grpo.use_vllm: true, but no GPU is present; vLLM needs one")
@@ -93,11 +93,11 @@ def grpo_config(
         num_generations=stage["num_generations"],
         max_completion_length=stage["max_completion_length"],
         temperature=stage["temperature"],
-        top_p=stage.get("top_p", 1.0),
-        beta=stage.get("beta", 0.0),
-        loss_type=stage.get("loss_type", "dapo"),
-        scale_rewards=stage.get("scale_rewards", "group"),
-        reward_weights=stage.get("reward_weights"),
+        top_p=stage["top_p"],
+        beta=stage["beta"],
+        loss_type=stage["loss_type"],
+        scale_rewards=stage["scale_rewards"],
+        reward_weights=stage["reward_weights"],
         use_vllm=vllm,
         log_completions=False,
         **vllm_options,

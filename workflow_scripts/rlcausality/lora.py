@@ -18,7 +18,7 @@ from rlcausality.models.loading import Precision, choose_precision, load_model
 
 def lora_targets(stage: dict[str, Any], family: Family) -> list[str] | str:
     """The configured ``lora.target_modules``, or the family's when unset."""
-    configured = (stage.get("lora") or {}).get("target_modules")
+    configured = stage["lora"]["target_modules"]
     if configured is None:
         return list(family.lora_targets)
     return configured if isinstance(configured, str) else list(configured)
@@ -83,11 +83,11 @@ def check_family(model: Any, family: Family) -> None:
 def lora_config(stage: dict[str, Any], targets: list[str] | str) -> Any:
     from peft import LoraConfig
 
-    lora = stage.get("lora") or {}
+    lora = stage["lora"]
     return LoraConfig(
-        r=int(lora.get("r", 8)),
-        lora_alpha=float(lora.get("alpha", 16)),
-        lora_dropout=float(lora.get("dropout", 0.0)),
+        r=int(lora["r"]),
+        lora_alpha=float(lora["alpha"]),
+        lora_dropout=float(lora["dropout"]),
         target_modules=targets,
         bias="none",
         task_type="CAUSAL_LM",
@@ -95,12 +95,12 @@ def lora_config(stage: dict[str, Any], targets: list[str] | str) -> Any:
 
 
 def is_quantized(model_settings: dict[str, Any]) -> bool:
-    return model_settings.get("quantization", "none") != "none"
+    return model_settings["quantization"] != "none"
 
 
 def prepare_base(model: Any, model_settings: dict[str, Any], stage: dict[str, Any]) -> Any:
     """QLoRA preparation for a quantised base; gradient checkpointing set-up otherwise."""
-    gradient_checkpointing = bool(stage.get("gradient_checkpointing"))
+    gradient_checkpointing = bool(stage["gradient_checkpointing"])
     if is_quantized(model_settings):
         from peft import prepare_model_for_kbit_training
 
@@ -126,7 +126,7 @@ class TrainableModel:
 
 
 def stage_precision(settings: dict[str, Any]) -> Precision:
-    return choose_precision(settings["model"].get("dtype", "auto"))
+    return choose_precision(settings["model"]["dtype"])
 
 
 def zero3_enabled(args: Any) -> bool:

@@ -45,8 +45,8 @@ def sft_config(settings: dict[str, Any], output_dir: str, precision: Any, has_ev
         extra = {"eval_strategy": "steps", "eval_steps": stage["save_steps"]}
     return SFTConfig(
         **training.common_arguments(settings, "sft", output_dir, precision),
-        max_length=stage.get("max_length", 1024),
-        completion_only_loss=bool(stage.get("completion_only_loss", True)),
+        max_length=stage["max_length"],
+        completion_only_loss=stage["completion_only_loss"],
         dataset_num_proc=None,
         **extra,
     )

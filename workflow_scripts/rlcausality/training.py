@@ -106,21 +106,21 @@ def common_arguments(
         "per_device_train_batch_size": stage["per_device_train_batch_size"],
         "gradient_accumulation_steps": stage["gradient_accumulation_steps"],
         "learning_rate": stage["learning_rate"],
-        "num_train_epochs": stage.get("num_train_epochs", 1),
-        "max_steps": stage.get("max_steps", -1),
-        "warmup_steps": stage.get("warmup_steps", 0),
-        "lr_scheduler_type": stage.get("lr_scheduler_type", "linear"),
-        "activation_checkpointing": bool(stage.get("gradient_checkpointing")),
+        "num_train_epochs": stage["num_train_epochs"],
+        "max_steps": stage["max_steps"],
+        "warmup_steps": stage["warmup_steps"],
+        "lr_scheduler_type": stage["lr_scheduler_type"],
+        "activation_checkpointing": stage["gradient_checkpointing"],
         "activation_checkpointing_kwargs": {"use_reentrant": False},
         "save_strategy": "steps",
         "save_steps": stage["save_steps"],
-        "save_total_limit": stage.get("save_total_limit"),
+        "save_total_limit": stage["save_total_limit"],
         "logging_steps": stage["logging_steps"],
-        "seed": stage.get("seed", 42),
+        "seed": stage["seed"],
         "bf16": precision.bf16,
         "fp16": precision.fp16,
         "use_cpu": not launch.accelerator_present(),
-        "deepspeed": deepspeed_config(stage.get("deepspeed"), is_quantized(settings["model"])),
+        "deepspeed": deepspeed_config(stage["deepspeed"], is_quantized(settings["model"])),
         "report_to": "none",
         "disable_tqdm": True,
     }
@@ -170,7 +170,7 @@ def save_merged(
     # while it is registered is partitioned on load (a collective: rank 0 alone would block in
     # zero.Init). The merge runs on the main process only, on a plain unsharded copy.
     unset_hf_deepspeed_config()
-    precision = choose_precision(model_settings.get("dtype", "auto"))
+    precision = choose_precision(model_settings["dtype"])
     base = load_model({**model_settings, "quantization": "none"}, precision=precision)
     merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
     target = Path(output_dir) / "merged"
@@ -236,7 +236,7 @@ def finish_stage(
         "init": trainable.init,
         "init_manifest": trainable.init_manifest,
         "family": trainable.family.name,
-        "quantization": model_settings.get("quantization", "none"),
+        "quantization": model_settings["quantization"],
         "lora_targets": trainable.targets,
         "adapted_modules": trainable.adapted,
         "settings": settings,
