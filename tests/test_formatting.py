@@ -210,7 +210,7 @@ def test_balance_needs_a_train_cap_in_config() -> None:
 
     from rlcausality.config import ConfigError, validate_config
 
-    config = yaml.safe_load((Path(__file__).parents[2] / "config.yaml").read_text())
+    config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
     config["models"]["tiny"]["format"] = {"balance": True, "max_train_samples": None}
     with pytest.raises(ConfigError, match=r"models\.tiny\.format\.balance"):
         validate_config(config)
