@@ -227,8 +227,11 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "models.tiny.evaluate.test_sets: 'test_hard' is not a split of the corpus",
     ),
     (
-        "robustness sets without robustness",
-        _set("data.generate.robustness", False),
+        "robustness sets named without robustness",
+        lambda cfg: (
+            _set("data.generate.robustness", False)(cfg),
+            _set("models.tiny.evaluate.test_sets", ["test", "test_paraphrased"])(cfg),
+        ),
         "models.tiny.evaluate.test_sets: 'test_paraphrased' is not a split of the corpus",
     ),
     (
@@ -340,3 +343,12 @@ def test_file_source_names_a_missing_file(
     (tmp_path / "data" / "train.csv").write_text("input,label\n")
     config["data"]["file"]["validation"] = "data/test.csv"
     validate_config(config)
+
+
+def test_test_sets_default_to_every_test_split_of_the_corpus(config: dict[str, Any]) -> None:
+    validate_config(config)
+    assert resolve_model(config, "qwen2.5-1.5b")["evaluate"]["test_sets"] == [
+        "test", "test_paraphrased", "test_refactored",
+    ]  # fmt: skip
+    config["data"]["generate"]["robustness"] = False
+    assert resolve_model(config, "qwen2.5-1.5b")["evaluate"]["test_sets"] == ["test"]

@@ -18,7 +18,7 @@ import jsonschema
 import yaml
 
 from rlcausality.models.families import FAMILIES
-from rlcausality.models.sources import BUILT_SOURCES, SOURCES
+from rlcausality.models.sources import BLOCKS, BUILT_SOURCES, SOURCES
 from rlcausality.stages import ROBUSTNESS_VARIANTS, STAGES
 
 SETTING_SECTIONS = ("format", "sft", "grpo", "evaluate", "resources")
@@ -44,6 +44,7 @@ def schema() -> dict[str, Any]:
     loaded = copy.deepcopy(_load_yaml_resource("config.schema.yaml"))
     model = loaded["properties"]["models"]["additionalProperties"]["properties"]
     model["source"]["enum"] = list(SOURCES)
+    model.update(copy.deepcopy(BLOCKS))
     return loaded
 
 
@@ -135,6 +136,8 @@ def resolve_model(config: dict[str, Any], name: str) -> dict[str, Any]:
         model["stages"] = [s for s in STAGES if s != "sft" or sft_in_chain]
     model["name"] = name
     model["path"] = base_model_path(config, name)
+    if settings["evaluate"]["test_sets"] is None:
+        settings["evaluate"]["test_sets"] = test_splits(config)
     settings["model"] = model
     return settings
 
@@ -147,7 +150,7 @@ def base_model_path(config: dict[str, Any], name: str) -> str:
     return entry.get("id", "")
 
 
-BASE_MODEL_KEYS = ("name", "source", "family", "tiny", "gguf")
+BASE_MODEL_KEYS = ("name", "source", "family", *BLOCKS)
 
 
 def base_model_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
@@ -330,6 +333,12 @@ def validate_config(config: dict[str, Any], source: str = "config.yaml") -> dict
 def model_stages(config: dict[str, Any], name: str) -> list[str]:
     """The stages built and evaluated for a model, in order."""
     return list(resolve_model(config, name)["model"]["stages"])
+
+
+def test_splits(config: dict[str, Any]) -> list[str]:
+    """The corpus's test splits: ``test`` (and any ``test_*``), then the robustness variants."""
+    splits = corpus_splits(config)
+    return sorted(s for s in splits if s == "test" or s.startswith("test_"))
 
 
 def corpus_splits(config: dict[str, Any]) -> list[str]:
