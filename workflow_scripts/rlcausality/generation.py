@@ -21,7 +21,6 @@ vLLM is used when asked for, importable and a CUDA device is present; transforme
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -83,14 +82,7 @@ def vllm_usable(settings: GenerationSettings) -> bool:
         return False
     from rlcausality import launch
 
-    if not launch.accelerator_present():
-        raise RuntimeError("evaluate.use_vllm: true, but no GPU is present; vLLM needs one")
-    if importlib.util.find_spec("vllm") is None:
-        raise RuntimeError(
-            "evaluate.use_vllm: true, but the vllm package is not installed in this environment; "
-            "install a vLLM that fits the pinned torch/transformers (README: vLLM) or set "
-            "use_vllm: false"
-        )
+    launch.require_vllm("evaluate")
     return True
 
 

@@ -13,7 +13,6 @@ tokenizer's context minus ``max_completion_length``) are dropped: GRPOConfig has
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +61,7 @@ def use_vllm(settings: dict[str, Any]) -> bool:
     """
     if not settings["grpo"]["use_vllm"]:
         return False
-    if not launch.accelerator_present():
-        raise RuntimeError("grpo.use_vllm: true, but no GPU is present; vLLM needs one")
-    if importlib.util.find_spec("vllm") is None:
-        raise RuntimeError(
-            "grpo.use_vllm: true, but the vllm package is not installed in this environment; "
-            "install a vLLM that fits the pinned torch/transformers (README: vLLM) or set "
-            "use_vllm: false"
-        )
+    launch.require_vllm("grpo")
     return True
 
 

@@ -75,3 +75,17 @@ def require_launcher(what: str) -> None:
             "(the workflow's rules do; see rlcausality.launch) or set deepspeed: null for this "
             "stage"
         )
+
+
+def require_vllm(section: str) -> None:
+    """``<section>.use_vllm: true`` where vLLM cannot run is an error, never a quiet fallback."""
+    import importlib.util
+
+    if not accelerator_present():
+        raise RuntimeError(f"{section}.use_vllm: true, but no GPU is present; vLLM needs one")
+    if importlib.util.find_spec("vllm") is None:
+        raise RuntimeError(
+            f"{section}.use_vllm: true, but the vllm package is not installed in this "
+            "environment; install a vLLM that fits the pinned torch/transformers (README: vLLM) "
+            "or set use_vllm: false"
+        )
