@@ -22,7 +22,7 @@ from typing import Any
 
 from rlcausality import launch
 from rlcausality.io import atomic_directory, read_json, sha256_file, write_json
-from rlcausality.models.families import Family, get_family
+from rlcausality.models.families import Family, get_family, lora_targets
 from rlcausality.models.loading import Precision, choose_precision, load_model
 from rlcausality.provenance import provenance
 
@@ -38,14 +38,6 @@ DEEPSPEED_DIR = Path(__file__).parent / "deepspeed"
 
 
 # --------------------------------------------------------------------------- LoRA
-
-
-def lora_targets(stage: dict[str, Any], family: Family) -> list[str] | str:
-    """The configured ``lora.target_modules``, or the family's when unset."""
-    configured = (stage.get("lora") or {}).get("target_modules")
-    if configured is None:
-        return list(family.lora_targets)
-    return configured if isinstance(configured, str) else list(configured)
 
 
 def linear_module_names(model: Any) -> set[str]:
