@@ -171,3 +171,28 @@ def test_cpu_jobs_are_checked_against_mem_mb_only() -> None:
     assert jobs and all(j.gpu == "CPU" and j.est_hours is None and j.fits for j in jobs)
     assert all(j.host_mem_gb is not None for j in jobs)
     assert "no CPU times" in plan.summary_line(jobs)
+
+
+def test_benchmark_gpus_map_to_the_table() -> None:
+    from rlcausality.plan.bench import match_gpu
+
+    assert match_gpu("NVIDIA H200", 139.8) == "H200"
+    assert match_gpu("NVIDIA A100-SXM4-80GB", 79.2) == "A100-80GB"
+    assert match_gpu("NVIDIA A100-SXM4-40GB", 39.4) == "A100-40GB"
+    assert match_gpu("NVIDIA GeForce RTX 2080 Ti", 10.7) == "RTX-2080-Ti"
+    assert match_gpu("NVIDIA B200", 180.0) is None
+
+
+def test_the_plan_without_snakemake(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "rlcausality.plan", "--configfile", str(REPO / "config.yaml"),
+         "--run", ",".join(REAL), "--json", str(tmp_path / "p.json"),
+         "--md", str(tmp_path / "p.md")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert out.stdout.splitlines()[-1].startswith("PLAN: all 29 training and evaluation jobs fit")
+    assert len(json.loads((tmp_path / "p.json").read_text())["jobs"]) == 29
