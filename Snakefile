@@ -21,6 +21,7 @@ include: "rules/grpo.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 include: "rules/cluster.smk"
+include: "rules/plan.smk"
 
 
 rule all:

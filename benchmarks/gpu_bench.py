@@ -358,6 +358,7 @@ def lora_model(base: Any, settings: dict[str, Any]) -> tuple[Any, dict[str, Any]
         "lora_r": settings["sft"]["lora"]["r"],
         "lora_targets": trainable.adapted,
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "lora_dropout": settings["sft"]["lora"].get("dropout", 0.0),
     }
 
 
@@ -613,6 +614,60 @@ def vllm_worker(request_path: str) -> None:
     print("VLLM_RESULT " + json.dumps(result), flush=True)
 
 
+# --------------------------------------------------------------------------- the plan's figures
+
+
+def plan_estimates(
+    arch: Arch, dims: dict[str, Any], result: dict[str, Any], args: Any, env: dict[str, Any]
+) -> dict[str, Any]:
+    """rlcausality.plan's estimate of every measured shape, on the benchmark's GPU (or on
+    ``--plan-gpu``; an A100-80GB without a GPU), to stand beside the measurement."""
+    from rlcausality.plan import arch as archs
+    from rlcausality.plan import bench
+
+    gpu_name = args.plan_gpu or bench.match_gpu(env["gpu"], env["gpu_memory_gib"])
+    if gpu_name is None and env["gpu"] is None:
+        gpu_name = "A100-80GB"
+    if gpu_name is None:
+        return {"skipped": f"{env['gpu']} is not in rlcausality/plan/gpus.yaml"}
+    model_type = arch.config_class.removesuffix("Config").lower()
+    facts = archs.from_config({"model_type": model_type, **dims}, arch.hub_id)
+    quant = "4bit" if str(result.get("quantization", "")).startswith("4bit") else "none"
+    targets = result["lora_targets"]
+    lora = facts.lora_parameters(targets, args.lora_r)
+    estimates: dict[str, Any] = {
+        "sft": bench.sft_step(
+            facts,
+            quant,
+            gpu_name,
+            targets,
+            args.lora_r,
+            result.get("lora_dropout", 0.0),
+            args.batch_size,
+            args.seq_len,
+        ),
+        "generation": [],
+    }
+    for gen in result.get("generation", []):
+        if "sequences" in gen:
+            estimates["generation"].append(
+                {
+                    "kind": gen["kind"],
+                    "new_tokens": gen["new_tokens"],
+                    **bench.generation(
+                        facts,
+                        quant,
+                        gpu_name,
+                        lora,
+                        gen["sequences"],
+                        gen["prompt_len"],
+                        gen["new_tokens"],
+                    ),
+                }
+            )
+    return estimates
+
+
 # --------------------------------------------------------------------------- one family
 
 
@@ -735,6 +790,11 @@ def run_family(name: str, args: Any, env: dict[str, Any], budget: Budget) -> dic
         else:
             reason = "family not in --vllm-families"
         result["vllm"] = {"skipped": reason}
+    if "lora_targets" in result:
+        try:
+            result["plan"] = plan_estimates(arch, dims, result, args, env)
+        except Exception as error:
+            result["errors"]["plan"] = f"{type(error).__name__}: {error}"
     result["wall_s"] = round(budget.elapsed(), 1)
     return result
 
@@ -802,8 +862,35 @@ def markdown(results: dict[str, Any]) -> str:
                 )
                 + " |"
             )
-    lines += ["", FLOPS_FORMULA]
+    lines += ["", FLOPS_FORMULA, "", *plan_table(results)]
     return "\n".join(lines) + "\n"
+
+
+def plan_table(results: dict[str, Any]) -> list[str]:
+    """Measured beside rlcausality.plan's estimate, per family and shape."""
+    lines = [
+        "| model | shape | measured peak reserved (GiB) | plan (GiB) | measured s | plan s |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for fam in results["families"]:
+        plan = fam.get("plan") or {}
+        sft = fam.get("sft") or {}
+        if "sft" in plan:
+            lines.append(
+                f"| {fam['model']} | SFT step ({plan['sft']['gpu']}) | "
+                f"{fmt(sft.get('peak_reserved_gib'), 2)} | {fmt(plan['sft']['peak_gib'], 2)} | "
+                f"{fmt(sft.get('mean_step_s'), 3)} | {fmt(plan['sft']['step_s'], 3)} |"
+            )
+        measured = {(g["kind"], g.get("new_tokens")): g for g in fam.get("generation", [])}
+        for est in plan.get("generation", []):
+            got = measured.get((est["kind"], est["new_tokens"]), {})
+            lines.append(
+                f"| {fam['model']} | {est['kind']} {got.get('sequences', '?')}×"
+                f"{est['new_tokens']} | {fmt(got.get('peak_reserved_gib'), 2)} | "
+                f"{fmt(est['peak_gib'], 2)} | {fmt(got.get('batch_s'), 2)} | "
+                f"{fmt(est['batch_s'], 2)} |"
+            )
+    return lines
 
 
 def int_list(text: str) -> list[int]:
@@ -842,6 +929,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--vllm-memory", type=float, default=0.6)
     parser.add_argument("--vllm-timeout", type=int, default=300)
     parser.add_argument("--peak-tflops", type=float, default=None, help="override the bf16 peak")
+    parser.add_argument(
+        "--plan-gpu", default=None, help="the plan's GPU for its estimates (default: this one)"
+    )
     parser.add_argument("--tmp-dir", default=None, help="scratch for the 4-bit reload")
     parser.add_argument(
         "--budget-s", type=float, default=None, help="skip later generation after this (540)"

@@ -5,8 +5,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 
-from rlcausality import budget, launch  # noqa: E402
+from rlcausality import launch  # noqa: E402
 from rlcausality import config as rlconfig  # noqa: E402
+from rlcausality import plan as rlplan  # noqa: E402
+from rlcausality.plan import render as rlplan_render  # noqa: E402
 from rlcausality.models.sources import SOURCES  # noqa: E402
 from rlcausality.stages import STAGES, TRAINING_STAGES  # noqa: E402
 from rlcausality.models import hub as rlhub  # noqa: E402
@@ -16,10 +18,18 @@ try:
 except rlconfig.ConfigError as err:
     raise WorkflowError(str(err)) from None
 
-# One line per training job of the selected models: launcher, step count, time against runtime.
+# The run plan (rlcausality.plan): one TRAIN line per training job (launcher, steps, time and
+# GPU memory against what it asks for), one PLAN line per job that does not fit, a summary.
+PLAN = rlplan.plan_jobs(config)
 if workflow.is_main_process:
-    for job in budget.training_budgets(config):
-        print(job.line(), file=sys.stderr)
+    for line in rlplan.dry_run_lines(PLAN):
+        print(line, file=sys.stderr)
+    misfits = [rlplan.misfit_line(job) for job in PLAN if not job.fits]
+    if misfits and config["plan"]["strict"]:
+        raise WorkflowError(
+            "plan: strict, and these jobs do not fit what they ask for:\n"
+            + "\n".join(misfits)
+        )
 
 SCRIPTS = Path(workflow.basedir) / "workflow_scripts"
 ENV = "../envs/rlcausality.yaml"

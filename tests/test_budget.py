@@ -32,15 +32,6 @@ def test_one_epoch_of_recipe_grpo_is_what_the_issue_counted() -> None:
     assert budget.grpo_steps({**stage, "max_steps": 600}, 165_972, processes=1) == 600
 
 
-def test_a_budget_line_says_whether_the_job_fits() -> None:
-    job = budget.JobBudget("grpo", "m", "python, 1 GPU", 1, 10, 600, 60.0, 720)
-    assert job.fits and job.line().endswith("10.0 h, runtime 12.0 h: fits")
-    late = budget.JobBudget("grpo", "m", "python, 1 GPU", 1, 10, 600, 60.0, 120)
-    assert late.fits is False and late.line().endswith("DOES NOT FIT")
-    unknown = budget.JobBudget("sft", "m", "python, CPU", 1, None, None, None, 30)
-    assert unknown.fits is None and "steps unknown" in unknown.line()
-
-
 def test_zero3_keeps_adapters_in_the_base_dtype() -> None:
     zero3 = SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=3))
     zero2 = SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=2))

@@ -148,6 +148,12 @@ def test_smoke_all_families(tmp_path: Path) -> None:
     for name in FAMILIES:
         assert f"| {name} |" in table
     assert "MFU" in table
+    # the plan's estimate of each measured shape stands beside it (an A100-80GB without a GPU)
+    for family in results["families"]:
+        plan = family["plan"]
+        assert plan["sft"]["gpu"] == "A100-80GB" and plan["sft"]["peak_gib"] > 0
+        assert len(plan["generation"]) == len(family["generation"])
+    assert "| measured peak reserved (GiB) | plan (GiB) |" in table
 
 
 def test_smoke_quantized_reload(tmp_path: Path) -> None:

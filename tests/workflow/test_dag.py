@@ -127,11 +127,14 @@ def test_dry_run_prints_every_training_jobs_launcher_and_steps(workflow: Path) -
         ("grpo", "phi-3.5-mini"),
         ("grpo", "deepseek-r1-7b"),
     }
-    for line in lines:  # steps x the stated seconds per step fit every declared runtime
-        assert re.search(r"[\d,]+ steps × ~[\d.]+ s = [\d.]+ h, runtime [\d.]+ h: fits$", line), (
-            line
-        )
+    for line in lines:  # steps x the plan's seconds per step fit runtime and GPU memory
+        assert re.search(
+            r"[\d,]+ steps × ~[\d.]+ s = [\d.]+ h of runtime [\d.]+ h, ~\d+ GB/GPU of \d+ "
+            r"\(A100-80GB\): fits$",
+            line,
+        ), line
     assert "TRAIN sft qwen2.5-1.5b: torchrun, 1 GPU, DeepSpeed zero2, 5,186 steps" in proc.stderr
+    assert "PLAN: all 29 training and evaluation jobs fit (A100-80GB" in proc.stderr
     # DeepSpeed on one GPU still starts under torchrun (else it dies importing mpi4py)
     proc = run_snakemake(
         workflow,
@@ -152,7 +155,15 @@ def test_a_job_that_cannot_finish_in_its_runtime_is_named(workflow: Path) -> Non
         "models:\n  qwen2.5-1.5b:\n    resources:\n      grpo: {runtime: 120}\n"
     )
     proc = run_snakemake(short, "-n", "--configfile", "config.yaml", "short.yaml", "--config", REAL)
-    assert (
-        "TRAIN grpo qwen2.5-1.5b: python, 1 GPU, 600 steps × ~60 s = 10.0 h, runtime 2.0 h: "
-        "DOES NOT FIT" in proc.stderr
-    )
+    assert re.search(
+        r"^TRAIN grpo qwen2\.5-1\.5b: python, 1 GPU, 600 steps × ~[\d.]+ s = [\d.]+ h of runtime "
+        r"2\.0 h, .*: DOES NOT FIT$",
+        proc.stderr,
+        re.MULTILINE,
+    ), proc.stderr
+    assert re.search(
+        r"^PLAN: grpo qwen2\.5-1\.5b: ~[\d.]+ h at ~[\d.]+ s/step × 600 steps > runtime 2 h$",
+        proc.stderr,
+        re.MULTILINE,
+    ), proc.stderr
+    assert "PLAN: 1 of 29 jobs do not fit" in proc.stderr

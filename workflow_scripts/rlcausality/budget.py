@@ -1,4 +1,4 @@
-"""Step counts of the training jobs, and whether each fits its declared runtime.
+"""Step counts of the training jobs: what the plan (``rlcausality.plan``) times and checks.
 
 Computed at parse time (the dry-run prints one line per training job), from the resolved
 settings alone: no model or data is loaded.
@@ -10,10 +10,13 @@ settings alone: no model or data is loaded.
   ``steps_per_generation`` = accumulation), so ``floor(rows / that)`` steps per epoch.
 * ``max_steps`` > 0 replaces the epoch count, as in the trainers.
 
-The rows are ``format.max_train_samples`` when set, else the corpus's train split: counted from
+The rows are the formatted train file's (``results/data/{model}/{fmt}/train.stats.json``,
+``rows_out``: after the length filter and ``format.max_train_samples``) once it exists, else
+``format.max_train_samples`` when set, else the corpus's train split: counted from
 ``results/data/corr2cause/stats.json`` when it exists, else estimated from the generator's
 item counts (exact per N, times the train fraction: splits are drawn by class, stratified by N).
-The seconds per step are the stated estimate ``resources.<stage>.seconds_per_step``.
+The time of a step and whether a job fits its GPU and runtime are the plan's
+(``rlcausality.plan``), which builds on these counts.
 """
 
 from __future__ import annotations
@@ -39,49 +42,53 @@ class JobBudget:
     processes: int
     rows: int | None
     steps: int | None
-    seconds_per_step: float | None
+    seconds_per_step: float | None  # resources.<stage>.seconds_per_step: a measured value
     runtime_min: int
 
-    @property
-    def hours(self) -> float | None:
-        if self.steps is None or self.seconds_per_step is None:
-            return None
-        return self.steps * self.seconds_per_step / 3600
 
-    @property
-    def fits(self) -> bool | None:
-        hours = self.hours
-        return None if hours is None else hours * 60 <= self.runtime_min
-
-    def line(self) -> str:
-        steps = f"{self.steps:,} steps" if self.steps is not None else "steps unknown"
-        head = f"{self.rule} {self.model}: {self.launcher}, {steps}"
-        if self.hours is None:
-            return f"TRAIN {head}; runtime {self.runtime_min / 60:.1f} h"
-        verdict = "fits" if self.fits else "DOES NOT FIT"
-        return (
-            f"TRAIN {head} × ~{self.seconds_per_step:g} s = {self.hours:.1f} h, runtime "
-            f"{self.runtime_min / 60:.1f} h: {verdict}"
-        )
-
-
-def corpus_train_rows(config: dict[str, Any], stats_path: Path = CORPUS_STATS) -> int | None:
-    """Rows of the corpus's train split: counted if the corpus exists, else estimated."""
+def corpus_split_rows(
+    config: dict[str, Any], split: str, stats_path: Path = CORPUS_STATS
+) -> int | None:
+    """Rows of one corpus split: counted if the corpus exists, else estimated. The robustness
+    sets (test_paraphrased, test_refactored) rewrite the test split item by item."""
     if stats_path.is_file():
         try:
             splits = json.loads(stats_path.read_text("utf-8"))["splits"]
-            return int(splits["train"]["items"])
+            return int(splits[split]["items"])
         except (OSError, ValueError, KeyError, TypeError):
             pass
     data = config["data"]
     if data["source"] != "generate":
         return None
     gen = data["generate"]
+    base = "test" if split.startswith("test_") else split
+    if base not in gen["splits"]:
+        return None
     low, high = gen["num_variables"]
     items = sum(ITEMS_PER_N.get(n, 0) for n in range(low, high + 1))
-    rows = round(items * gen["splits"]["train"])
-    cap = (gen.get("max_items") or {}).get("train")
+    rows = round(items * gen["splits"][base])
+    cap = (gen.get("max_items") or {}).get(base)
     return min(rows, cap) if cap else rows
+
+
+def corpus_train_rows(config: dict[str, Any], stats_path: Path = CORPUS_STATS) -> int | None:
+    """Rows of the corpus's train split: counted if the corpus exists, else estimated."""
+    return corpus_split_rows(config, "train", stats_path)
+
+
+def format_stats(model: str, fmt: str, split: str) -> dict[str, Any] | None:
+    """The stats the format job wrote for a model's formatted split, if it has run."""
+    path = Path(f"results/data/{model}/{fmt}/{split}.stats.json")
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def formatted_rows(model: str, fmt: str, split: str) -> int | None:
+    stats = format_stats(model, fmt, split)
+    rows = stats.get("rows_out") if isinstance(stats, dict) else None
+    return int(rows) if isinstance(rows, int) else None
 
 
 def sft_steps(stage: dict[str, Any], rows: int | None, processes: int) -> int | None:
@@ -117,7 +124,9 @@ def job_budget(config: dict[str, Any], settings: dict[str, Any], rule: str) -> J
     quantized = settings["model"].get("quantization", "none") != "none"
     deepspeed = launch.deepspeed_stage(stage.get("deepspeed"), quantized)
     deepspeed = deepspeed if resources["gpus"] else None
-    rows = settings["format"].get("max_train_samples") or corpus_train_rows(config)
+    rows = formatted_rows(settings["model"]["name"], rule, "train")
+    if rows is None:
+        rows = settings["format"].get("max_train_samples") or corpus_train_rows(config)
     return JobBudget(
         rule=rule,
         model=settings["model"]["name"],

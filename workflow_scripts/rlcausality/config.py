@@ -234,6 +234,7 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
                 + ", ".join(sorted(models))
             )
     problems += _data_problems(config.get("data", {}))
+    problems += _plan_problems(config.get("plan") or {})
 
     for name, entry in models.items():
         where = f"models.{name}"
@@ -302,6 +303,20 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
                 if key not in res:
                     problems.append(f"{where}.resources.{stage}.{key}: missing")
     return problems
+
+
+def _plan_problems(plan: dict[str, Any]) -> list[str]:
+    from rlcausality.plan import gpu_table  # reads one YAML file, imports nothing heavy
+
+    known = gpu_table()
+    named = {"plan.gpu": plan.get("gpu")}
+    named.update({f"plan.rules.{r}": g for r, g in (plan.get("rules") or {}).items()})
+    return [
+        f"{where}: {name!r} is not a GPU the plan knows; use one of {', '.join(known)} "
+        "(or add it to workflow_scripts/rlcausality/plan/gpus.yaml with its datasheet figures)"
+        for where, name in named.items()
+        if name is not None and name not in known
+    ]
 
 
 def _vllm_problems(where: str, settings: dict[str, Any]) -> list[str]:

@@ -12,16 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rlcausality.io import read_json
-from rlcausality.models.families import Family, get_family
+from rlcausality.models.families import Family, get_family, lora_targets
 from rlcausality.models.loading import Precision, choose_precision, load_model
-
-
-def lora_targets(stage: dict[str, Any], family: Family) -> list[str] | str:
-    """The configured ``lora.target_modules``, or the family's when unset."""
-    configured = stage["lora"]["target_modules"]
-    if configured is None:
-        return list(family.lora_targets)
-    return configured if isinstance(configured, str) else list(configured)
 
 
 def linear_module_names(model: Any) -> set[str]:

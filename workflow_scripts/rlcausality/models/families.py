@@ -8,6 +8,7 @@ checks that every target of the family exists in the loaded model.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from rlcausality.task import SYSTEM_PROMPT
 
@@ -74,3 +75,11 @@ def get_family(name: str) -> Family:
     except KeyError:
         known = ", ".join(sorted(FAMILIES))
         raise KeyError(f"unknown model family {name!r}; known families: {known}") from None
+
+
+def lora_targets(stage: dict[str, Any], family: Family) -> list[str] | str:
+    """The configured ``lora.target_modules``, or the family's when unset."""
+    configured = (stage.get("lora") or {}).get("target_modules")
+    if configured is None:
+        return list(family.lora_targets)
+    return configured if isinstance(configured, str) else list(configured)

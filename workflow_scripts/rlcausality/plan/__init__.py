@@ -1,0 +1,266 @@
+"""The run plan: steps, GPU memory and time of every SFT, GRPO and evaluation job, checked
+against what the job asks of SLURM (``resources``: gpus, runtime, mem_mb) on the partition's
+GPU (``plan.gpu`` in config.yaml, per rule ``plan.rules``).
+
+Pure arithmetic on the resolved settings, the model's architecture (``plan.arch``) and the GPU
+table (``gpus.yaml``), so it runs at parse time: every dry-run prints one ``TRAIN`` line per
+training job, one ``PLAN:`` line per job that does not fit and a summary; ``plan: {strict:
+true}`` makes a job that does not fit a parse error. ``snakemake results/plan.md`` writes the
+table (``plan.render``). Step counts are ``rlcausality.budget``'s, the trainers' arithmetic.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from rlcausality import budget, launch
+from rlcausality.plan import arch as archs
+from rlcausality.plan import memory as mem
+from rlcausality.plan import stages, timing
+from rlcausality.plan.timing import Gpu
+
+GPU_RULES = ("sft", "grpo", "evaluate")
+
+
+@functools.cache
+def gpu_table() -> dict[str, dict[str, Any]]:
+    text = resources.files("rlcausality.plan").joinpath("gpus.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+def gpu(name: str) -> Gpu:
+    table = gpu_table()
+    if name not in table:
+        raise KeyError(f"unknown GPU {name!r}; known: {', '.join(table)}")
+    return Gpu.from_entry(name, table[name])
+
+
+def rule_gpu(config: dict[str, Any], rule: str) -> Gpu:
+    plan = config.get("plan") or {}
+    return gpu((plan.get("rules") or {}).get(rule) or plan.get("gpu") or "A100-80GB")
+
+
+@dataclass
+class JobPlan:
+    rule: str
+    model: str
+    stage: str
+    gpus: int
+    gpu: str
+    steps: int | None
+    effective_batch: int | None
+    est_gpu_mem_gb: float | None
+    mem_breakdown_gb: dict[str, float]
+    est_hours: float | None
+    runtime_h: float
+    fits: bool
+    reasons: list[str]
+    test_set: str | None = None
+    launcher: str = ""
+    rows: int | None = None
+    tokens_per_step: int | None = None
+    seconds_per_step: float | None = None
+    seconds_per_step_source: str | None = None
+    activations_gb: dict[str, float] = field(default_factory=dict)
+    lengths: dict[str, int] = field(default_factory=dict)
+    host_mem_gb: float | None = None
+    mem_mb: int | None = None
+    gpu_memory_gb: float | None = None
+    architecture: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        where = f" {self.stage} {self.test_set}" if self.rule == "evaluate" else ""
+        return f"{self.rule} {self.model}{where}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def host_bytes(setup: mem.Setup, estimate: stages.Estimate, merge: bool) -> int:
+    """Host memory of the job: per process the interpreter and libraries, plus an unquantised
+    base loaded on the CPU before it moves to the GPU; a merge loads it once more. On the CPU
+    the process holds everything the breakdown counts."""
+    if setup.compute_bytes != 2:
+        return mem.PYTHON_HOST_BYTES + sum(estimate.parts.values())
+    weights = 0 if setup.quantized else setup.arch.parameters * 2
+    return setup.processes * (mem.PYTHON_HOST_BYTES + weights) + (2 * weights if merge else 0)
+
+
+def effective_batch(settings: dict[str, Any], rule: str, processes: int) -> int:
+    stage = settings[rule]
+    return stage["per_device_train_batch_size"] * stage["gradient_accumulation_steps"] * processes
+
+
+def training_job(config: dict[str, Any], settings: dict[str, Any], rule: str) -> JobPlan:
+    job = budget.job_budget(config, settings, rule)
+    res = settings["resources"][rule]
+    device = rule_gpu(config, rule) if res["gpus"] else None
+    plan = JobPlan(
+        rule=rule,
+        model=job.model,
+        stage=rule,
+        gpus=res["gpus"],
+        gpu=device.name if device else "CPU",
+        steps=job.steps,
+        effective_batch=effective_batch(settings, rule, job.processes),
+        est_gpu_mem_gb=None,
+        mem_breakdown_gb={},
+        est_hours=None,
+        runtime_h=res["runtime"] / 60,
+        fits=True,
+        reasons=[],
+        launcher=job.launcher,
+        rows=job.rows,
+        mem_mb=res["mem_mb"],
+    )
+    arch = archs.for_model(config, settings["model"])
+    if arch is None:
+        plan.notes.append("architecture unknown: memory and time not planned")
+        return plan
+    estimate = getattr(stages, rule)(settings, arch, device)
+    merge = rule == "sft" and settings["sft"].get("merge", True)
+    setup = stages.setup_for(settings, arch, rule, device)
+    fill(plan, estimate, device, host_bytes(setup, estimate, merge), arch.source)
+    plan.tokens_per_step = estimate.lengths.get("tokens_per_step")
+    measured = res.get("seconds_per_step")
+    plan.seconds_per_step = measured or estimate.seconds_per_step
+    plan.seconds_per_step_source = "config (measured)" if measured else "plan"
+    if plan.seconds_per_step is not None and job.steps is not None:
+        seconds = job.steps * plan.seconds_per_step + timing.JOB_START_S
+        plan.est_hours = round(seconds / 3600, 2)
+    check(plan, device)
+    return plan
+
+
+def fill(plan: JobPlan, estimate: stages.Estimate, device, host: int, source: str) -> None:
+    plan.mem_breakdown_gb = mem.gib(estimate.parts)
+    plan.activations_gb = mem.gib(estimate.activations)
+    plan.lengths = {k: v for k, v in estimate.lengths.items() if k != "tokens_per_step"}
+    plan.notes += estimate.notes
+    plan.architecture = source
+    plan.host_mem_gb = round(host / mem.GIB, 1)
+    if device is not None:
+        plan.est_gpu_mem_gb = round(sum(estimate.parts.values()) / mem.GIB, 1)
+        plan.gpu_memory_gb = device.memory_gib
+
+
+def check(plan: JobPlan, device: Gpu | None) -> None:
+    """``fits`` and the reasons a job would die: GPU memory, runtime, host memory."""
+    gpu_gb = plan.est_gpu_mem_gb
+    if device is not None and gpu_gb is not None and gpu_gb > device.memory_gib:
+        article = "an" if device.name[0] in "AEFHILMNORSX" else "a"
+        plan.reasons.append(
+            f"~{plan.est_gpu_mem_gb:.0f} GB/GPU > {device.memory_gib:g} GB of "
+            f"{article} {device.name}"
+        )
+    if plan.est_hours is not None and plan.est_hours > plan.runtime_h:
+        if plan.rule == "evaluate":
+            what = f"for {plan.lengths.get('items', 0):,} items"
+        else:
+            what = f"at ~{plan.seconds_per_step:.3g} s/step × {plan.steps:,} steps"
+        plan.reasons.append(f"~{plan.est_hours:.1f} h {what} > runtime {plan.runtime_h:g} h")
+    host = plan.host_mem_gb
+    if host is not None and plan.mem_mb is not None and host * 1024 > plan.mem_mb:
+        plan.reasons.append(f"~{plan.host_mem_gb:.0f} GB host memory > mem_mb {plan.mem_mb}")
+    plan.fits = not plan.reasons
+
+
+def evaluation_jobs(config: dict[str, Any], settings: dict[str, Any]) -> list[JobPlan]:
+    res = settings["resources"]["evaluate"]
+    device = rule_gpu(config, "evaluate") if res["gpus"] else None
+    arch = archs.for_model(config, settings["model"])
+    jobs = []
+    for stage in settings["model"]["stages"]:
+        for test_set in settings["evaluate"]["test_sets"]:
+            rows = budget.corpus_split_rows(config, test_set)
+            cap = settings["evaluate"].get("max_samples")
+            items = min(x for x in (rows, cap) if x is not None) if (rows or cap) else 0
+            plan = JobPlan(
+                rule="evaluate",
+                model=settings["model"]["name"],
+                stage=stage,
+                gpus=res["gpus"],
+                gpu=device.name if device else "CPU",
+                steps=None,
+                effective_batch=settings["evaluate"]["batch_size"],
+                est_gpu_mem_gb=None,
+                mem_breakdown_gb={},
+                est_hours=None,
+                runtime_h=res["runtime"] / 60,
+                fits=True,
+                reasons=[],
+                test_set=test_set,
+                launcher=launch.describe(min(res["gpus"], 1)),
+                rows=items,
+                mem_mb=res["mem_mb"],
+            )
+            if arch is None:
+                plan.notes.append("architecture unknown: memory and time not planned")
+            else:
+                estimate = stages.evaluation(settings, arch, device, stage, test_set, items)
+                setup = stages.setup_for(settings, arch, "evaluate", device)
+                fill(plan, estimate, device, host_bytes(setup, estimate, False), arch.source)
+                if estimate.seconds_per_step is not None:
+                    seconds = estimate.seconds_per_step + timing.JOB_START_S
+                    plan.est_hours = round(seconds / 3600, 2)
+                check(plan, device)
+            jobs.append(plan)
+    return jobs
+
+
+def plan_jobs(config: dict[str, Any]) -> list[JobPlan]:
+    """Every SFT, GRPO and evaluation job of the selected models (``run``), in model order."""
+    from rlcausality.config import resolve_model
+
+    jobs: list[JobPlan] = []
+    for name in config["run"]:
+        settings = resolve_model(config, name)
+        for rule in ("sft", "grpo"):
+            if rule in settings["model"]["stages"]:
+                jobs.append(training_job(config, settings, rule))
+        jobs += evaluation_jobs(config, settings)
+    return jobs
+
+
+def train_line(job: JobPlan) -> str:
+    steps = f"{job.steps:,} steps" if job.steps is not None else "steps unknown"
+    head = f"TRAIN {job.rule} {job.model}: {job.launcher}, {steps}"
+    if job.est_hours is not None:
+        head += f" × ~{job.seconds_per_step:.3g} s = {job.est_hours:.1f} h"
+    head += f" of runtime {job.runtime_h:.1f} h"
+    if job.est_gpu_mem_gb is not None:
+        head += f", ~{job.est_gpu_mem_gb:.0f} GB/GPU of {job.gpu_memory_gb:g} ({job.gpu})"
+    return f"{head}: {'fits' if job.fits else 'DOES NOT FIT'}"
+
+
+def misfit_line(job: JobPlan) -> str:
+    return f"PLAN: {job.name}: " + "; ".join(job.reasons)
+
+
+def summary_line(jobs: list[JobPlan]) -> str:
+    bad = [j for j in jobs if not j.fits]
+    gpus = sorted({j.gpu for j in jobs})
+    where = ", ".join(gpus) or "no GPU"
+    if not bad:
+        checked = "GPU memory, runtime and mem_mb" if gpus != ["CPU"] else "mem_mb; no CPU times"
+        return (
+            f"PLAN: all {len(jobs)} training and evaluation jobs fit ({where}: {checked}); "
+            "the table: snakemake results/plan.md"
+        )
+    return (
+        f"PLAN: {len(bad)} of {len(jobs)} jobs do not fit ({where}); plan: {{strict: true}} "
+        "makes this an error; the table: snakemake results/plan.md"
+    )
+
+
+def dry_run_lines(jobs: list[JobPlan]) -> list[str]:
+    lines = [train_line(j) for j in jobs if j.rule != "evaluate"]
+    lines += [misfit_line(j) for j in jobs if not j.fits]
+    return [*lines, summary_line(jobs)]

@@ -1,0 +1,45 @@
+"""``python -m rlcausality.plan``: the plan without Snakemake (what ``snakemake
+results/plan.md`` writes), for config files given in order (later ones override).
+
+    python -m rlcausality.plan [--configfile config.yaml [more.yaml ...]] [--run a,b]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import yaml
+
+from rlcausality import plan
+from rlcausality.config import ConfigError, deep_merge, validate_config
+from rlcausality.plan import render
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configfile", nargs="+", default=["config.yaml"])
+    parser.add_argument("--run", default=None, help="comma list of models (config's run)")
+    parser.add_argument("--json", default="results/plan.json")
+    parser.add_argument("--md", default="results/plan.md")
+    args = parser.parse_args(argv)
+    config: dict = {}
+    for path in args.configfile:
+        with open(path, encoding="utf-8") as handle:
+            config = deep_merge(config, yaml.safe_load(handle) or {})
+    if args.run:
+        config["run"] = [name.strip() for name in args.run.split(",") if name.strip()]
+    try:
+        validate_config(config, ", ".join(args.configfile))
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+    jobs = plan.plan_jobs(config)
+    for line in plan.dry_run_lines(jobs):
+        print(line)
+    render.write(jobs, args.json, args.md)
+    return 0 if all(job.fits for job in jobs) or not config["plan"]["strict"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Memory and time of one SFT, GRPO or evaluation process, from its resolved settings.
+
+Sequence lengths: the formatted file's token-length stats (``results/data/{model}/{fmt}/
+{split}.stats.json``) once the format job has run, else the caps (``format.max_length``,
+``sft.max_length``): memory at the longest row, time at the median (p90 with padded batches).
+Completions are planned at their full length (``max_completion_length``, ``max_new_tokens``):
+a rollout or an evaluation batch ends when its last sequence does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from rlcausality import budget, launch
+from rlcausality.models.families import get_family, lora_targets
+from rlcausality.plan import memory as mem
+from rlcausality.plan import timing
+from rlcausality.plan.arch import Arch
+from rlcausality.plan.timing import Gpu
+
+TRL_VLLM_FRACTION = 0.3  # GRPOConfig.vllm_gpu_memory_utilization's default (colocate)
+VLLM_FRACTION = 0.9  # vLLM's own gpu_memory_utilization default (evaluation)
+
+
+@dataclass
+class Estimate:
+    parts: dict[str, int]  # bytes per GPU, allowance included
+    seconds_per_step: float | None  # training: one optimizer step; evaluation: the whole job
+    lengths: dict[str, int]
+    notes: list[str] = field(default_factory=list)
+    activations: dict[str, int] = field(default_factory=dict)  # with / without checkpointing
+
+
+def setup_for(settings: dict[str, Any], arch: Arch, rule: str, gpu: Gpu | None) -> mem.Setup:
+    model = settings["model"]
+    quantization = model.get("quantization", "none")
+    gpus = settings["resources"][rule]["gpus"] if gpu else 0
+    compute_bytes = 4 if gpu is None or model.get("dtype") == "float32" else 2
+    deepspeed = None
+    if rule != "evaluate" and gpus:
+        deepspeed = launch.deepspeed_stage(settings[rule].get("deepspeed"), quantization != "none")
+    return mem.Setup(
+        arch=arch,
+        quantization=quantization,
+        compute_bytes=compute_bytes,
+        processes=max(1, gpus),
+        deepspeed=deepspeed,
+        kbit_prepared=rule != "evaluate",
+        fp16=gpu is not None and compute_bytes == 2 and not gpu.bf16,
+    )
+
+
+def lengths(model: str, fmt: str, split: str, cap: int) -> tuple[int, int, int]:
+    """(longest, median, p90) token lengths of a formatted split, capped; the cap without stats."""
+    stats = budget.format_stats(model, fmt, split)
+    out = (stats or {}).get("length_out") or {}
+    if not all(isinstance(out.get(k), int) for k in ("max", "p50", "p90")):
+        return cap, cap, cap
+    return min(cap, out["max"]), min(cap, out["p50"]), min(cap, out["p90"])
+
+
+def lora_of(settings: dict[str, Any], rule: str, arch: Arch) -> tuple[Any, int, float, int]:
+    """Targets, rank, dropout and parameter count of the adapter a job of ``rule`` trains: GRPO
+    from SFT continues the SFT adapter (``lora.continued_lora_model``), SFT's LoRA."""
+    if rule == "grpo" and settings["grpo"].get("init") == "sft":
+        rule = "sft"
+    stage = settings[rule]
+    targets = lora_targets(stage, get_family(settings["model"]["family"]))
+    rank = int(stage["lora"]["r"])
+    dropout = float(stage["lora"].get("dropout", 0.0))
+    return targets, rank, dropout, arch.lora_parameters(targets, rank)
+
+
+def train_breakdown(
+    setup: mem.Setup,
+    targets: list[str] | str,
+    rank: int,
+    dropout: float,
+    tokens: int,
+    seq: int,
+    checkpointing: bool,
+    fused: bool = True,
+    eager: bool = False,
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Weights, LoRA state, activations and the LM head's buffers of one micro-batch of
+    ``tokens`` tokens in sequences of ``seq``; and the activations with and without
+    checkpointing. ``fused``: TRL's tiled LM head (else full logits); ``eager``: attention
+    that saves its softmax (else SDPA)."""
+    lora = setup.arch.lora_parameters(targets, rank)
+    lora_act = mem.lora_activation_bytes(setup, targets, rank, dropout)
+    both = {
+        f"checkpointing {'on' if ck else 'off'}": mem.activation_bytes(
+            setup, tokens, seq, ck, lora_act, eager
+        )
+        for ck in (True, False)
+    }
+    parts = {
+        "base_weights": mem.base_weight_bytes(setup),
+        **mem.lora_state_bytes(setup, lora),
+        "activations": both[f"checkpointing {'on' if checkpointing else 'off'}"],
+        "logits": mem.logits_bytes(setup, tokens, fused=fused),
+    }
+    return parts, both
+
+
+def train_parts(
+    setup: mem.Setup, settings: dict[str, Any], rule: str, tokens: int, seq: int
+) -> tuple[dict[str, int], dict[str, int]]:
+    targets, rank, dropout, _ = lora_of(settings, rule, setup.arch)
+    checkpointing = bool(settings[rule].get("gradient_checkpointing"))
+    return train_breakdown(setup, targets, rank, dropout, tokens, seq, checkpointing)
+
+
+def sft(settings: dict[str, Any], arch: Arch, gpu: Gpu | None) -> Estimate:
+    setup = setup_for(settings, arch, "sft", gpu)
+    stage = settings["sft"]
+    cap = min(stage["max_length"], settings["format"]["max_length"])
+    longest, median, p90 = lengths(settings["model"]["name"], "sft", "train", cap)
+    batch = stage["per_device_train_batch_size"]
+    parts, both = train_parts(setup, settings, "sft", batch * longest, longest)
+    seq = median if batch == 1 else p90
+    _, _, _, lora = lora_of(settings, "sft", arch)
+    tokens = batch * stage["gradient_accumulation_steps"] * seq
+    flops = timing.train_flops(setup, tokens, seq, lora, bool(stage["gradient_checkpointing"]))
+    seconds = timing.compute_seconds(setup, gpu, flops) if gpu else None
+    context = gpu is not None
+    return Estimate(
+        mem.with_allowance(parts, context),
+        seconds,
+        {"sequence": longest, "timed_sequence": seq, "tokens_per_step": tokens * setup.processes},
+        activations=both,
+    )
+
+
+def grpo(settings: dict[str, Any], arch: Arch, gpu: Gpu | None) -> Estimate:
+    setup = setup_for(settings, arch, "grpo", gpu)
+    stage = settings["grpo"]
+    prompt, median, _ = lengths(settings["model"]["name"], "grpo", "train", stage_cap(settings))
+    completion = stage["max_completion_length"]
+    batch = stage["per_device_train_batch_size"]
+    rollouts = batch * stage["gradient_accumulation_steps"]  # one generation batch per process
+    seq = prompt + completion
+    parts, both = train_parts(setup, settings, "grpo", batch * seq, seq)
+    _, _, _, lora = lora_of(settings, "grpo", arch)
+    notes = []
+    if stage.get("use_vllm") and gpu:
+        parts["vllm"] = round(TRL_VLLM_FRACTION * gpu.memory_gib * mem.GIB)
+        notes.append(f"vLLM colocated: {TRL_VLLM_FRACTION:.0%} of the GPU reserved")
+    else:
+        rollout = {
+            "base_weights": mem.base_weight_bytes(setup, gathered=True),
+            **{k: parts[k] for k in ("lora_params", "lora_grads", "optimizer")},
+            "kv_cache": mem.kv_cache_bytes(setup, rollouts, prompt + completion),
+            "activations": mem.prefill_bytes(setup, rollouts, prompt),
+        }
+        if sum(rollout.values()) > sum(parts.values()):
+            parts = rollout
+            notes.append(f"peak in the rollout: {rollouts} sequences of {prompt + completion}")
+    seconds = None
+    if gpu:
+        tokens = rollouts * (median + completion)
+        ck = bool(stage["gradient_checkpointing"])
+        update = timing.compute_seconds(
+            setup, gpu, timing.train_flops(setup, tokens, median, lora, ck)
+        )
+        gen = timing.generation_seconds(setup, gpu, rollouts, median, completion, lora)
+        seconds = gen + update
+        notes.append(f"rollout {gen:.0f} s + update {update:.0f} s per step")
+    sizes = {"prompt": prompt, "completion": completion, "rollouts_per_gpu": rollouts}
+    sizes["tokens_per_step"] = rollouts * (median + completion) * setup.processes
+    return Estimate(mem.with_allowance(parts, gpu is not None), seconds, sizes, notes, both)
+
+
+def stage_cap(settings: dict[str, Any]) -> int:
+    return int(settings["format"]["max_length"])
+
+
+def evaluation(
+    settings: dict[str, Any], arch: Arch, gpu: Gpu | None, stage: str, test_set: str, items: int
+) -> Estimate:
+    """One evaluation job: the stage's model on ``items`` items of ``test_set``."""
+    setup = setup_for(settings, arch, "evaluate", gpu)
+    ev = settings["evaluate"]
+    fmt = ev["prompt"][stage]
+    prompt, median, p90 = lengths(settings["model"]["name"], fmt, test_set, stage_cap(settings))
+    new, batch = int(ev["max_new_tokens"][fmt]), int(ev["batch_size"])
+    merged = stage == "sft" and settings["sft"].get("merge", True) and not setup.quantized
+    lora = 0 if stage == "base" or merged else lora_of(settings, stage, arch)[3]
+    parts = {"base_weights": mem.base_weight_bytes(setup), "lora_params": 4 * lora}
+    if ev.get("use_vllm") and gpu:
+        parts = {"vllm": round(VLLM_FRACTION * gpu.memory_gib * mem.GIB)}
+    else:
+        parts["kv_cache"] = mem.kv_cache_bytes(setup, batch, prompt + new)
+        parts["activations"] = mem.prefill_bytes(setup, batch, prompt)
+    seconds = None
+    if gpu:
+        seq = median if batch == 1 else p90
+        batches = math.ceil(items / batch)
+        seconds = batches * timing.generation_seconds(setup, gpu, batch, seq, new, lora)
+    sizes = {"prompt": prompt, "new_tokens": new, "items": items, "batch": batch}
+    return Estimate(mem.with_allowance(parts, gpu is not None), seconds, sizes)
