@@ -803,13 +803,10 @@ def run_family(name: str, args: Any, env: dict[str, Any], budget: Budget) -> dic
 
 
 def fmt(value: Any, digits: int = 1) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
+    """A table cell, formatted as the run plan's tables format theirs."""
+    from rlcausality.plan.render import cell
+
+    return cell(value, digits)
 
 
 def markdown(results: dict[str, Any]) -> str:

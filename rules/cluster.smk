@@ -15,6 +15,6 @@ rule gpu_check:
         runtime=10,
         cpus_per_task=lambda w: max(1, max_gpus()),
     params:
-        launcher=lambda w: torch_launcher(max_gpus()),
+        launcher=lambda w: launch.launcher(max_gpus()),
     shell:
         "{params.launcher} rlcausality.gpu_check --out {output:q} > {log:q} 2>&1"

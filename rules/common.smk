@@ -114,11 +114,6 @@ def resource(stage, key, scale=False):
     return get
 
 
-def torch_launcher(gpus, deepspeed=None):
-    """One process, or one torchrun process group (DeepSpeed: always) over the job's GPUs."""
-    return launch.launcher(gpus, deepspeed)
-
-
 def launcher(stage):
     """The job's command start: its environment (offline_env) and the launcher."""
 

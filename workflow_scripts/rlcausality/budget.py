@@ -137,16 +137,3 @@ def job_budget(config: dict[str, Any], settings: dict[str, Any], rule: str) -> J
         seconds_per_step=resources.get("seconds_per_step"),
         runtime_min=resources["runtime"],
     )
-
-
-def training_budgets(config: dict[str, Any]) -> list[JobBudget]:
-    """Every training job of the selected models (``run``), in model order."""
-    from rlcausality.config import resolve_model
-
-    budgets = []
-    for name in config["run"]:
-        settings = resolve_model(config, name)
-        for rule in ("sft", "grpo"):
-            if rule in settings["model"]["stages"]:
-                budgets.append(job_budget(config, settings, rule))
-    return budgets

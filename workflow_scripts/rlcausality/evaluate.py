@@ -45,8 +45,6 @@ from rlcausality.uncertainty import add_intervals
 __all__ = ["SUBSET_SEED", "evaluate", "main", "select_rows"]
 
 PREDICTION_KEYS = ("id", "class_id", "relation", "num_variables", "label")
-DEFAULT_CHUNK_SIZE = 64
-PROGRESS_INTERVAL_S = 60.0
 
 
 def log(message: str) -> None:
@@ -58,13 +56,6 @@ def check_rows(rows: Sequence[Mapping[str, Any]], path: str) -> None:
         missing = [k for k in ("id", "prompt", "label") if k not in row]
         if missing:
             raise DataError(f"{path}: item {number} lacks {', '.join(missing)}")
-
-
-def tokenizer_source(model_settings: Mapping[str, Any], manifest: Mapping[str, Any] | None) -> str:
-    """Where the stage's tokenizer lives (``loading.artifacts``)."""
-    from rlcausality.models.loading import artifacts
-
-    return artifacts(dict(model_settings), dict(manifest) if manifest else None).tokenizer
 
 
 def generation_settings(settings: Mapping[str, Any], stage: str, seed: int = 0) -> Any:
@@ -101,12 +92,10 @@ def run_generation(
     from rlcausality import generation
     from rlcausality.models import loading
 
-    tokenizer = loading.load_tokenizer(
-        dict(model_settings), tokenizer_source(model_settings, manifest)
-    )
+    parts = loading.artifacts(dict(model_settings), dict(manifest) if manifest else None)
+    tokenizer = loading.load_tokenizer(dict(model_settings), parts.tokenizer)
     prompts = generation.render_prompts(tokenizer, conversations)
     if generation.vllm_usable(gen):
-        parts = loading.artifacts(dict(model_settings), dict(manifest) if manifest else None)
         trust = bool(model_settings.get("trust_remote_code"))
         return generation.generate_vllm(
             parts.weights, tokenizer, prompts, gen, parts.adapter, trust, **chunking

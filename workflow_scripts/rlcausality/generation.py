@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlcausality import launch
 from rlcausality.progress import ProgressLog
 
 Conversation = Sequence[dict[str, str]]
@@ -80,8 +81,6 @@ def vllm_usable(settings: GenerationSettings) -> bool:
     """
     if not settings.use_vllm:
         return False
-    from rlcausality import launch
-
     launch.require_vllm("evaluate")
     return True
 
