@@ -10,7 +10,7 @@ from rlcausality import config as rlconfig  # noqa: E402
 from rlcausality import plan as rlplan  # noqa: E402
 from rlcausality.plan import render as rlplan_render  # noqa: E402
 from rlcausality.models.sources import SOURCES  # noqa: E402
-from rlcausality.stages import STAGES, TRAINING_STAGES  # noqa: E402
+from rlcausality.stages import STAGES, TRAINING_STAGES, train_format  # noqa: E402
 from rlcausality.models import hub as rlhub  # noqa: E402
 
 try:
@@ -50,7 +50,7 @@ wildcard_constraints:
     model="|".join(map(lambda m: m.replace(".", r"\."), MODELS)),
     stage="|".join(STAGES),
     trained="|".join(TRAINING_STAGES),
-    fmt="sft|grpo",
+    fmt="sft|grpo|trace",
     split=r"[A-Za-z0-9_]+",
     test_set=r"[A-Za-z0-9_]+",
 
@@ -190,6 +190,12 @@ def format_input(wildcards):
     if base_manifest(wildcards.model):
         inputs["base"] = base_manifest(wildcards.model)
     return inputs
+
+
+def sft_train(model):
+    """The rows SFT trains on: those of its target (format.sft_target, stages.SFT_TARGETS)."""
+    fmt = train_format("sft", settings(model)["format"]["sft_target"])
+    return f"results/data/{model}/{fmt}/train.jsonl"
 
 
 def grpo_input(wildcards):

@@ -7,7 +7,7 @@ rule sft:
     input:
         unpack(
             lambda w: {
-                "train": f"results/data/{w.model}/sft/train.jsonl",
+                "train": sft_train(w.model),
                 "base": base_manifest(w.model),
             }
         ),

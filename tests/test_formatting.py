@@ -216,3 +216,64 @@ def test_balance_needs_a_train_cap_in_config() -> None:
         validate_config(config)
     config["models"]["tiny"]["format"]["max_train_samples"] = 64
     validate_config(config)
+
+
+def corpus_rows(count: int) -> list[dict[str, Any]]:
+    """Real corpus items (N = 2..4), a premise no DAG satisfies appended."""
+    from rlcausality.corr2cause.generate import generate_corpus
+
+    rows = generate_corpus({"num_variables": [2, 4], "robustness": False})["train"][:count]
+    source = next(row for row in rows if "A correlates with B." in row["input"])
+    bad = dict(source, id="inconsistent")  # A correlates with B, and is independent of it
+    bad["input"] = source["input"].replace("\nHypothesis:", " A is independent of B.\nHypothesis:")
+    return [*rows, bad]
+
+
+def test_trace_rows_teach_the_reasoning_format(
+    tiny_model: dict, tmp_path: Path, make_settings
+) -> None:
+    rows = corpus_rows(40)
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    settings = {"model": tiny_model, "format": {"max_length": 4096, "max_train_samples": None}}
+    stats = run_cli(settings, "trace", tmp_path / "train.jsonl", tmp_path / "trace.jsonl")
+    out = list(read_jsonl(tmp_path / "trace.jsonl"))
+    assert stats["no_trace"] == 1 and stats["rows_out"] == len(out) == 40
+    assert "inconsistent" not in {row["id"] for row in out}
+    for raw, row in zip(rows, out, strict=False):
+        assert row["prompt"][-1]["content"] == task.USER_GRPO.format(input=raw["input"])
+        text = row["completion"][0]["content"]
+        assert task.follows_reasoning_format(text)
+        assert task.parse_answer(text, style="reasoning") == raw["label"]
+    grpo_stats = run_cli(settings, "grpo", tmp_path / "train.jsonl", tmp_path / "grpo.jsonl")
+    grpo = list(read_jsonl(tmp_path / "grpo.jsonl"))
+    assert grpo_stats["no_trace"] == 0 and len(grpo) == 41  # GRPO keeps every prompt
+    assert grpo[-1]["trace"] is None
+    assert [row["trace"] for row in grpo[:-1]] == [
+        row["completion"][0]["content"].removeprefix("<think>").split("</think>")[0]
+        for row in out
+    ]
+
+
+def test_trace_rows_of_a_think_opening_template(tiny_model: dict, tmp_path: Path) -> None:
+    rows = corpus_rows(40)[:4]
+    model = dict(tiny_model, family="qwen2-r1")
+    out = [formatting.format_row(row, model, "trace") for row in rows]
+    for row in out:
+        assert row is not None
+        text = row["completion"][0]["content"]
+        assert not text.startswith("<think>")  # the template opens it
+        assert task.follows_reasoning_format(text, think_opened=True)
+
+
+def test_trace_target_needs_the_reasoning_prompt_in_evaluation() -> None:
+    import yaml
+
+    from rlcausality.config import ConfigError, validate_config
+
+    config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
+    config["models"]["tiny"]["format"] = {"sft_target": "trace"}
+    config["models"]["tiny"]["evaluate"] = {"prompt": {"base": "sft", "sft": "sft", "grpo": "grpo"}}
+    with pytest.raises(ConfigError, match=r"models\.tiny\.evaluate\.prompt\.sft"):
+        validate_config(config)
+    config["models"]["tiny"]["evaluate"]["prompt"]["sft"] = "grpo"
+    validate_config(config)

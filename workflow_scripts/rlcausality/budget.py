@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcausality import launch
+from rlcausality.stages import train_format
 
 # Items the exact generator yields per number of variables (6 hypotheses x pairs x classes).
 ITEMS_PER_N = {2: 12, 3: 90, 4: 720, 5: 8_520, 6: 198_090}
@@ -124,7 +125,8 @@ def job_budget(config: dict[str, Any], settings: dict[str, Any], rule: str) -> J
     quantized = settings["model"].get("quantization", "none") != "none"
     deepspeed = launch.deepspeed_stage(stage.get("deepspeed"), quantized)
     deepspeed = deepspeed if resources["gpus"] else None
-    rows = formatted_rows(settings["model"]["name"], rule, "train")
+    fmt = train_format(rule, settings["format"]["sft_target"])
+    rows = formatted_rows(settings["model"]["name"], fmt, "train")
     if rows is None:
         rows = settings["format"].get("max_train_samples") or corpus_train_rows(config)
     return JobBudget(

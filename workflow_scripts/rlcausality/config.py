@@ -280,6 +280,7 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
                 f"{len(grpo['rewards'])} reward(s); give one weight per reward or null"
             )
         problems += _vllm_problems(where, settings)
+        problems += _sft_target_problems(where, settings)
         gpus = max(1, settings["resources"]["grpo"]["gpus"])
         generation_batch = (
             grpo["per_device_train_batch_size"] * gpus * grpo["gradient_accumulation_steps"]
@@ -316,6 +317,19 @@ def _plan_problems(plan: dict[str, Any]) -> list[str]:
         "(or add it to workflow_scripts/rlcausality/plan/gpus.yaml with its datasheet figures)"
         for where, name in named.items()
         if name is not None and name not in known
+    ]
+
+
+def _sft_target_problems(where: str, settings: dict[str, Any]) -> list[str]:
+    """A trace-trained SFT model is asked with the reasoning prompt it was trained on."""
+    if settings["format"]["sft_target"] != "trace" or "sft" not in settings["model"]["stages"]:
+        return []
+    prompt = settings["evaluate"]["prompt"]["sft"]
+    if prompt == "grpo":
+        return []
+    return [
+        f"{where}.evaluate.prompt.sft: {prompt!r}, but format.sft_target 'trace' trains SFT on "
+        "the reasoning prompt (grpo) and its trace; set evaluate.prompt.sft: grpo"
     ]
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from rlcausality import cli
 from rlcausality.io import DataError, read_json, read_jsonl, sha256_file, write_json, write_jsonl
-from rlcausality.metrics import compute_metrics
+from rlcausality.metrics import compute_metrics, trace_metrics
 from rlcausality.partial import PartialPredictions, fingerprint
 from rlcausality.provenance import provenance
 from rlcausality.selection import SUBSET_SEED, select_rows
@@ -44,7 +44,7 @@ from rlcausality.uncertainty import add_intervals
 
 __all__ = ["SUBSET_SEED", "evaluate", "main", "select_rows"]
 
-PREDICTION_KEYS = ("id", "class_id", "relation", "num_variables", "label")
+PREDICTION_KEYS = ("id", "class_id", "relation", "num_variables", "label", "trace")
 
 
 def log(message: str) -> None:
@@ -244,6 +244,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     predictions, output, resumed = predict(args, settings, manifest, rows, partial)
     gen = generation_settings(settings, args.stage, args.seed)
     metrics = add_intervals(compute_metrics(predictions), predictions)
+    if answer_style(settings["evaluate"]["prompt"][args.stage]) == "reasoning":
+        metrics["trace"] = trace_metrics(predictions)  # None for rows without oracle traces
     metrics.update(
         {
             "model": settings["model"]["name"],

@@ -1,9 +1,17 @@
 """Per-model chat formatting of Corr2Cause rows into TRL prompt/completion rows.
 
 The prompt builders here are shared with evaluation, so a model is always asked the same way it
-was trained. ``sft`` rows carry a one-word assistant completion (``Yes``/``No``, after a
-``</think>`` where the template opens ``<think>``); ``grpo`` rows
-carry only the prompt, which asks for ``<think>…</think>`` reasoning then ``Therefore: Yes|No``.
+was trained. Three formats (``FORMAT_PROMPTS``: the format's prompt style):
+
+* ``sft``: the one-word prompt and a one-word assistant completion (``Yes``/``No``, after a
+  ``</think>`` where the template opens ``<think>``): the SFT target ``answer``;
+* ``grpo``: the reasoning prompt, which asks for ``<think>…</think>`` reasoning then
+  ``Therefore: Yes|No``, and no completion; each row carries the oracle trace's body
+  (``trace``, None where no DAG fits the premise) for evaluation's trace metrics;
+* ``trace``: the reasoning prompt and the oracle trace as completion (``task.trace_body``,
+  computed by ``corr2cause.symbolic.derive``): the SFT target ``trace``, in exactly the format
+  GRPO rewards and evaluation parses. Rows whose premise no DAG satisfies have no trace: they
+  are skipped and counted (``no_trace`` in the stats).
 
 CLI::
 
@@ -17,17 +25,29 @@ import math
 import random
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rlcausality import cli
+from rlcausality.corr2cause import symbolic
 from rlcausality.corr2cause.load import premise_class_id
+from rlcausality.corr2cause.text import ParseError
 from rlcausality.io import DataError, read_jsonl, write_json, write_jsonl
 from rlcausality.models.families import get_family
-from rlcausality.task import ANSWER_WORDS, CLOSE_THINK, USER_TEMPLATES
+from rlcausality.task import (
+    ANSWER_WORDS,
+    CLOSE_THINK,
+    USER_TEMPLATES,
+    trace_body,
+    trace_completion,
+)
 
 REQUIRED_COLUMNS = ("id", "input", "label")
 CARRIED_COLUMNS = ("label", "id", "relation", "num_variables", "class_id")
+
+FORMAT_PROMPTS = {"sft": "sft", "grpo": "grpo", "trace": "grpo"}  # format -> prompt style
+COMPLETION_FORMATS = ("sft", "trace")  # formats whose rows carry a completion
 
 Message = dict[str, str]
 
@@ -42,9 +62,10 @@ def system_prompt(model_settings: dict[str, Any]) -> str | None:
 
 
 def build_prompt(model_settings: dict[str, Any], input_text: str, fmt: str) -> list[Message]:
-    """The conversational prompt (optional system turn, then the user turn) for ``fmt``."""
+    """The conversational prompt (optional system turn, then the user turn) for the prompt
+    style ``fmt`` (``sft`` or ``grpo``)."""
     if fmt not in USER_TEMPLATES:
-        raise ValueError(f"fmt must be one of {sorted(USER_TEMPLATES)}, got {fmt!r}")
+        raise ValueError(f"prompt style must be one of {sorted(USER_TEMPLATES)}, got {fmt!r}")
     messages: list[Message] = []
     system = system_prompt(model_settings)
     if system is not None:
@@ -91,11 +112,37 @@ def validate_row(row: dict[str, Any], where: str) -> None:
         raise DataError(f"{where}: label must be 0 or 1, got {label!r}")
 
 
-def format_row(row: dict[str, Any], model_settings: dict[str, Any], fmt: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"prompt": build_prompt(model_settings, row["input"], fmt)}
+def oracle_trace(input_text: str) -> str | None:
+    """The body of the item's oracle trace, None when no DAG fits its premise or the text is
+    not a Corr2Cause item the reasoner reads."""
+    try:
+        derivation = symbolic.derive(input_text)
+    except (ParseError, ValueError):
+        return None
+    return None if derivation is None else trace_body(derivation)
+
+
+def format_row(
+    row: dict[str, Any], model_settings: dict[str, Any], fmt: str
+) -> dict[str, Any] | None:
+    """The formatted row of ``fmt``; None for a ``trace`` row without an oracle trace."""
+    out: dict[str, Any] = {
+        "prompt": build_prompt(model_settings, row["input"], FORMAT_PROMPTS[fmt])
+    }
+    opens_think = get_family(model_settings["family"]).opens_think
     if fmt == "sft":
-        family = get_family(model_settings["family"])
-        out["completion"] = answer_completion(row["label"], family.opens_think)
+        out["completion"] = answer_completion(row["label"], opens_think)
+    elif fmt in ("grpo", "trace"):
+        body = oracle_trace(row["input"])
+        if fmt == "grpo":
+            out["trace"] = body
+        elif body is None:
+            return None
+        else:
+            text = trace_completion(body, row["label"], opens_think)
+            out["completion"] = [{"role": "assistant", "content": text}]
+    else:
+        raise ValueError(f"format must be one of {sorted(FORMAT_PROMPTS)}, got {fmt!r}")
     for column in CARRIED_COLUMNS:
         out[column] = row.get(column)
     out["label"] = int(row["label"])
@@ -134,12 +181,13 @@ def render(tokenizer: Any, messages: list[Message], add_generation_prompt: bool)
 def token_lengths(
     tokenizer: Any, rows: Sequence[dict[str, Any]], fmt: str, opens_think: bool = False
 ) -> list[int]:
-    """Tokens of prompt+completion (sft) or of the prompt with generation prompt (grpo)."""
-    if fmt == "sft" and opens_think:
+    """Tokens of prompt+completion (sft, trace) or of the prompt with generation prompt (grpo)."""
+    completions = fmt in COMPLETION_FORMATS
+    if completions and opens_think:
         return [len(tokenized_sft_row(tokenizer, row)["input_ids"]) for row in rows]
     texts = [
         render(tokenizer, row["prompt"] + row["completion"], False)
-        if fmt == "sft"
+        if completions
         else render(tokenizer, row["prompt"], True)
         for row in rows
     ]
@@ -165,6 +213,78 @@ def length_stats(lengths: Sequence[int]) -> dict[str, int | None]:
         "p99": percentile(lengths, 99),
         "max": max(lengths) if lengths else None,
     }
+
+
+Measured = tuple[int, dict[str, Any], int]  # (row index, formatted row, tokens)
+
+
+@dataclass
+class _Pass:
+    """What a pass over a split measured: every length, the rows kept, those without a trace."""
+
+    lengths: list[int] = field(default_factory=list)
+    kept: list[Measured] = field(default_factory=list)
+    by_label: dict[int, list[Measured]] = field(default_factory=lambda: {1: [], 0: []})
+    no_trace: int = 0
+
+
+def _quota(max_samples: int | None, balance: bool) -> dict[int, int] | None:
+    if not balance or max_samples is None:
+        return None
+    return {1: max_samples // 2, 0: max_samples - max_samples // 2}
+
+
+def _measure(
+    rows: list[dict[str, Any]],
+    settings: dict[str, Any],
+    fmt: str,
+    tokenizer: Any,
+    limits: tuple[int | None, dict[int, int] | None, int, bool],
+    order: list[int],
+) -> _Pass:
+    """Format and measure rows in ``order``, chunk by chunk, until the cap or quota is met."""
+    max_samples, quota, chunk, drop_long = limits
+    max_length = int(settings["format"]["max_length"])
+    opens_think = get_family(settings["model"]["family"]).opens_think
+    done = _Pass()
+    for begin in range(0, len(order), chunk):
+        pairs = [
+            (i, format_row(rows[i], settings["model"], fmt)) for i in order[begin : begin + chunk]
+        ]
+        done.no_trace += sum(row is None for _, row in pairs)
+        indices = [i for i, row in pairs if row is not None]
+        formatted = [row for _, row in pairs if row is not None]
+        measured = token_lengths(tokenizer, formatted, fmt, opens_think)
+        done.lengths.extend(measured)
+        fitting = [
+            (i, row, n)
+            for i, row, n in zip(indices, formatted, measured, strict=True)
+            if n <= max_length or not drop_long
+        ]
+        done.kept.extend(fitting)
+        if quota is not None:
+            for item in fitting:
+                done.by_label[item[1]["label"]].append(item)
+            if all(len(done.by_label[label]) >= quota[label] for label in quota):
+                break
+        elif max_samples is not None and len(done.kept) >= max_samples:
+            break
+    return done
+
+
+def _balanced(done: _Pass, quota: dict[int, int], seed: int, max_length: int) -> list[Measured]:
+    """``quota`` rows per label, a label's rows repeated evenly when it has too few."""
+    chosen: list[Measured] = []
+    for label, want in quota.items():
+        pool = done.by_label[label]
+        if want and not pool:
+            raise DataError(
+                f"format.balance: no {ANSWER_WORDS[label]} row fits max_length {max_length}; "
+                "a balanced sample needs both labels (set format.balance: false)"
+            )
+        copies, extra = divmod(want, len(pool)) if pool else (0, 0)
+        chosen.extend(pool * copies + random.Random(seed + 1 + label).sample(pool, extra))
+    return sorted(chosen, key=lambda k: k[0])
 
 
 def format_split(
@@ -193,88 +313,59 @@ def format_split(
     be the same items for every model and the baselines, whatever each model's tokenizer.
     """
     max_length = int(settings["format"]["max_length"])
-    opens_think = get_family(settings["model"]["family"]).opens_think
-    balance = bool(settings["format"]["balance"]) and max_samples is not None
+    quota = _quota(max_samples, bool(settings["format"]["balance"]))
     order = list(range(len(rows)))
     if max_samples is not None:
         random.Random(seed).shuffle(order)
-    quota = (
-        {1: max_samples // 2, 0: max_samples - max_samples // 2}
-        if balance and max_samples is not None
-        else None
-    )
-    lengths: list[int] = []
-    kept: list[tuple[int, dict[str, Any], int]] = []
-    by_label: dict[int, list[tuple[int, dict[str, Any], int]]] = {1: [], 0: []}
-    for begin in range(0, len(order), chunk):
-        indices = order[begin : begin + chunk]
-        formatted = [format_row(rows[i], settings["model"], fmt) for i in indices]
-        measured = token_lengths(tokenizer, formatted, fmt, opens_think)
-        lengths.extend(measured)
-        fitting = [
-            (i, row, n)
-            for i, row, n in zip(indices, formatted, measured, strict=True)
-            if n <= max_length or not drop_long
-        ]
-        kept.extend(fitting)
-        if quota is not None:
-            for item in fitting:
-                by_label[item[1]["label"]].append(item)
-            if all(len(by_label[label]) >= quota[label] for label in quota):
-                break
-        elif max_samples is not None and len(kept) >= max_samples:
-            break
-    dropped_too_long = len(lengths) - len(kept)
-    repeated = 0
+    done = _measure(rows, settings, fmt, tokenizer, (max_samples, quota, chunk, drop_long), order)
     if quota is not None:
-        chosen: list[tuple[int, dict[str, Any], int]] = []
-        for label, want in quota.items():
-            pool = by_label[label]
-            if want and not pool:
-                raise DataError(
-                    f"format.balance: no {ANSWER_WORDS[label]} row fits max_length {max_length}; "
-                    "a balanced sample needs both labels (set format.balance: false)"
-                )
-            copies, extra = divmod(want, len(pool)) if pool else (0, 0)
-            picked = pool * copies + random.Random(seed + 1 + label).sample(pool, extra)
-            repeated += max(0, want - len(pool))
-            chosen.extend(picked)
-        selected = sorted(chosen, key=lambda k: k[0])
-        distinct = len({i for i, _, _ in selected})
+        selected = _balanced(done, quota, seed, max_length)
     else:
-        selected = sorted(
-            kept[:max_samples] if max_samples is not None else kept, key=lambda k: k[0]
-        )
-        distinct = len(selected)
+        capped = done.kept[:max_samples] if max_samples is not None else done.kept
+        selected = sorted(capped, key=lambda k: k[0])
     out_rows = [row for _, row, _ in selected]
+    stats = split_stats(rows, settings, fmt, done, selected)
+    stats.update(max_samples=max_samples, balance=quota is not None)
+    stats["too_long_kept"] = 0 if drop_long else sum(n > max_length for n in done.lengths)
+    return out_rows, stats
+
+
+def split_stats(
+    rows: list[dict[str, Any]],
+    settings: dict[str, Any],
+    fmt: str,
+    done: _Pass,
+    selected: list[Measured],
+) -> dict[str, Any]:
+    """The stats of a formatted split: counts, what was dropped and why, labels, lengths."""
+    out_rows = [row for _, row, _ in selected]
+    distinct = len({i for i, _, _ in selected})
+    dropped_too_long = len(done.lengths) - len(done.kept)
     labels = Counter(row["label"] for row in out_rows)
-    stats = {
+    return {
         "fmt": fmt,
         "model": settings["model"].get("name"),
         "rows_in": len(rows),
-        "rows_measured": len(lengths),
+        "rows_measured": len(done.lengths),
         "rows_out": len(out_rows),
+        "no_trace": done.no_trace,
         "dropped_too_long": dropped_too_long,
-        "dropped_by_cap": len(rows) - distinct - dropped_too_long,
-        "max_length": max_length,
-        "too_long_kept": 0 if drop_long else sum(n > max_length for n in lengths),
-        "max_samples": max_samples,
-        "balance": balance,
+        "dropped_by_cap": len(rows) - distinct - dropped_too_long - done.no_trace,
+        "max_length": int(settings["format"]["max_length"]),
         "distinct_rows": distinct,
-        "repeated_rows": repeated,
+        "repeated_rows": len(selected) - distinct,
         "labels": {"yes": labels.get(1, 0), "no": labels.get(0, 0)},
         "yes_fraction": labels.get(1, 0) / len(out_rows) if out_rows else None,
-        "length_all": length_stats(lengths),
+        "length_all": length_stats(done.lengths),
         "length_out": length_stats([n for _, _, n in selected]),
         "relations": dict(sorted(Counter(str(r["relation"]) for r in out_rows).items())),
         "system_prompt": system_prompt(settings["model"]),
     }
-    return out_rows, stats
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, "JSON: stage_settings(..., 'format')")
-    parser.add_argument("--fmt", required=True, choices=sorted(USER_TEMPLATES))
+    parser.add_argument("--fmt", required=True, choices=sorted(FORMAT_PROMPTS))
     parser.add_argument("--input", required=True)
     parser.add_argument("--output", required=True)
     parser.add_argument("--stats", required=True)

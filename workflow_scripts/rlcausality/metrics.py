@@ -4,7 +4,8 @@ Conventions (stated once, used everywhere):
 
 * A prediction is a mapping with ``label`` (0/1) and ``answer`` (1, 0 or None when the reply
   could not be parsed), optionally ``completion_tokens``, ``truncated``, ``relation`` and
-  ``num_variables``.
+  ``num_variables``; ``trace`` (the oracle trace's body) and ``completion`` for the trace
+  metrics (``trace_metrics``).
 * ``truncated`` counts completions that reached the token limit without an end of sequence;
   ``truncation_rate`` is its share of n. Both are None when no prediction says (baselines).
 * An unparsed answer counts as **wrong** for accuracy, whatever the label.
@@ -19,8 +20,11 @@ Every value is JSON-serialisable (dict keys are strings; numbers are int/float o
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from rlcausality.task import read_trace
 
 ZERO_DIVISION = 0.0
 BREAKDOWNS = {"by_relation": "relation", "by_num_variables": "num_variables"}
@@ -109,3 +113,25 @@ def compute_metrics(predictions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for name, key in BREAKDOWNS.items():
         metrics[name] = breakdown(predictions, key)
     return metrics
+
+
+def trace_metrics(predictions: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """How often a completion's ``Adjacent`` and ``Fixed`` lists equal the oracle trace's
+    (``task.read_trace``), over the items that have one (``trace``); None when none has.
+    ``states_trace``: the fraction whose completion states both lists at all."""
+    scored = [p for p in predictions if p.get("trace")]
+    if not scored:
+        return None
+    counts = Counter()
+    for record in scored:
+        oracle = read_trace(str(record["trace"]))
+        generated = read_trace(str(record.get("completion") or ""))
+        adjacent = generated["adjacent"] == oracle["adjacent"]
+        fixed = generated["fixed"] == oracle["fixed"]
+        counts["states_trace"] += None not in generated.values()
+        counts["adjacency_match"] += adjacent
+        counts["fixed_match"] += fixed
+        counts["both_match"] += adjacent and fixed
+    n = len(scored)
+    keys = ("states_trace", "adjacency_match", "fixed_match", "both_match")
+    return {"n": n, **{key: counts[key] / n for key in keys}}

@@ -19,6 +19,19 @@ style=...)``):
   says. The opening ``<think>`` may be absent, because a chat template may open the block itself
   (``Family.opens_think``); the closing tag may not. The GRPO rewards always use this style.
 
+Oracle traces (the ``trace`` SFT target, ``format.sft_target: trace``): the exact reasoner's
+derivation written out, one local reading of the premise per step, then the answer line::
+
+    <think>Adjacent: A-C, B-C. Fixed: A->C, B->C. Check common effect of A and B: yes, via C.
+    </think>
+
+    Therefore: Yes
+
+``Adjacent`` lists the pairs no independence separates, ``Fixed`` the edges oriented alike in
+every DAG the premise allows, ``Check`` the relation the hypothesis asks about, whether it holds
+in every such DAG and, when some variables carry it in all of them, which (``trace_body``).
+``read_trace`` reads the two lists back from a generated completion, for the trace metrics.
+
 Evaluation maps its prompt style (``evaluate.prompt.{stage}``: ``sft`` or ``grpo``) to an answer
 style with ``answer_style``.
 """
@@ -26,7 +39,7 @@ style with ``answer_style``.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Protocol
 
 SYSTEM_PROMPT = "You are an expert in causal reasoning."
 ANSWER_WORDS = {1: "Yes", 0: "No"}
@@ -60,6 +73,33 @@ _OPENED_FORMAT = re.compile(
     r"^\s*(?:<think>)?(?P<body>.+?)</think>\s*Therefore:\s*(?:Yes|No)\.?\s*$", re.DOTALL
 )
 _CLOSE_TAG = "</think>"
+
+# The relation a hypothesis asks about, written as the trace's check.
+CHECKS = {
+    "parent": "{x}->{y}",
+    "child": "{y}->{x}",
+    "non-parent ancestor": "{x}->..->{y}",
+    "non-child descendant": "{y}->..->{x}",
+    "collider": "common effect of {x} and {y}",
+    "confounder": "common cause of {x} and {y}",
+}
+_TRACE_LIST = {
+    "adjacent": re.compile(r"Adjacent:\s*([^.]*)\."),
+    "fixed": re.compile(r"Fixed:\s*([^.]*)\."),
+}
+
+
+class DerivationLike(Protocol):
+    """What ``trace_body`` reads (``corr2cause.symbolic.Derivation``)."""
+
+    names: tuple[str, ...]
+    adjacent: tuple[tuple[int, int], ...]
+    fixed: tuple[tuple[int, int], ...]
+    relation: str
+    x: int
+    y: int
+    witnesses: tuple[int, ...]
+    label: int
 
 
 def completion_text(completion: Any) -> str:
@@ -126,3 +166,38 @@ def follows_reasoning_format(text: str, think_opened: bool = False) -> bool:
     pattern = _OPENED_FORMAT if think_opened else _STRICT_FORMAT
     match = pattern.match(text)
     return bool(match and match.group("body").strip() and "<think>" not in match.group("body"))
+
+
+def trace_body(derivation: DerivationLike) -> str:
+    """The text inside the think block of an oracle trace (see the module)."""
+    names = derivation.names
+    adjacent = ", ".join(f"{names[i]}-{names[j]}" for i, j in derivation.adjacent)
+    fixed = ", ".join(f"{names[a]}->{names[b]}" for a, b in derivation.fixed)
+    check = CHECKS[derivation.relation].format(x=names[derivation.x], y=names[derivation.y])
+    verdict = "yes" if derivation.label else "no"
+    if derivation.label and derivation.witnesses:
+        verdict += ", via " + ", ".join(names[m] for m in derivation.witnesses)
+    return f"Adjacent: {adjacent or 'none'}. Fixed: {fixed or 'none'}. Check {check}: {verdict}."
+
+
+def trace_completion(body: str, label: int, think_opened: bool = False) -> str:
+    """A whole reasoning completion: ``<think>`` (unless the template opened it), the body,
+    ``</think>`` and the answer line, exactly the format the rewards and evaluation read."""
+    return ("" if think_opened else "<think>") + body + CLOSE_THINK + ANSWER_LINES[int(label)]
+
+
+def read_trace(text: str) -> dict[str, frozenset[str] | None]:
+    """The ``Adjacent`` and ``Fixed`` lists of a trace, as sets of items (``A-B`` with the two
+    names sorted, ``A->B``); None for a list the text does not state."""
+    out: dict[str, frozenset[str] | None] = {}
+    for key, pattern in _TRACE_LIST.items():
+        match = pattern.search(text)
+        if match is None:
+            out[key] = None
+            continue
+        items = [item.strip() for item in match.group(1).split(",")]
+        items = [item for item in items if item and item != "none"]
+        if key == "adjacent":
+            items = ["-".join(sorted(item.split("-"))) for item in items]
+        out[key] = frozenset(items)
+    return out

@@ -269,7 +269,7 @@ def mec_classes(n: int) -> MecClasses:
 # ---------------------------------------------------------------------------
 
 
-def _closure(adj: np.ndarray) -> np.ndarray:
+def closure(adj: np.ndarray) -> np.ndarray:
     """Strict reachability (paths of length >= 1) for a stack of DAG adjacencies."""
     reach = adj.copy()
     n = adj.shape[-1]
@@ -283,7 +283,7 @@ def _closure(adj: np.ndarray) -> np.ndarray:
 def relation_tables(codes: np.ndarray, n: int) -> np.ndarray:
     """(K, 6, n, n) bool: ``out[k, r, x, y]`` = relation ``RELATIONS[r]`` holds for (x, y)."""
     adj = to_adjacency(codes, n)
-    desc = _closure(adj)
+    desc = closure(adj)
     out = np.zeros((len(codes), len(RELATIONS), n, n), dtype=bool)
     out[:, 0] = adj
     out[:, 1] = adj.transpose(0, 2, 1)
@@ -296,7 +296,7 @@ def relation_tables(codes: np.ndarray, n: int) -> np.ndarray:
         a = adj.copy()
         a[:, r, :] = False
         a[:, :, r] = False
-        avoid[r] = _closure(a)
+        avoid[r] = closure(a)
     for x in range(n):
         for y in range(n):
             if x == y:
@@ -333,7 +333,7 @@ def dsep_table(codes: np.ndarray, n: int) -> np.ndarray:
     """
     codes = np.asarray(codes, dtype=np.int64)
     adj = to_adjacency(codes, n)
-    anc_refl = _closure(adj) | np.eye(n, dtype=bool)  # anc_refl[k, a, v]: a ~> v or a == v
+    anc_refl = closure(adj) | np.eye(n, dtype=bool)  # anc_refl[k, a, v]: a ~> v or a == v
     w = 1 << np.arange(n, dtype=np.int64)
     ch = adj.astype(np.int64) @ w  # (K, n) children masks
     pa = adj.transpose(0, 2, 1).astype(np.int64) @ w

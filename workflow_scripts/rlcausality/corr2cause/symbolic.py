@@ -11,6 +11,7 @@ premise is inconsistent.  A hypothesis is valid iff its relation holds in every 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -47,8 +48,8 @@ def _pattern_from_statements(premise: Premise) -> int | None:
 
 
 @functools.lru_cache(maxsize=65536)
-def premise_relations(premise: Premise) -> np.ndarray | None:
-    """(6, n, n) bool table of relations valid in every DAG fitting the premise, or None."""
+def premise_members(premise: Premise) -> tuple[int, ...] | None:
+    """The codes of every DAG with exactly the premise's statements, or None when none has."""
     n = premise.num_variables
     if not 2 <= n <= MAX_VARIABLES:
         raise ValueError(f"the reasoner handles 2..{MAX_VARIABLES} variables, got {n}")
@@ -67,8 +68,90 @@ def premise_relations(premise: Premise) -> np.ndarray | None:
     dependent = {(i, j) for i in range(n) for j in range(i + 1, n)} - marginal
     if dependent != set(premise.correlations):
         return None
-    tables = graphs.relation_tables(np.array(members, dtype=np.int64), n)
+    return tuple(members)
+
+
+@functools.lru_cache(maxsize=65536)
+def premise_relations(premise: Premise) -> np.ndarray | None:
+    """(6, n, n) bool table of relations valid in every DAG fitting the premise, or None."""
+    members = premise_members(premise)
+    if members is None:
+        return None
+    tables = graphs.relation_tables(np.array(members, dtype=np.int64), n=premise.num_variables)
     return tables.all(axis=0)
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """What the reasoner reads from an item, as indices into ``names`` (display order).
+
+    ``adjacent``: the pairs (i < j) no independence separates (the skeleton every DAG shares);
+    ``fixed``: the edges (cause, effect) oriented alike in every DAG; ``check``: the relation
+    the hypothesis asks about and its two variables; ``witnesses``: the variables that carry
+    that relation in every DAG (a mediator after the cause, a common effect or cause), empty
+    for a direct edge; ``label``: 1 when the relation holds in every DAG.
+    """
+
+    names: tuple[str, ...]
+    adjacent: tuple[tuple[int, int], ...]
+    fixed: tuple[tuple[int, int], ...]
+    relation: str
+    x: int
+    y: int
+    witnesses: tuple[int, ...]
+    label: int
+
+
+def _witnesses(adj: np.ndarray, relation: str, x: int, y: int) -> np.ndarray:
+    """(K, n) bool: per DAG, the variables through which ``relation`` of (x, y) holds."""
+    n = adj.shape[-1]
+    if relation in ("non-parent ancestor", "non-child descendant"):
+        cause, effect = (x, y) if relation == "non-parent ancestor" else (y, x)
+        reach = graphs.closure(adj)
+        return adj[:, cause, :] & reach[:, :, effect]  # cause -> m ~> effect
+
+    def avoiding(node: int) -> np.ndarray:
+        kept = adj.copy()
+        kept[:, node, :] = False
+        kept[:, :, node] = False
+        return graphs.closure(kept)
+
+    avoid_x, avoid_y = avoiding(x), avoiding(y)
+    if relation == "collider":
+        return avoid_y[:, x, :] & avoid_x[:, y, :]  # x ~> m and y ~> m
+    if relation == "confounder":
+        return avoid_y[:, :, x] & avoid_x[:, :, y]  # m ~> x and m ~> y
+    return np.zeros((len(adj), n), dtype=bool)
+
+
+@functools.lru_cache(maxsize=65536)
+def derive(text: str) -> Derivation | None:
+    """The reasoner's derivation for a model input, or None if its premise is inconsistent.
+    Raises ``text.ParseError`` for text that is not a Corr2Cause item."""
+    parsed = parse_input(text)
+    premise, hyp = parsed.premise, parsed.hypothesis
+    members = premise_members(premise)
+    if members is None:
+        return None
+    n = premise.num_variables
+    adj = graphs.to_adjacency(np.array(members, dtype=np.int64), n)
+    sepset = {(i, j) for i, j, _ in premise.independences}
+    adjacent = tuple((i, j) for i in range(n) for j in range(i + 1, n) if (i, j) not in sepset)
+    always = adj.all(axis=0)
+    fixed = tuple((a, b) for a in range(n) for b in range(n) if always[a, b])
+    table = premise_relations(premise)
+    assert table is not None  # the premise has members
+    common = _witnesses(adj, hyp.relation, hyp.x, hyp.y).all(axis=0)
+    return Derivation(
+        names=premise.names,
+        adjacent=adjacent,
+        fixed=fixed,
+        relation=hyp.relation,
+        x=hyp.x,
+        y=hyp.y,
+        witnesses=tuple(int(m) for m in np.flatnonzero(common)),
+        label=int(table[graphs.RELATIONS.index(hyp.relation), hyp.x, hyp.y]),
+    )
 
 
 def label(text: str) -> int | None:

@@ -19,6 +19,7 @@ from rlcausality.plan import memory as mem
 from rlcausality.plan import timing
 from rlcausality.plan.arch import Arch
 from rlcausality.plan.timing import Gpu
+from rlcausality.stages import train_format
 
 TRL_VLLM_FRACTION = 0.3  # GRPOConfig.vllm_gpu_memory_utilization's default (colocate)
 VLLM_FRACTION = 0.9  # vLLM's own gpu_memory_utilization default (evaluation)
@@ -117,7 +118,8 @@ def sft(settings: dict[str, Any], arch: Arch, gpu: Gpu | None) -> Estimate:
     setup = setup_for(settings, arch, "sft", gpu)
     stage = settings["sft"]
     cap = min(stage["max_length"], settings["format"]["max_length"])
-    longest, median, p90 = lengths(settings["model"]["name"], "sft", "train", cap)
+    fmt = train_format("sft", settings["format"]["sft_target"])
+    longest, median, p90 = lengths(settings["model"]["name"], fmt, "train", cap)
     batch = stage["per_device_train_batch_size"]
     parts, both = train_parts(setup, settings, "sft", batch * longest, longest)
     seq = median if batch == 1 else p90

@@ -16,6 +16,7 @@ from rlcausality.reporting.plots import (
     save_png,
 )
 from rlcausality.reporting.render import Block, Image, Text, fmt
+from rlcausality.reporting.signals import grpo_signal_table, trace_table
 from rlcausality.reporting.tables import (
     baseline_provenance,
     breakdown_table,
@@ -76,11 +77,17 @@ def stage_document(
             )
         )
         blocks.append(confusion_table(metrics))
+        traces = trace_table({key: metrics})
+        if traces is not None:
+            blocks.append(traces)
         blocks.append(breakdown_table(metrics, "by_relation", "relation"))
         blocks.append(breakdown_table(metrics, "by_num_variables", "number of variables"))
     if manifest is not None:
         blocks.append(Text("Training", "h2"))
         blocks.append(manifest_table(manifest))
+    signal = grpo_signal_table({(model, stage): history}) if history else None
+    if signal is not None:
+        blocks.append(signal)
     if history:
         png = plot_training_curves({(model, stage): history})
         if png is not None:
@@ -158,6 +165,7 @@ def summary_document(
         blocks.append(robustness_table(robust))
     blocks.append(Text("All metrics", "h2"))
     blocks.append(summary_table(cells, baselines, expected))
+    blocks += [t for t in (trace_table(cells), grpo_signal_table(histories)) if t is not None]
     blocks += paired_blocks(comparisons)
     if missing:
         blocks.append(Text("Not built", "h2"))

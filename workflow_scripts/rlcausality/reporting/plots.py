@@ -22,7 +22,10 @@ BASELINE_LINES = (("always_valid", ":"), ("relation_prior", "-."), ("symbolic", 
 # Fixed curves per stage; every reward a GRPO log carries (``rewards/<name>/mean``) adds its own.
 CURVES = {
     "sft": (("loss", "SFT training loss"),),
-    "grpo": (("reward", "GRPO mean reward"),),
+    "grpo": (
+        ("reward", "GRPO mean reward"),
+        ("frac_reward_zero_std", "GRPO groups with zero reward variance"),
+    ),
 }
 REWARD_KEY = re.compile(r"^rewards/(?P<name>[^/]+)/mean$")
 

@@ -1,0 +1,135 @@
+"""The reasoner's derivation (the oracle trace's facts) against the brute force, and the trace
+text: its format is the one the rewards and evaluation read, and it reads back."""
+
+from __future__ import annotations
+
+import itertools
+
+import brute_force as bf
+import pytest
+
+from rlcausality.corr2cause import graphs, symbolic
+from rlcausality.task import (
+    follows_reasoning_format,
+    parse_answer,
+    read_trace,
+    trace_body,
+    trace_completion,
+)
+
+HYPOTHESES = {
+    "parent": "{x} directly causes {y}.",
+    "child": "{y} directly causes {x}.",
+    "non-parent ancestor": "{x} causes something else which causes {y}.",
+    "non-child descendant": "{y} causes something else which causes {x}.",
+    "collider": "There exists at least one collider (i.e., common effect) of {x} and {y}.",
+    "confounder": "There exists at least one confounder (i.e., common cause) of {x} and {y}.",
+}
+
+
+def carries(n: int, dag: bf.Dag, relation: str, x: int, y: int, m: int) -> bool:
+    """Whether ``m`` carries ``relation`` of (x, y) in ``dag`` (brute-force paths)."""
+    if relation in ("non-parent ancestor", "non-child descendant"):
+        cause, effect = (x, y) if relation == "non-parent ancestor" else (y, x)
+        return (cause, m) in dag and (m == effect or bool(bf.directed_paths(dag, m, effect)))
+    if relation == "collider":
+        return bool(bf.directed_paths(dag, x, m, avoid=y) and bf.directed_paths(dag, y, m, avoid=x))
+    return bool(bf.directed_paths(dag, m, x, avoid=y) and bf.directed_paths(dag, m, y, avoid=x))
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_derivation_agrees_with_brute_force(n: int) -> None:
+    names = [chr(ord("A") + i) for i in range(n)]
+    checked = 0
+    for stmts, members in bf.labelled_classes(n).items():
+        premise = bf.premise_text(n, stmts, names)
+        skeleton = {tuple(sorted(e)) for e in members[0]}
+        fixed = set.intersection(*(set(dag) for dag in members))
+        for (x, y), relation in itertools.product(itertools.combinations(range(n), 2), HYPOTHESES):
+            hyp = HYPOTHESES[relation].format(x=names[x], y=names[y])
+            derivation = symbolic.derive(f"Premise: {premise}\nHypothesis: {hyp}")
+            assert derivation is not None
+            assert set(derivation.adjacent) == skeleton
+            assert set(derivation.fixed) == fixed
+            assert derivation.label == bf.class_label(n, members, relation, x, y)
+            for m in derivation.witnesses:
+                assert all(carries(n, dag, relation, x, y, m) for dag in members)
+            if relation in ("collider", "confounder", "non-parent ancestor"):
+                common = [
+                    m
+                    for m in range(n)
+                    if m not in (x, y) and all(carries(n, d, relation, x, y, m) for d in members)
+                ]
+                assert list(derivation.witnesses) == common
+            checked += 1
+    assert checked == len(bf.labelled_classes(n)) * n * (n - 1) // 2 * 6
+
+
+def test_inconsistent_premise_has_no_derivation() -> None:
+    # A and C correlate, yet A is independent of C given nothing: no DAG says both
+    text = (
+        "Premise: Suppose there is a closed system of 3 variables, A, B and C. All the "
+        "statistical relations among these 3 variables are as follows: A correlates with B. "
+        "B correlates with C. However, A is independent of C given B. A is independent of B."
+        "\nHypothesis: A directly causes B."
+    )
+    assert symbolic.derive(text) is None
+
+
+COLLIDER = (
+    "Premise: Suppose there is a closed system of 3 variables, A, B and C. All the statistical "
+    "relations among these 3 variables are as follows: A correlates with C. B correlates with "
+    "C. However, A is independent of B.\nHypothesis: There exists at least one collider "
+    "(i.e., common effect) of A and B."
+)
+
+
+def test_trace_of_a_v_structure() -> None:
+    derivation = symbolic.derive(COLLIDER)
+    assert derivation is not None and derivation.label == 1
+    body = trace_body(derivation)
+    assert body == (
+        "Adjacent: A-C, B-C. Fixed: A->C, B->C. Check common effect of A and B: yes, via C."
+    )
+    assert read_trace(body) == {
+        "adjacent": frozenset({"A-C", "B-C"}),
+        "fixed": frozenset({"A->C", "B->C"}),
+    }
+
+
+@pytest.mark.parametrize("think_opened", [False, True])
+def test_trace_completion_is_the_rewarded_format(think_opened: bool) -> None:
+    corpus_rows = [
+        (COLLIDER, 1),
+        (COLLIDER.replace("collider (i.e., common effect)", "confounder (i.e., common cause)"), 0),
+    ]
+    for text, label in corpus_rows:
+        derivation = symbolic.derive(text)
+        assert derivation is not None and derivation.label == label
+        completion = trace_completion(trace_body(derivation), label, think_opened)
+        assert follows_reasoning_format(completion, think_opened=think_opened)
+        assert parse_answer(completion, style="reasoning") == label
+        assert completion.startswith("Adjacent" if think_opened else "<think>Adjacent")
+
+
+def test_read_trace_of_text_without_one() -> None:
+    assert read_trace("<think>no idea</think> Therefore: No") == {"adjacent": None, "fixed": None}
+    assert read_trace("Adjacent: none. Fixed: none.") == {
+        "adjacent": frozenset(),
+        "fixed": frozenset(),
+    }
+    # adjacency pairs read the same whichever name comes first
+    assert read_trace("Adjacent: C-A. Fixed: A->C.")["adjacent"] == frozenset({"A-C"})
+
+
+def test_no_witness_for_invalid_hypotheses() -> None:
+    for n in (3, 4):
+        names = [chr(ord("A") + i) for i in range(n)]
+        for stmts in bf.labelled_classes(n):
+            premise = bf.premise_text(n, stmts, names)
+            for relation in ("collider", "confounder"):
+                hyp = HYPOTHESES[relation].format(x="A", y="B")
+                d = symbolic.derive(f"Premise: {premise}\nHypothesis: {hyp}")
+                assert d is not None
+                assert d.label or not d.witnesses
+    assert graphs.RELATIONS == tuple(HYPOTHESES)
