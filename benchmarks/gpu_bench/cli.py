@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "rlcausality gpu_bench",
         "smoke": args.smoke,
         "environment": env,
-        "peak_bf16_tflops": peak_tflops(env["gpu"], args.peak_tflops),
+        "peak_bf16_tflops": peak_tflops(env, args.peak_tflops),
         "flops_formula": FLOPS_FORMULA,
         "options": vars(args),
         "models": [],

@@ -16,19 +16,8 @@ from typing import Any
 
 import torch
 
-from rlcausality import provenance
-
-# Dense bf16 tensor-core peaks (TFLOP/s, no sparsity), matched against get_device_name().
-PEAK_BF16_TFLOPS: tuple[tuple[str, float], ...] = (
-    ("H200", 989.0),
-    ("H100 PCIE", 756.0),
-    ("H100 NVL", 835.0),
-    ("H100", 989.0),  # SXM
-    ("GH200", 989.0),
-    ("A100", 312.0),
-    ("L40S", 362.0),
-    ("RTX 2080 TI", 53.8),  # fp16 tensor, fp32 accumulate: Turing has no bf16
-)
+from rlcausality import plan, provenance
+from rlcausality.plan import bench
 
 
 def cuda() -> bool:
@@ -68,16 +57,13 @@ def peak_rss_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
-def peak_tflops(device_name: str | None, override: float | None) -> float | None:
+def peak_tflops(env: dict[str, Any], override: float | None) -> float | None:
+    """``override``, else the dense tensor peak (TFLOP/s, bf16; fp16 before Ampere) of this GPU
+    in the plan's table (gpus.yaml); None without a GPU or for one the table does not have."""
     if override:
         return override
-    if not device_name:
-        return None
-    upper = device_name.upper()
-    for key, value in PEAK_BF16_TFLOPS:
-        if key in upper:
-            return value
-    return None
+    name = bench.match_gpu(env["gpu"], env["gpu_memory_gib"])
+    return round(plan.gpu(name).peak_flops(2) / 1e12, 1) if name else None
 
 
 def environment(command: list[str]) -> dict[str, Any]:

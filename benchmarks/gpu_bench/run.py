@@ -152,7 +152,7 @@ def generation_runs(args: Any) -> list[tuple[str, int, int, float, int]]:
 def measure_trainable(run: ModelRun, model: Any) -> None:
     """The SFT steps, then every generation run while the time budget lasts."""
     args, result = run.args, run.result
-    peak = peak_tflops(run.env["gpu"], args.peak_tflops)
+    peak = peak_tflops(run.env, args.peak_tflops)
     with recorded(result, "sft"):
         matmul = result["matmul_parameters"]
         result["sft"] = measure_sft(model, run.settings, run.vocab, matmul, args, peak)

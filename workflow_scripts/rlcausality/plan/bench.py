@@ -18,6 +18,8 @@ from rlcausality.plan.arch import Arch
 # torch.cuda.get_device_name() fragments -> gpus.yaml names (memory decides A100 and V100)
 NAME_FRAGMENTS = (
     ("H200", "H200"),
+    ("H100 PCIE", "H100-PCIe"),
+    ("H100 NVL", "H100-NVL"),
     ("H100", "H100-80GB"),
     ("L40S", "L40S"),
     ("2080 TI", "RTX-2080-Ti"),
