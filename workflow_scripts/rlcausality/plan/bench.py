@@ -1,5 +1,6 @@
-"""The plan's estimate for the shapes ``benchmarks/gpu_bench.py`` measures, so that a benchmark
-run puts the measured peak memory and step time beside the plan's (docs/performance.md).
+"""The plan's estimate for the shapes the GPU benchmark (``python -m benchmarks.gpu_bench``)
+measures, so that a benchmark run puts the measured peak memory and step time beside the plan's
+(docs/performance.md).
 
 The benchmark's SFT step: batch × seq tokens, LoRA of rank r on the family's targets, gradient
 checkpointing, one process, no DeepSpeed; its rollouts and evaluation: ``generate`` of a batch
@@ -17,6 +18,8 @@ from rlcausality.plan.arch import Arch
 # torch.cuda.get_device_name() fragments -> gpus.yaml names (memory decides A100 and V100)
 NAME_FRAGMENTS = (
     ("H200", "H200"),
+    ("H100 PCIE", "H100-PCIe"),
+    ("H100 NVL", "H100-NVL"),
     ("H100", "H100-80GB"),
     ("L40S", "L40S"),
     ("2080 TI", "RTX-2080-Ti"),
