@@ -15,7 +15,7 @@ import functools
 import numpy as np
 
 from rlcausality.corr2cause import graphs
-from rlcausality.corr2cause.text import Premise, parse_input
+from rlcausality.corr2cause.text import ParsedInput, Premise, parse_input
 
 MAX_VARIABLES = 8
 
@@ -74,7 +74,11 @@ def premise_relations(premise: Premise) -> np.ndarray | None:
 def label(text: str) -> int | None:
     """Exact label (1 valid, 0 invalid) of a model input, or None if its premise is
     inconsistent.  Raises ``text.ParseError`` for text that is not a Corr2Cause item."""
-    parsed = parse_input(text)
+    return exact_label(parse_input(text))
+
+
+def exact_label(parsed: ParsedInput) -> int | None:
+    """Exact label of a parsed item, or None if its premise is inconsistent."""
     table = premise_relations(parsed.premise)
     if table is None:
         return None
