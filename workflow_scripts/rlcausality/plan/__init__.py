@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from rlcausality import budget, launch
+from rlcausality.config import resolve_model
 from rlcausality.plan import arch as archs
 from rlcausality.plan import memory as mem
 from rlcausality.plan import stages, timing
@@ -217,8 +218,6 @@ def evaluation_jobs(config: dict[str, Any], settings: dict[str, Any]) -> list[Jo
 
 def plan_jobs(config: dict[str, Any]) -> list[JobPlan]:
     """Every SFT, GRPO and evaluation job of the selected models (``run``), in model order."""
-    from rlcausality.config import resolve_model
-
     jobs: list[JobPlan] = []
     for name in config["run"]:
         settings = resolve_model(config, name)
