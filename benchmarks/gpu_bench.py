@@ -45,6 +45,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rlcausality.config import resolve_model, validate_config
+from rlcausality.plan import arch as archs
+from rlcausality.plan import bench
+from rlcausality.plan.render import cell
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_YAML = REPO / "config.yaml"
 
@@ -276,8 +281,6 @@ def benchmark_tokenizer() -> Any:
 def model_settings(model_name: str) -> dict[str, Any]:
     """The resolved settings of ``model_name`` from config.yaml (recipe defaults merged in)."""
     import yaml
-
-    from rlcausality.config import resolve_model, validate_config
 
     config = validate_config(yaml.safe_load(CONFIG_YAML.read_text("utf-8")))
     return resolve_model(config, model_name)
@@ -622,9 +625,6 @@ def plan_estimates(
 ) -> dict[str, Any]:
     """rlcausality.plan's estimate of every measured shape, on the benchmark's GPU (or on
     ``--plan-gpu``; an A100-80GB without a GPU), to stand beside the measurement."""
-    from rlcausality.plan import arch as archs
-    from rlcausality.plan import bench
-
     gpu_name = args.plan_gpu or bench.match_gpu(env["gpu"], env["gpu_memory_gib"])
     if gpu_name is None and env["gpu"] is None:
         gpu_name = "A100-80GB"
@@ -804,8 +804,6 @@ def run_family(name: str, args: Any, env: dict[str, Any], budget: Budget) -> dic
 
 def fmt(value: Any, digits: int = 1) -> str:
     """A table cell, formatted as the run plan's tables format theirs."""
-    from rlcausality.plan.render import cell
-
     return cell(value, digits)
 
 
