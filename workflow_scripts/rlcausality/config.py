@@ -342,7 +342,7 @@ def _resource_problems(where: str, resources: dict[str, Any]) -> list[str]:
 
 
 def _plan_problems(plan: dict[str, Any]) -> list[str]:
-    from rlcausality.plan import gpu_table  # reads one YAML file, imports nothing heavy
+    from rlcausality.plan import gpu_table  # not at the top: rlcausality.plan imports this module
 
     known = gpu_table()
     named = {"plan.gpu": plan.get("gpu")}
