@@ -249,8 +249,7 @@ def test_trace_rows_teach_the_reasoning_format(
     assert grpo_stats["no_trace"] == 0 and len(grpo) == 41  # GRPO keeps every prompt
     assert grpo[-1]["trace"] is None
     assert [row["trace"] for row in grpo[:-1]] == [
-        row["completion"][0]["content"].removeprefix("<think>").split("</think>")[0]
-        for row in out
+        row["completion"][0]["content"].removeprefix("<think>").split("</think>")[0] for row in out
     ]
 
 

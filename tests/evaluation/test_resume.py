@@ -12,15 +12,14 @@ import contextlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 from eval_helpers import eval_settings, item
+from process_tree import kill_tree
 
 from rlcausality import evaluate
 from rlcausality.io import read_jsonl, sha256_file, write_jsonl
@@ -82,15 +81,6 @@ def _saved_lines(path: Path) -> int:
     return 0
 
 
-def _kill(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(psutil.NoSuchProcess):
-        parent = psutil.Process(proc.pid)
-        for victim in [*parent.children(recursive=True), parent]:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                victim.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-
-
 def test_sigkill_mid_evaluation_resumes(tmp_path, tiny_model_dir):
     out = tmp_path / "eval"
     argv = _argv(tmp_path, tiny_model_dir, out)
@@ -101,7 +91,7 @@ def test_sigkill_mid_evaluation_resumes(tmp_path, tiny_model_dir):
         time.sleep(0.01)
     if proc.poll() is not None:
         pytest.fail(f"finished before it could be killed:\n{(tmp_path / 'killed.log').read_text()}")
-    _kill(proc)
+    kill_tree(proc)
     saved = _saved_lines(partial)
     assert CHUNK <= saved < ITEMS
     assert not (out / "metrics.json").exists() and not (out / "predictions.jsonl").exists()

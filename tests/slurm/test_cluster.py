@@ -77,30 +77,29 @@ EXPECTED = {
 }
 
 
-def run_snakemake(cluster, workdir: Path, *extra: str, timeout: float = 300):
-    env = dict(cluster.env)
-    env.pop("SNAKEMAKE_PROFILE", None)
+def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float):
+    """``subprocess.run`` capturing the output, plus ``elapsed`` (s) and ``log`` (both streams)."""
     t0 = time.monotonic()
-    proc = subprocess.run(
-        [
-            str(VENV_BIN / "snakemake"),
-            "--snakefile",
-            str(workdir / "Snakefile"),
-            "--directory",
-            str(workdir),
-            "--profile",
-            str(PROFILE_DIR),
-            *extra,
-        ],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     proc.elapsed = time.monotonic() - t0
     proc.log = proc.stdout + proc.stderr
     return proc
+
+
+def run_snakemake(cluster, workdir: Path, *extra: str, timeout: float = 300):
+    env = dict(cluster.env)
+    env.pop("SNAKEMAKE_PROFILE", None)
+    cmd = [
+        str(VENV_BIN / "snakemake"),
+        "--snakefile",
+        str(workdir / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--profile",
+        str(PROFILE_DIR),
+        *extra,
+    ]
+    return timed_run(cmd, workdir, env, timeout)
 
 
 def run_uuid(log: str) -> str:

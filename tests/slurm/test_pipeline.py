@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from workflow.helpers import copy_workflow
 
 from rlcausality.config import deep_merge, resolve_model, validate_config
 
-from .test_cluster import mem_mb, poll_sacct, run_uuid, sacct_rows
+from .test_cluster import mem_mb, poll_sacct, run_uuid, sacct_rows, timed_run
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -31,28 +29,18 @@ pytestmark = pytest.mark.slurm
 
 
 def _snakemake(cluster, workdir: Path, *extra: str, timeout: float = 900):
-    t0 = time.monotonic()
-    proc = subprocess.run(
-        [
-            str(SNAKEMAKE),
-            *extra,
-            "--profile",
-            "profiles/slurm",
-            "--workflow-profile",
-            str(HERE / "pipeline"),
-            "--configfile",
-            "config.yaml",
-            str(OVERRIDES),
-        ],
-        cwd=workdir,
-        env=cluster.env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    proc.elapsed = time.monotonic() - t0
-    proc.log = proc.stdout + proc.stderr
-    return proc
+    cmd = [
+        str(SNAKEMAKE),
+        *extra,
+        "--profile",
+        "profiles/slurm",
+        "--workflow-profile",
+        str(HERE / "pipeline"),
+        "--configfile",
+        "config.yaml",
+        str(OVERRIDES),
+    ]
+    return timed_run(cmd, workdir, cluster.env, timeout)
 
 
 def _expected_settings() -> dict:

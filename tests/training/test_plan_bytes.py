@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rlcausality import lora, sft
+from rlcausality import lora
 from rlcausality.models.families import FAMILIES, lora_targets
 from rlcausality.plan import arch as archs
 from rlcausality.plan import memory as mem
@@ -90,23 +90,6 @@ def _quant_state_bytes(model: torch.nn.Module) -> int:
     return total
 
 
-def _sft_trainer(settings: dict, formatted: dict[str, Path], tmp_path: Path):
-    from trl import SFTTrainer
-
-    from rlcausality.models.loading import load_tokenizer
-
-    args = sft.sft_config(settings, str(tmp_path), lora.stage_precision(settings), False)
-    trainable = lora.new_lora_model(settings, "sft", args)
-    trainer = SFTTrainer(
-        model=trainable.model,
-        args=args,
-        train_dataset=sft.load_rows(formatted["train.sft"]),
-        processing_class=load_tokenizer(settings["model"]),
-    )
-    trainer.train()
-    return trainer
-
-
 def _optimizer_bytes(trainer) -> int:
     return sum(
         value.numel() * value.element_size()
@@ -118,13 +101,14 @@ def _optimizer_bytes(trainer) -> int:
 
 @pytest.mark.parametrize("quantization", ["none", "4bit"])
 def test_tiny_weights_lora_and_adamw_bytes_equal_the_plans(
-    quantization: str, tiny_model: dict, make_settings, formatted: dict[str, Path], tmp_path: Path
+    quantization: str, tiny_model: dict, make_settings, sft_trainer, tmp_path: Path
 ) -> None:
     model_settings = {**tiny_model, "quantization": quantization}
     settings = make_settings(
         model_settings, "sft", max_steps=1, per_device_train_batch_size=2, save_steps=100
     )
-    trainer = _sft_trainer(settings, formatted, tmp_path)
+    trainer = sft_trainer(settings, tmp_path)
+    trainer.train()
     arch = archs.for_model({}, {**model_settings, "source": "path", "id": tiny_model["path"]})
     assert arch is not None and arch.source.endswith("config.json")  # read from the folder
     setup = mem.Setup(arch, quantization, compute_bytes=4)  # the CPU trains in fp32

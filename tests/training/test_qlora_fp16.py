@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from rlcausality import lora, sft
+from rlcausality import lora
 from rlcausality.models.loading import Precision
 
 FP16 = Precision(torch.float16, bf16=False, fp16=True)
@@ -18,23 +18,11 @@ def _trainable_dtypes(model) -> set[torch.dtype]:
 
 
 def test_fp16_qlora_trains_fp32_adapters(
-    tiny_model: dict, make_settings, formatted: dict[str, Path], tmp_path: Path
+    tiny_model: dict, make_settings, sft_trainer, tmp_path: Path
 ) -> None:
-    from trl import SFTTrainer
-
-    from rlcausality.models.loading import load_tokenizer
-
     model = {**tiny_model, "quantization": "4bit"}
     settings = make_settings(model, "sft", max_steps=1)
-    tokenizer = load_tokenizer(model)
-    args = sft.sft_config(settings, str(tmp_path), lora.stage_precision(settings), False)
-    trainable = lora.new_lora_model(settings, "sft", args)
-    trainer = SFTTrainer(
-        model=trainable.model,
-        args=args,
-        train_dataset=sft.load_rows(formatted["train.sft"]),
-        processing_class=tokenizer,
-    )
+    trainer = sft_trainer(settings, tmp_path)
     # What TRL does to a quantised model's adapters, whatever the precision of the run:
     assert _trainable_dtypes(trainer.model) == {torch.bfloat16}
     assert lora.fp32_adapters_for_fp16(trainer.model, BF16, model) == 0

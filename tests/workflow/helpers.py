@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
-
-import psutil
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW_FILES = ("Snakefile", "rules", "config.yaml", "profiles", "workflow_scripts", "envs")
@@ -93,16 +89,6 @@ def hub_cache(cache_dir: Path, repo_id: str, model_dir: Path, commit: str) -> Pa
         link.symlink_to(os.path.relpath(blob, link.parent))
     (repo / "refs" / "main").write_text(commit)
     return snapshot
-
-
-def kill_tree(proc: subprocess.Popen) -> None:
-    """SIGKILL a process and all its children (a job killed as a node failure would)."""
-    with contextlib.suppress(psutil.NoSuchProcess):
-        parent = psutil.Process(proc.pid)
-        for victim in [*parent.children(recursive=True), parent]:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                victim.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
 
 
 def complete_checkpoints(directory: Path) -> list[int]:

@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+from process_tree import kill_tree
 
-from .helpers import SNAKEMAKE, complete_checkpoints, copy_workflow, kill_tree, run_snakemake
+from .helpers import SNAKEMAKE, complete_checkpoints, copy_workflow, run_snakemake
 
 OVERRIDES = """
 models:

@@ -18,16 +18,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from process_tree import kill_tree
 
 from rlcausality import config as rlconfig
 
-from .helpers import (
-    SNAKEMAKE,
-    complete_checkpoints,
-    copy_workflow,
-    kill_tree,
-    run_snakemake,
-)
+from .helpers import SNAKEMAKE, complete_checkpoints, copy_workflow, run_snakemake
 
 HERE = Path(__file__).parent
 TWO_RANKS = """

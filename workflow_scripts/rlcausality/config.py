@@ -19,6 +19,7 @@ import yaml
 
 from rlcausality.models.families import FAMILIES
 from rlcausality.models.sources import BLOCKS, BUILT_SOURCES, SOURCES
+from rlcausality.rewards import REWARDS
 from rlcausality.stages import ROBUSTNESS_VARIANTS, STAGES
 
 SETTING_SECTIONS = ("format", "sft", "grpo", "evaluate", "resources")
@@ -225,89 +226,124 @@ def _data_problems(data: dict[str, Any]) -> list[str]:
 
 
 def _semantic_problems(config: dict[str, Any]) -> list[str]:
-    problems: list[str] = []
     models = config.get("models", {})
-    for name in config.get("run", []):
-        if name not in models:
-            problems.append(
-                f"run: {name!r} is not a key of models; configured models: "
-                + ", ".join(sorted(models))
-            )
+    problems = _run_problems(config.get("run", []), models)
     problems += _data_problems(config.get("data", {}))
     problems += _plan_problems(config.get("plan") or {})
-
     for name, entry in models.items():
-        where = f"models.{name}"
-        family = entry.get("family")
-        if family not in FAMILIES:
-            problems.append(
-                f"{where}.family: {family!r} is not a known family; use one of "
-                + ", ".join(sorted(FAMILIES))
-            )
-            continue
-        source = SOURCES[entry["source"]]
-        if source.requires and not entry.get(source.requires):
-            problems.append(
-                f"{where}.{source.requires}: missing; source {entry['source']!r} needs "
-                + source.hint
-            )
-        settings = resolve_model(config, name)
-        fmt = settings["format"]
-        if fmt.get("balance") and not fmt.get("max_train_samples"):
-            problems.append(
-                f"{where}.format.balance: true needs format.max_train_samples (the size of the "
-                "balanced train sample); set it, or set balance: false"
-            )
-        stages = settings["model"]["stages"]
-        grpo = settings["grpo"]
-        if "grpo" in stages and grpo["init"] == "sft" and "sft" not in stages:
-            problems.append(
-                f"{where}.grpo.init: 'sft' but the model's stages {stages} have no sft; "
-                "add sft to stages or set grpo.init: base"
-            )
-        from rlcausality.rewards import REWARDS  # local import: rewards import nothing heavy
-
-        for reward in grpo["rewards"]:
-            if reward not in REWARDS:
-                problems.append(
-                    f"{where}.grpo.rewards: {reward!r} is not a known reward; known: "
-                    + ", ".join(sorted(REWARDS))
-                )
-        weights = grpo.get("reward_weights")
-        if weights is not None and len(weights) != len(grpo["rewards"]):
-            problems.append(
-                f"{where}.grpo.reward_weights: {len(weights)} weight(s) for "
-                f"{len(grpo['rewards'])} reward(s); give one weight per reward or null"
-            )
-        problems += _vllm_problems(where, settings)
-        problems += _sft_target_problems(where, settings)
-        gpus = max(1, settings["resources"]["grpo"]["gpus"])
-        generation_batch = (
-            grpo["per_device_train_batch_size"] * gpus * grpo["gradient_accumulation_steps"]
-        )
-        if generation_batch % grpo["num_generations"]:
-            problems.append(
-                f"{where}.grpo: per_device_train_batch_size × gpus × gradient_accumulation_steps "
-                f"= {grpo['per_device_train_batch_size']} × {gpus} × "
-                f"{grpo['gradient_accumulation_steps']} = {generation_batch} is not divisible by "
-                f"num_generations = {grpo['num_generations']}; change one of them so it is"
-            )
-        available = corpus_splits(config)
-        for test_set in settings["evaluate"]["test_sets"]:
-            if test_set not in available:
-                problems.append(
-                    f"{where}.evaluate.test_sets: {test_set!r} is not a split of the corpus; "
-                    "available: " + ", ".join(available)
-                )
-        for stage, res in settings["resources"].items():
-            for key in ("mem_mb", "runtime", "cpus"):
-                if key not in res:
-                    problems.append(f"{where}.resources.{stage}.{key}: missing")
+        problems += _model_problems(config, name, entry)
     return problems
 
 
+def _run_problems(run: Iterable[str], models: dict[str, Any]) -> list[str]:
+    return [
+        f"run: {name!r} is not a key of models; configured models: " + ", ".join(sorted(models))
+        for name in run
+        if name not in models
+    ]
+
+
+def _model_problems(config: dict[str, Any], name: str, entry: dict[str, Any]) -> list[str]:
+    """The problems of one model entry, checked on its resolved settings."""
+    where = f"models.{name}"
+    family = entry.get("family")
+    if family not in FAMILIES:
+        return [
+            f"{where}.family: {family!r} is not a known family; use one of "
+            + ", ".join(sorted(FAMILIES))
+        ]
+    problems = _source_problems(where, entry)
+    settings = resolve_model(config, name)
+    problems += _balance_problems(where, settings["format"])
+    problems += _grpo_problems(where, settings)
+    problems += _vllm_problems(where, settings)
+    problems += _sft_target_problems(where, settings)
+    problems += _generation_batch_problems(where, settings)
+    problems += _test_set_problems(where, settings["evaluate"], corpus_splits(config))
+    problems += _resource_problems(where, settings["resources"])
+    return problems
+
+
+def _source_problems(where: str, entry: dict[str, Any]) -> list[str]:
+    source = SOURCES[entry["source"]]
+    if source.requires and not entry.get(source.requires):
+        return [
+            f"{where}.{source.requires}: missing; source {entry['source']!r} needs " + source.hint
+        ]
+    return []
+
+
+def _balance_problems(where: str, fmt: dict[str, Any]) -> list[str]:
+    if fmt.get("balance") and not fmt.get("max_train_samples"):
+        return [
+            f"{where}.format.balance: true needs format.max_train_samples (the size of the "
+            "balanced train sample); set it, or set balance: false"
+        ]
+    return []
+
+
+def _grpo_problems(where: str, settings: dict[str, Any]) -> list[str]:
+    """GRPO's starting point, reward names and reward weights."""
+    problems: list[str] = []
+    stages = settings["model"]["stages"]
+    grpo = settings["grpo"]
+    if "grpo" in stages and grpo["init"] == "sft" and "sft" not in stages:
+        problems.append(
+            f"{where}.grpo.init: 'sft' but the model's stages {stages} have no sft; "
+            "add sft to stages or set grpo.init: base"
+        )
+    for reward in grpo["rewards"]:
+        if reward not in REWARDS:
+            problems.append(
+                f"{where}.grpo.rewards: {reward!r} is not a known reward; known: "
+                + ", ".join(sorted(REWARDS))
+            )
+    weights = grpo.get("reward_weights")
+    if weights is not None and len(weights) != len(grpo["rewards"]):
+        problems.append(
+            f"{where}.grpo.reward_weights: {len(weights)} weight(s) for "
+            f"{len(grpo['rewards'])} reward(s); give one weight per reward or null"
+        )
+    return problems
+
+
+def _generation_batch_problems(where: str, settings: dict[str, Any]) -> list[str]:
+    """GRPO's generation batch must hold whole groups of ``num_generations`` completions."""
+    grpo = settings["grpo"]
+    gpus = max(1, settings["resources"]["grpo"]["gpus"])
+    generation_batch = (
+        grpo["per_device_train_batch_size"] * gpus * grpo["gradient_accumulation_steps"]
+    )
+    if generation_batch % grpo["num_generations"]:
+        return [
+            f"{where}.grpo: per_device_train_batch_size × gpus × gradient_accumulation_steps "
+            f"= {grpo['per_device_train_batch_size']} × {gpus} × "
+            f"{grpo['gradient_accumulation_steps']} = {generation_batch} is not divisible by "
+            f"num_generations = {grpo['num_generations']}; change one of them so it is"
+        ]
+    return []
+
+
+def _test_set_problems(where: str, evaluate: dict[str, Any], available: list[str]) -> list[str]:
+    return [
+        f"{where}.evaluate.test_sets: {test_set!r} is not a split of the corpus; "
+        "available: " + ", ".join(available)
+        for test_set in evaluate["test_sets"]
+        if test_set not in available
+    ]
+
+
+def _resource_problems(where: str, resources: dict[str, Any]) -> list[str]:
+    return [
+        f"{where}.resources.{stage}.{key}: missing"
+        for stage, res in resources.items()
+        for key in ("mem_mb", "runtime", "cpus")
+        if key not in res
+    ]
+
+
 def _plan_problems(plan: dict[str, Any]) -> list[str]:
-    from rlcausality.plan import gpu_table  # reads one YAML file, imports nothing heavy
+    from rlcausality.plan import gpu_table  # not at the top: rlcausality.plan imports this module
 
     known = gpu_table()
     named = {"plan.gpu": plan.get("gpu")}

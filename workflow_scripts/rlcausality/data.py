@@ -10,18 +10,19 @@ import json
 import sys
 
 from rlcausality import cli
+from rlcausality.corr2cause.audit import audit_file, format_summary
+from rlcausality.corr2cause.generate import (
+    corpus_stats,
+    generate_corpus,
+    parse_settings,
+    write_corpus,
+)
+from rlcausality.corr2cause.load import load_corpus
 from rlcausality.io import DataError
+from rlcausality.provenance import provenance
 
 
 def _cmd_generate(args: argparse.Namespace) -> None:
-    from rlcausality.corr2cause.generate import (
-        corpus_stats,
-        generate_corpus,
-        parse_settings,
-        write_corpus,
-    )
-    from rlcausality.provenance import provenance
-
     settings = parse_settings(args.settings)
     corpus = generate_corpus(settings)
     stats = {"splits": corpus_stats(corpus), "settings": args.settings}
@@ -31,10 +32,6 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 
 
 def _cmd_load(args: argparse.Namespace) -> None:
-    from rlcausality.corr2cause.generate import corpus_stats, write_corpus
-    from rlcausality.corr2cause.load import load_corpus
-    from rlcausality.provenance import provenance
-
     corpus = load_corpus(args.settings)
     stats = {"splits": corpus_stats(corpus), "settings": args.settings}
     stats["provenance"] = provenance(args.settings)
@@ -43,8 +40,6 @@ def _cmd_load(args: argparse.Namespace) -> None:
 
 
 def _cmd_audit(args: argparse.Namespace) -> None:
-    from rlcausality.corr2cause.audit import audit_file, format_summary
-
     print(format_summary(audit_file(args.file, args.out)))
 
 

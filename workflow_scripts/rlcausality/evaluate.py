@@ -32,10 +32,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rlcausality import cli
+from rlcausality import cli, generation
 from rlcausality.io import DataError, read_json, read_jsonl, sha256_file, write_json, write_jsonl
 from rlcausality.metrics import compute_metrics, trace_metrics
 from rlcausality.partial import PartialPredictions, fingerprint
+from rlcausality.progress import ProgressLog
 from rlcausality.provenance import provenance
 from rlcausality.selection import SUBSET_SEED, select_rows
 from rlcausality.stages import STAGES
@@ -59,11 +60,9 @@ def check_rows(rows: Sequence[Mapping[str, Any]], path: str) -> None:
 
 
 def generation_settings(settings: Mapping[str, Any], stage: str, seed: int = 0) -> Any:
-    from rlcausality.generation import GenerationSettings
-
     evaluate = settings["evaluate"]
     style = evaluate["prompt"][stage]
-    return GenerationSettings(
+    return generation.GenerationSettings(
         max_new_tokens=int(evaluate["max_new_tokens"][style]),
         batch_size=int(evaluate["batch_size"]),
         temperature=float(evaluate["temperature"]),
@@ -89,8 +88,7 @@ def run_generation(
     """
     import torch
 
-    from rlcausality import generation
-    from rlcausality.models import loading
+    from rlcausality.models import loading  # torch: only where a model is loaded
 
     parts = loading.artifacts(dict(model_settings), dict(manifest) if manifest else None)
     tokenizer = loading.load_tokenizer(dict(model_settings), parts.tokenizer)
@@ -203,8 +201,6 @@ def predict(
     partial: PartialPredictions,
 ) -> tuple[list[dict[str, Any]], Any, int]:
     """Predictions of every row (resumed ones first), the generations of the rest, resumed count."""
-    from rlcausality.progress import ProgressLog
-
     done, message = partial.resume()
     log(message)
     resumed = len(done)

@@ -227,26 +227,19 @@ def generate_transformers(
     log = progress or ProgressLog("generate", len(prompts), "prompt", PROGRESS_INTERVAL_S)
     if not settings.greedy:
         torch.manual_seed(settings.seed)
-    texts: list[str] = []
-    counts: list[int] = []
-    truncated: list[bool] = []
-    step = chunk_size or max(1, len(prompts))
     model.eval()
     log.restart()  # the rate measures generation, not the model's loading
+
+    def generate_part(start: int, stop: int) -> Generations:
+        return _generate_chunk(
+            model, tokenizer, encoded[start:stop], config, settings.batch_size, log
+        )
+
     with own_generation_config(model, config):
-        for start in range(0, len(prompts), step):
-            part = _generate_chunk(
-                model, tokenizer, encoded[start : start + step], config, settings.batch_size, log
-            )
-            texts += part.texts
-            counts += part.token_counts
-            truncated += part.truncated
-            if on_chunk is not None:
-                on_chunk(start, part)
+        parts = _in_chunks(len(prompts), chunk_size, generate_part, on_chunk)
     if progress is None:
         log.close()
-    parameters = config_parameters(config, tokenizer, settings)
-    return Generations(texts, counts, "transformers", truncated, parameters)
+    return _joined(parts, "transformers", config_parameters(config, tokenizer, settings))
 
 
 def lora_rank_limit(adapter_path: str) -> int:
@@ -269,6 +262,54 @@ def _vllm_generations(outputs: Sequence[Any]) -> Generations:
     )
 
 
+def _vllm_engine(
+    model_path: str,
+    settings: GenerationSettings,
+    longest_prompt: int,
+    adapter_path: str | None,
+    trust_remote_code: bool,
+) -> Any:
+    """A vLLM engine for the model folder, sized for ``longest_prompt`` plus the completion."""
+    from vllm import LLM
+
+    lora_options: dict[str, Any] = {}
+    if adapter_path is not None:
+        lora_options = {"enable_lora": True, "max_lora_rank": lora_rank_limit(adapter_path)}
+    return LLM(
+        model=model_path,
+        seed=settings.seed,
+        trust_remote_code=trust_remote_code,
+        # KV cache for what is asked, not the model's whole context (Phi-3.5: 131k tokens).
+        max_model_len=longest_prompt + settings.max_new_tokens,
+        # Sampling defaults from our settings alone, not the hub's generation_config.
+        generation_config="vllm",
+        **lora_options,
+    )
+
+
+def _sampling_params(settings: GenerationSettings, tokenizer: Any) -> Any:
+    """vLLM's ``SamplingParams``, every one from ``settings`` and the tokenizer's stop tokens."""
+    from vllm import SamplingParams
+
+    return SamplingParams(
+        max_tokens=settings.max_new_tokens,
+        temperature=settings.temperature,
+        top_p=settings.top_p if not settings.greedy else 1.0,
+        top_k=-1,
+        repetition_penalty=1.0,
+        stop_token_ids=stop_token_ids(tokenizer),
+        seed=settings.seed,
+    )
+
+
+def _lora_request(adapter_path: str | None) -> Any:
+    if adapter_path is None:
+        return None
+    from vllm.lora.request import LoRARequest
+
+    return LoRARequest("adapter", 1, adapter_path)
+
+
 def generate_vllm(
     model_path: str,
     tokenizer: Any,
@@ -285,69 +326,58 @@ def generate_vllm(
 
     ``chunk_size``, ``on_chunk`` and ``progress`` as in ``generate_transformers``.
     """
-    from vllm import LLM, SamplingParams
-
-    lora_options: dict[str, Any] = {}
-    if adapter_path is not None:
-        lora_options = {"enable_lora": True, "max_lora_rank": lora_rank_limit(adapter_path)}
     # Token ids, not text: the chat template already holds any BOS, which vLLM would add again.
     # vLLM batches and orders requests itself and returns them in the order given.
     requests = [
         {"prompt_token_ids": tokenizer(p, add_special_tokens=False)["input_ids"]} for p in prompts
     ]
     longest = max((len(r["prompt_token_ids"]) for r in requests), default=1)
-    llm = LLM(
-        model=model_path,
-        seed=settings.seed,
-        trust_remote_code=trust_remote_code,
-        # KV cache for what is asked, not the model's whole context (Phi-3.5: 131k tokens).
-        max_model_len=longest + settings.max_new_tokens,
-        # Sampling defaults from our settings alone, not the hub's generation_config.
-        generation_config="vllm",
-        **lora_options,
-    )
-    params = SamplingParams(
-        max_tokens=settings.max_new_tokens,
-        temperature=settings.temperature,
-        top_p=settings.top_p if not settings.greedy else 1.0,
-        top_k=-1,
-        repetition_penalty=1.0,
-        stop_token_ids=stop_token_ids(tokenizer),
-        seed=settings.seed,
-    )
-    lora = None
-    if adapter_path is not None:
-        from vllm.lora.request import LoRARequest
-
-        lora = LoRARequest("adapter", 1, adapter_path)
+    llm = _vllm_engine(model_path, settings, longest, adapter_path, trust_remote_code)
+    params = _sampling_params(settings, tokenizer)
+    lora = _lora_request(adapter_path)
     log = progress or ProgressLog("generate", len(prompts), "prompt", PROGRESS_INTERVAL_S)
     log.restart()
-    step = chunk_size or max(1, len(requests))
-    parts: list[Generations] = []
-    for start in range(0, len(requests), step):
-        outputs = llm.generate(
-            requests[start : start + step], params, lora_request=lora, use_tqdm=True
-        )
-        parts.append(_vllm_generations(outputs))
+
+    def generate_part(start: int, stop: int) -> Generations:
+        outputs = llm.generate(requests[start:stop], params, lora_request=lora, use_tqdm=True)
         log.update(len(outputs))
-        if on_chunk is not None:
-            on_chunk(start, parts[-1])
+        return _vllm_generations(outputs)
+
+    parts = _in_chunks(len(requests), chunk_size, generate_part, on_chunk)
     if progress is None:
         log.close()
-    return _joined(parts, VLLM_PARAMETERS, params)
+    parameters = {key: getattr(params, key, None) for key in VLLM_PARAMETERS}
+    return _joined(parts, "vllm", parameters)
 
 
 VLLM_PARAMETERS = ("max_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "seed")
 
 
-def _joined(parts: Sequence[Generations], keys: Sequence[str], params: Any) -> Generations:
-    """The chunks' generations as one, with the parameters ``params`` holds under ``keys``."""
+def _in_chunks(
+    count: int,
+    chunk_size: int | None,
+    generate_part: Callable[[int, int], Generations],
+    on_chunk: ChunkCallback | None,
+) -> list[Generations]:
+    """``generate_part(start, stop)`` over consecutive chunks of ``chunk_size`` of ``count``
+    prompts (all at once when None); ``on_chunk`` sees each chunk as soon as it is done."""
+    step = chunk_size or max(1, count)
+    parts: list[Generations] = []
+    for start in range(0, count, step):
+        parts.append(generate_part(start, min(start + step, count)))
+        if on_chunk is not None:
+            on_chunk(start, parts[-1])
+    return parts
+
+
+def _joined(parts: Sequence[Generations], backend: str, parameters: dict[str, Any]) -> Generations:
+    """The chunks' generations as one, with the ``parameters`` generation was given."""
     return Generations(
         texts=[t for p in parts for t in p.texts],
         token_counts=[n for p in parts for n in p.token_counts],
-        backend="vllm",
+        backend=backend,
         truncated=[t for p in parts for t in p.truncated],
-        parameters={key: getattr(params, key, None) for key in keys},
+        parameters=parameters,
     )
 
 

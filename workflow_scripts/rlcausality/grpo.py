@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from rlcausality import cli, launch, lora, training
+from rlcausality.formatting import token_lengths
 from rlcausality.io import read_jsonl
+from rlcausality.models.families import get_family
+from rlcausality.models.loading import load_tokenizer
 from rlcausality.progress import trainer_callback
 from rlcausality.rewards import get_reward_functions
 
@@ -39,8 +42,6 @@ def prompt_limit(settings: dict[str, Any], tokenizer: Any, requested: int | None
 def load_prompts(path: str | Path, tokenizer: Any, limit: int) -> tuple[Any, int]:
     """The prompt rows whose rendered prompt fits ``limit`` tokens, and how many were dropped."""
     from datasets import Dataset
-
-    from rlcausality.formatting import token_lengths
 
     rows = [{column: row.get(column) for column in GRPO_COLUMNS} for row in read_jsonl(path)]
     for row in rows:
@@ -116,9 +117,6 @@ def run(
     max_prompt_length: int | None = None,
 ) -> dict[str, Any] | None:
     from trl import GRPOTrainer
-
-    from rlcausality.models.families import get_family
-    from rlcausality.models.loading import load_tokenizer
 
     stage = settings["grpo"]
     family = get_family(settings["model"]["family"])

@@ -19,6 +19,7 @@ from rlcausality import cli, lora, training
 from rlcausality.formatting import tokenized_sft_row
 from rlcausality.io import read_jsonl
 from rlcausality.models.families import get_family
+from rlcausality.models.loading import load_tokenizer
 from rlcausality.progress import trainer_callback
 
 SFT_COLUMNS = ("prompt", "completion")
@@ -60,8 +61,6 @@ def run(
     eval_path: str | None = None,
 ) -> dict[str, Any] | None:
     from trl import SFTTrainer
-
-    from rlcausality.models.loading import load_tokenizer
 
     tokenizer = load_tokenizer(settings["model"])
     opens_think = get_family(settings["model"]["family"]).opens_think

@@ -149,13 +149,8 @@ def dags_up_to_isomorphism(n: int) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 
-def pattern_members(pattern: int, n: int) -> list[int]:
-    """All DAG codes with the pattern's skeleton and exactly its v-structures.
-
-    ``pattern`` sets both bits for an undirected edge and one bit for a directed one.  Works
-    for any candidate pattern (e.g. one read off independence statements): a DAG is returned
-    only if it is acyclic and creates no v-structure beyond the directed edges' own.
-    """
+def _pattern_edges(pattern: int, n: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """The pattern's directed edges ``(tail, head)`` and undirected edges ``(i, j)``, i < j."""
     directed: list[tuple[int, int]] = []
     undirected: list[tuple[int, int]] = []
     for i in range(n):
@@ -168,14 +163,24 @@ def pattern_members(pattern: int, n: int) -> list[int]:
                 directed.append((i, j))
             elif b:
                 directed.append((j, i))
-    adjacent = [0] * n
-    for i, j in directed + undirected:
-        adjacent[i] |= 1 << j
-        adjacent[j] |= 1 << i
-    children = [0] * n
-    parents = [0] * n
+    return directed, undirected
 
-    def reaches(src: int, dst: int) -> bool:
+
+class _PartialDag:
+    """A DAG built edge by edge on a fixed skeleton; per node bitmasks of children/parents."""
+
+    def __init__(self, n: int, skeleton: list[tuple[int, int]]) -> None:
+        self.n = n
+        self.adjacent = [0] * n
+        for i, j in skeleton:
+            self.adjacent[i] |= 1 << j
+            self.adjacent[j] |= 1 << i
+        self.children = [0] * n
+        self.parents = [0] * n
+
+    def reaches(self, src: int, dst: int) -> bool:
+        """Whether a directed path leads from ``src`` to ``dst``."""
+        children = self.children
         seen = 0
         frontier = 1 << src
         while frontier:
@@ -191,41 +196,58 @@ def pattern_members(pattern: int, n: int) -> list[int]:
             frontier = nxt & ~seen
         return False
 
-    def add(u: int, v: int, check_vstruct: bool) -> bool:
-        if reaches(v, u):
+    def add(self, u: int, v: int, check_vstruct: bool) -> bool:
+        """Add ``u -> v`` unless it closes a cycle (or, checked, makes a new v-structure)."""
+        if self.reaches(v, u):
             return False
-        if check_vstruct and parents[v] & ~adjacent[u] & ~(1 << u):
+        if check_vstruct and self.parents[v] & ~self.adjacent[u] & ~(1 << u):
             return False
-        children[u] |= 1 << v
-        parents[v] |= 1 << u
+        self.children[u] |= 1 << v
+        self.parents[v] |= 1 << u
         return True
 
-    def remove(u: int, v: int) -> None:
-        children[u] &= ~(1 << v)
-        parents[v] &= ~(1 << u)
+    def remove(self, u: int, v: int) -> None:
+        self.children[u] &= ~(1 << v)
+        self.parents[v] &= ~(1 << u)
 
+    def code(self) -> int:
+        code = 0
+        for i in range(self.n):
+            code |= self.children[i] << (i * self.n)
+        return code
+
+
+def _orient(dag: _PartialDag, undirected: list[tuple[int, int]], k: int, out: list[int]) -> None:
+    """Append to ``out`` every acyclic orientation of ``undirected[k:]`` with no new v-structure.
+
+    An undirected edge oriented into a node must not meet a nonadjacent parent there; of two
+    edges into one node, the one added later checks the earlier one.
+    """
+    if k == len(undirected):
+        out.append(dag.code())
+        return
+    i, j = undirected[k]
+    for u, v in ((i, j), (j, i)):
+        if dag.add(u, v, check_vstruct=True):
+            _orient(dag, undirected, k + 1, out)
+            dag.remove(u, v)
+
+
+def pattern_members(pattern: int, n: int) -> list[int]:
+    """All DAG codes with the pattern's skeleton and exactly its v-structures.
+
+    ``pattern`` sets both bits for an undirected edge and one bit for a directed one.  Works
+    for any candidate pattern (e.g. one read off independence statements): a DAG is returned
+    only if it is acyclic and creates no v-structure beyond the directed edges' own.
+    """
+    directed, undirected = _pattern_edges(pattern, n)
+    dag = _PartialDag(n, directed + undirected)
+    # the directed edges' v-structures are the pattern's own
     for u, v in directed:
-        if not add(u, v, check_vstruct=False):
+        if not dag.add(u, v, check_vstruct=False):
             return []
-    # the directed edges' v-structures are the pattern's own; an undirected edge oriented
-    # into a node must not meet a nonadjacent parent there
     results: list[int] = []
-
-    def rec(k: int) -> None:
-        if k == len(undirected):
-            code = 0
-            for i in range(n):
-                code |= children[i] << (i * n)
-            results.append(code)
-            return
-        i, j = undirected[k]
-        for u, v in ((i, j), (j, i)):
-            # of two edges into one node, the one added later checks the earlier one
-            if add(u, v, check_vstruct=True):
-                rec(k + 1)
-                remove(u, v)
-
-    rec(0)
+    _orient(dag, undirected, 0, results)
     return results
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rlcausality.corr2cause import graphs
-from rlcausality.corr2cause.text import Premise, parse_input
+from rlcausality.corr2cause.text import ParsedInput, Premise, parse_input
 
 MAX_VARIABLES = 8
 
@@ -139,8 +139,8 @@ def derive(text: str) -> Derivation | None:
     adjacent = tuple((i, j) for i in range(n) for j in range(i + 1, n) if (i, j) not in sepset)
     always = adj.all(axis=0)
     fixed = tuple((a, b) for a in range(n) for b in range(n) if always[a, b])
-    table = premise_relations(premise)
-    assert table is not None  # the premise has members
+    label = exact_label(parsed)
+    assert label is not None  # the premise has members
     common = _witnesses(adj, hyp.relation, hyp.x, hyp.y).all(axis=0)
     return Derivation(
         names=premise.names,
@@ -150,14 +150,18 @@ def derive(text: str) -> Derivation | None:
         x=hyp.x,
         y=hyp.y,
         witnesses=tuple(int(m) for m in np.flatnonzero(common)),
-        label=int(table[graphs.RELATIONS.index(hyp.relation), hyp.x, hyp.y]),
+        label=label,
     )
 
 
 def label(text: str) -> int | None:
     """Exact label (1 valid, 0 invalid) of a model input, or None if its premise is
     inconsistent.  Raises ``text.ParseError`` for text that is not a Corr2Cause item."""
-    parsed = parse_input(text)
+    return exact_label(parse_input(text))
+
+
+def exact_label(parsed: ParsedInput) -> int | None:
+    """Exact label of a parsed item, or None if its premise is inconsistent."""
     table = premise_relations(parsed.premise)
     if table is None:
         return None

@@ -17,12 +17,14 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import importlib.util
 import json
 import resource
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -152,15 +154,16 @@ def _logits(model: Any, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     return model(**inputs).logits.float()[0]
 
 
-def convert(model_settings: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
-    """Write the base model folder ``out_dir`` from the configured GGUF; return its manifest.
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
+    """Record the seconds the ``with`` body takes as ``timings[key]``."""
+    start = time.perf_counter()
+    yield
+    timings[key] = time.perf_counter() - start
 
-    ``model_settings`` is the model block of the settings (name, family, gguf: {package, file,
-    dtype}). The folder replaces ``out_dir`` only if everything, the logit check included,
-    succeeds.
-    """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
+def _gguf_block(model_settings: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The model's ``gguf`` block and its dtype name, checked."""
     gguf = model_settings.get("gguf") or {}
     if not gguf.get("package") or not gguf.get("file"):
         raise ValueError(
@@ -170,30 +173,13 @@ def convert(model_settings: dict[str, Any], out_dir: str | Path) -> dict[str, An
     dtype_name = gguf.get("dtype") or DEFAULT_DTYPE
     if dtype_name not in DTYPES:
         raise ValueError(f"gguf.dtype must be one of {', '.join(DTYPES)}, got {dtype_name!r}")
-    dtype = DTYPES[dtype_name]
-    source = locate_gguf(gguf["package"], gguf["file"])
-    out_dir = Path(out_dir)
-    timings: dict[str, float] = {}
+    return gguf, dtype_name
 
-    start = time.perf_counter()
-    gguf_sha256 = sha256_file(source.path)
-    timings["hash"] = time.perf_counter() - start
 
-    start = time.perf_counter()
-    folder, filename = str(source.path.parent), source.path.name
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
-    timings["load_gguf_tokenizer"] = time.perf_counter() - start
-    start = time.perf_counter()
-    gguf_model = AutoModelForCausalLM.from_pretrained(
-        folder, gguf_file=filename, dtype=torch.float32
-    )
-    gguf_model.eval()
-    timings["load_gguf_model"] = time.perf_counter() - start
+def _plain_copy(gguf_model: Any, dtype: torch.dtype) -> Any:
+    """A fresh model of the GGUF model's config in ``dtype``, holding its weights."""
+    from transformers import AutoModelForCausalLM
 
-    inputs = _check_inputs(tokenizer)
-    reference = _logits(gguf_model, inputs)
-
-    start = time.perf_counter()
     config = gguf_model.config
     if hasattr(config, "quantization_config"):  # the GGUF marker; the saved folder is plain
         del config.quantization_config
@@ -202,53 +188,129 @@ def convert(model_settings: dict[str, Any], out_dir: str | Path) -> dict[str, An
     model.load_state_dict(gguf_model.state_dict(), strict=True)
     model.generation_config = gguf_model.generation_config
     model.eval()
-    parameters = parameter_count(model)
-    del gguf_model
-    timings["convert"] = time.perf_counter() - start
+    return model
 
-    if tokenizer.model_max_length > config.max_position_embeddings:  # GGUF leaves it unset
-        tokenizer.model_max_length = config.max_position_embeddings
+
+@dataclass
+class _Converted:
+    """The GGUF's tokenizer, the plain model copied from it and the reference for the check."""
+
+    tokenizer: Any
+    model: Any
+    inputs: dict[str, torch.Tensor]  # the check prompt, encoded by the GGUF tokenizer
+    reference: torch.Tensor  # the GGUF-loaded model's logits on ``inputs``
+    parameters: int
+
+
+def _load_and_copy(source: GgufSource, dtype: torch.dtype, timings: dict[str, float]) -> _Converted:
+    """Load the GGUF (tokenizer and model), take its reference logits and copy it to ``dtype``.
+
+    The GGUF-loaded model is freed on return: only the copy stays in memory.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, filename = str(source.path.parent), source.path.name
+    with _timed(timings, "load_gguf_tokenizer"):
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
+    with _timed(timings, "load_gguf_model"):
+        gguf_model = AutoModelForCausalLM.from_pretrained(
+            folder, gguf_file=filename, dtype=torch.float32
+        )
+        gguf_model.eval()
+    inputs = _check_inputs(tokenizer)
+    reference = _logits(gguf_model, inputs)
+    with _timed(timings, "convert"):
+        model = _plain_copy(gguf_model, dtype)
+        parameters = parameter_count(model)
+        del gguf_model
+    if tokenizer.model_max_length > model.config.max_position_embeddings:  # GGUF leaves it unset
+        tokenizer.model_max_length = model.config.max_position_embeddings
+    return _Converted(tokenizer, model, inputs, reference, parameters)
+
+
+def _check_tokenizer(out_dir: Path, reloaded: Any, converted: _Converted) -> dict[str, Any]:
+    """The saved tokenizer's encoding of the check prompt, after checking it against the GGUF's."""
+    inputs = _check_inputs(reloaded)
+    if not torch.equal(inputs["input_ids"], converted.inputs["input_ids"]):
+        raise RuntimeError(
+            f"{out_dir}: the saved tokenizer encodes the check prompt differently from the "
+            "GGUF tokenizer"
+        )
+    if reloaded.chat_template != converted.tokenizer.chat_template:
+        raise RuntimeError(f"{out_dir}: the saved tokenizer lost the GGUF chat template")
+    return inputs
+
+
+def _logit_check(
+    out_dir: Path, dtype_name: str, logits: torch.Tensor, converted: _Converted
+) -> dict[str, Any]:
+    """How closely the saved model's ``logits`` match the GGUF's; raises unless they pass."""
+    reference = converted.reference
+    max_diff = float((logits - reference).abs().max())
+    top1_agree = float((logits.argmax(-1) == reference.argmax(-1)).float().mean())
+    tolerance = LOGIT_TOLERANCE[dtype_name]
+    next_token_agrees = bool(logits[-1].argmax() == reference[-1].argmax())
+    passed = max_diff <= tolerance and top1_agree >= MIN_TOP1_AGREEMENT and next_token_agrees
+    check = {
+        "prompt_tokens": int(converted.inputs["input_ids"].shape[1]),
+        "max_abs_logit_diff": max_diff,
+        "tolerance": tolerance,
+        "top1_agreement": top1_agree,
+        "min_top1_agreement": MIN_TOP1_AGREEMENT,
+        "next_token_agrees": next_token_agrees,
+        "passed": passed,
+    }
+    if not passed:
+        raise RuntimeError(
+            f"{out_dir}: the saved {dtype_name} model does not reproduce the GGUF model's "
+            f"logits: {check}"
+        )
+    return check
+
+
+def _save_and_check(
+    converted: _Converted,
+    tmp: Path,
+    out_dir: Path,
+    dtype_name: str,
+    timings: dict[str, float],
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Save the copy and its tokenizer to ``tmp``, reload both and check them against the GGUF.
+
+    Returns the reloaded model, the reloaded tokenizer and the logit check. The copy is freed
+    before the reload, so the two models are never in memory together.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with _timed(timings, "save"):
+        converted.model.save_pretrained(tmp)
+        converted.tokenizer.save_pretrained(tmp)
+        converted.model = None
+    with _timed(timings, "reload"):
+        tokenizer = AutoTokenizer.from_pretrained(tmp)
+        model = AutoModelForCausalLM.from_pretrained(tmp, dtype=DTYPES[dtype_name])
+        model.eval()
+    inputs = _check_tokenizer(out_dir, tokenizer, converted)
+    check = _logit_check(out_dir, dtype_name, _logits(model, inputs), converted)
+    return model, tokenizer, check
+
+
+def convert(model_settings: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
+    """Write the base model folder ``out_dir`` from the configured GGUF; return its manifest.
+
+    ``model_settings`` is the model block of the settings (name, family, gguf: {package, file,
+    dtype}). The folder replaces ``out_dir`` only if everything, the logit check included,
+    succeeds.
+    """
+    gguf, dtype_name = _gguf_block(model_settings)
+    source = locate_gguf(gguf["package"], gguf["file"])
+    out_dir = Path(out_dir)
+    timings: dict[str, float] = {}
+    with _timed(timings, "hash"):
+        gguf_sha256 = sha256_file(source.path)
+    converted = _load_and_copy(source, DTYPES[dtype_name], timings)
     with atomic_directory(out_dir) as tmp:
-        start = time.perf_counter()
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        del model
-        timings["save"] = time.perf_counter() - start
-
-        start = time.perf_counter()
-        reloaded_tokenizer = AutoTokenizer.from_pretrained(tmp)
-        reloaded = AutoModelForCausalLM.from_pretrained(tmp, dtype=dtype)
-        reloaded.eval()
-        timings["reload"] = time.perf_counter() - start
-
-        reloaded_inputs = _check_inputs(reloaded_tokenizer)
-        if not torch.equal(reloaded_inputs["input_ids"], inputs["input_ids"]):
-            raise RuntimeError(
-                f"{out_dir}: the saved tokenizer encodes the check prompt differently from the "
-                "GGUF tokenizer"
-            )
-        if reloaded_tokenizer.chat_template != tokenizer.chat_template:
-            raise RuntimeError(f"{out_dir}: the saved tokenizer lost the GGUF chat template")
-        logits = _logits(reloaded, reloaded_inputs)
-        max_diff = float((logits - reference).abs().max())
-        top1_agree = float((logits.argmax(-1) == reference.argmax(-1)).float().mean())
-        tolerance = LOGIT_TOLERANCE[dtype_name]
-        next_token_agrees = bool(logits[-1].argmax() == reference[-1].argmax())
-        passed = max_diff <= tolerance and top1_agree >= MIN_TOP1_AGREEMENT and next_token_agrees
-        check = {
-            "prompt_tokens": int(inputs["input_ids"].shape[1]),
-            "max_abs_logit_diff": max_diff,
-            "tolerance": tolerance,
-            "top1_agreement": top1_agree,
-            "min_top1_agreement": MIN_TOP1_AGREEMENT,
-            "next_token_agrees": next_token_agrees,
-            "passed": passed,
-        }
-        if not passed:
-            raise RuntimeError(
-                f"{out_dir}: the saved {dtype_name} model does not reproduce the GGUF model's "
-                f"logits: {check}"
-            )
+        model, tokenizer, check = _save_and_check(converted, tmp, out_dir, dtype_name, timings)
         manifest = {
             "model": model_settings.get("name"),
             "family": model_settings.get("family"),
@@ -261,10 +323,10 @@ def convert(model_settings: dict[str, Any], out_dir: str | Path) -> dict[str, An
             "gguf_sha256": gguf_sha256,
             "gguf_library_version": _version("gguf"),
             "dtype": dtype_name,
-            "model_type": reloaded.config.model_type,
-            "parameters": parameters,
-            "vocab_size": len(reloaded_tokenizer),
-            "chat_template": bool(reloaded_tokenizer.chat_template),
+            "model_type": model.config.model_type,
+            "parameters": converted.parameters,
+            "vocab_size": len(tokenizer),
+            "chat_template": bool(tokenizer.chat_template),
             "logit_check": check,
             "timings_s": {k: round(v, 2) for k, v in timings.items()},
             "peak_rss_mb": round(_peak_rss_mb()),

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from rlcausality import budget, launch
+from rlcausality.config import resolve_model
 from rlcausality.plan import arch as archs
 from rlcausality.plan import memory as mem
 from rlcausality.plan import stages, timing
@@ -98,27 +99,41 @@ def effective_batch(settings: dict[str, Any], rule: str, processes: int) -> int:
     return stage["per_device_train_batch_size"] * stage["gradient_accumulation_steps"] * processes
 
 
-def training_job(config: dict[str, Any], settings: dict[str, Any], rule: str) -> JobPlan:
-    job = budget.job_budget(config, settings, rule)
-    res = settings["resources"][rule]
-    device = rule_gpu(config, rule) if res["gpus"] else None
-    plan = JobPlan(
+def new_job_plan(
+    rule: str, model: str, stage: str, res: dict[str, Any], device: Gpu | None, **fields: Any
+) -> JobPlan:
+    """A job's plan before any estimate: what it asks SLURM for (``res``), on ``device``."""
+    return JobPlan(
         rule=rule,
-        model=job.model,
-        stage=rule,
+        model=model,
+        stage=stage,
         gpus=res["gpus"],
         gpu=device.name if device else "CPU",
-        steps=job.steps,
-        effective_batch=effective_batch(settings, rule, job.processes),
         est_gpu_mem_gb=None,
         mem_breakdown_gb={},
         est_hours=None,
         runtime_h=res["runtime"] / 60,
         fits=True,
         reasons=[],
+        mem_mb=res["mem_mb"],
+        **fields,
+    )
+
+
+def training_job(config: dict[str, Any], settings: dict[str, Any], rule: str) -> JobPlan:
+    job = budget.job_budget(config, settings, rule)
+    res = settings["resources"][rule]
+    device = rule_gpu(config, rule) if res["gpus"] else None
+    plan = new_job_plan(
+        rule,
+        job.model,
+        rule,
+        res,
+        device,
+        steps=job.steps,
+        effective_batch=effective_batch(settings, rule, job.processes),
         launcher=job.launcher,
         rows=job.rows,
-        mem_mb=res["mem_mb"],
     )
     arch = archs.for_model(config, settings["model"])
     if arch is None:
@@ -182,24 +197,17 @@ def evaluation_jobs(config: dict[str, Any], settings: dict[str, Any]) -> list[Jo
             rows = budget.corpus_split_rows(config, test_set)
             cap = settings["evaluate"].get("max_samples")
             items = min(x for x in (rows, cap) if x is not None) if (rows or cap) else 0
-            plan = JobPlan(
-                rule="evaluate",
-                model=settings["model"]["name"],
-                stage=stage,
-                gpus=res["gpus"],
-                gpu=device.name if device else "CPU",
+            plan = new_job_plan(
+                "evaluate",
+                settings["model"]["name"],
+                stage,
+                res,
+                device,
                 steps=None,
                 effective_batch=settings["evaluate"]["batch_size"],
-                est_gpu_mem_gb=None,
-                mem_breakdown_gb={},
-                est_hours=None,
-                runtime_h=res["runtime"] / 60,
-                fits=True,
-                reasons=[],
                 test_set=test_set,
                 launcher=launch.describe(min(res["gpus"], 1)),
                 rows=items,
-                mem_mb=res["mem_mb"],
             )
             if arch is None:
                 plan.notes.append("architecture unknown: memory and time not planned")
@@ -217,8 +225,6 @@ def evaluation_jobs(config: dict[str, Any], settings: dict[str, Any]) -> list[Jo
 
 def plan_jobs(config: dict[str, Any]) -> list[JobPlan]:
     """Every SFT, GRPO and evaluation job of the selected models (``run``), in model order."""
-    from rlcausality.config import resolve_model
-
     jobs: list[JobPlan] = []
     for name in config["run"]:
         settings = resolve_model(config, name)

@@ -18,6 +18,10 @@ from typing import Any
 
 import yaml
 
+from rlcausality.models import hub
+from rlcausality.models.sources import BUILT_SOURCES
+from rlcausality.models.tiny import DEFAULT_DIMS
+
 # Phi-3 fuses q/k/v and gate/up into one Linear each; the others keep them apart.
 FUSED_FAMILIES = ("phi3",)
 KNOWN_TYPES = ("qwen2", "llama", "phi3", "mistral")
@@ -136,8 +140,6 @@ def from_config(config: dict[str, Any], source: str) -> Arch | None:
 
 def tiny_config(dims: dict[str, Any]) -> dict[str, Any]:
     """The config.json the tiny build (rlcausality.models.tiny) writes for ``dims``."""
-    from rlcausality.models.tiny import DEFAULT_DIMS
-
     dims = {**DEFAULT_DIMS, **(dims or {})}
     return {
         "model_type": "qwen2",
@@ -153,15 +155,11 @@ def tiny_config(dims: dict[str, Any]) -> dict[str, Any]:
 
 def local_config_path(config: dict[str, Any], model: dict[str, Any]) -> Path | None:
     """Where the model's config.json is (or will be) on this machine; None for a hub id."""
-    from rlcausality.config import BUILT_SOURCES
-
     source = model["source"]
     if source in BUILT_SOURCES:
         return Path(model["path"]) / "config.json"
     if source == "path":
         return Path(model["id"]) / "config.json"
-    from rlcausality.models import hub
-
     manifest = Path(hub.manifest_path(model["name"]))
     try:
         snapshot = json.loads(manifest.read_text("utf-8"))["snapshot"]

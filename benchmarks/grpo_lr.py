@@ -1,0 +1,148 @@
+"""How far LoRA GRPO moves the policy in a few steps, at several learning rates.
+
+For each rate, GRPO (``rlcausality.grpo.run``, the model's settings from config.yaml with only
+``learning_rate``, ``max_steps`` and the output directory changed) runs ``--steps`` steps from
+the model's SFT adapter; then the start and the trained policy read the same fixed probe set,
+teacher-forced: every probe row's prompt and its oracle trace completion (the ``trace`` rows of
+``rlcausality.formatting``). Reported per rate:
+
+* ``token_kl``: mean over the completion tokens of KL(start || trained) of the next-token
+  distribution (nats per token);
+* ``answer_shift``: mean over probe rows of |ΔP(Yes)| at the answer slot (the token after
+  ``Therefore:``), P(Yes) normalised over the Yes/No tokens;
+* ``lora_delta``: the Frobenius norm of the change of the LoRA weights.
+
+Run from a workflow directory whose SFT stage and formatted data exist (e.g. after the demo)::
+
+    python benchmarks/grpo_lr.py --model smollm2-135m --rates 5e-7 5e-6 5e-5 --steps 8 \
+        --probe results/data/smollm2-135m/trace/train.jsonl --probe-rows 32 \
+        --threads 2 --out results/grpo_lr.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from rlcausality import config as rlconfig
+from rlcausality import grpo
+from rlcausality.formatting import render
+from rlcausality.io import read_json, read_jsonl, write_json
+from rlcausality.models import loading
+from rlcausality.task import ANSWER_WORDS
+
+
+def probe_rows(path: str, count: int) -> list[dict[str, Any]]:
+    """The first ``count`` rows of a ``trace`` file, Yes and No alternating where possible."""
+    rows = list(read_jsonl(path))
+    yes = [r for r in rows if r["label"] == 1]
+    no = [r for r in rows if r["label"] == 0]
+    mixed = [r for pair in zip(yes, no, strict=False) for r in pair]
+    return (mixed + [r for r in rows if r not in mixed])[:count]
+
+
+def encode(tokenizer: Any, row: dict[str, Any]) -> tuple[torch.Tensor, int, int]:
+    """(ids of prompt + completion, first completion index, index of the answer token)."""
+    prompt = tokenizer(render(tokenizer, row["prompt"], True), add_special_tokens=False)
+    text = row["completion"][0]["content"]
+    head = text[: text.rindex("Therefore:") + len("Therefore:")]
+    head_ids = tokenizer(head, add_special_tokens=False)["input_ids"]
+    full = tokenizer(text, add_special_tokens=False)["input_ids"]
+    ids = prompt["input_ids"] + full
+    start = len(prompt["input_ids"])
+    return torch.tensor([ids]), start, start + len(head_ids)
+
+
+def answer_ids(tokenizer: Any) -> tuple[int, int]:
+    yes = tokenizer(" " + ANSWER_WORDS[1], add_special_tokens=False)["input_ids"][0]
+    no = tokenizer(" " + ANSWER_WORDS[0], add_special_tokens=False)["input_ids"][0]
+    return yes, no
+
+
+@torch.inference_mode()
+def compare(start: Any, end: Any, tokenizer: Any, rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Token KL(start || end) over the completions and |ΔP(Yes)| at the answer slot."""
+    yes, no = answer_ids(tokenizer)
+    kl_sum, tokens, shifts = 0.0, 0, []
+    for row in rows:
+        ids, first, answer = encode(tokenizer, row)
+        logp = [torch.log_softmax(m(input_ids=ids).logits[0].float(), -1) for m in (start, end)]
+        positions = slice(first - 1, ids.shape[1] - 1)  # logits predicting completion tokens
+        a, b = logp[0][positions], logp[1][positions]
+        kl_sum += float((a.exp() * (a - b)).sum())
+        tokens += a.shape[0]
+        p = [torch.softmax(lp[answer - 1, [yes, no]], -1)[0].item() for lp in logp]
+        shifts.append(abs(p[1] - p[0]))
+    return {"token_kl": kl_sum / tokens, "answer_shift": sum(shifts) / len(shifts)}
+
+
+def lora_delta(start: Any, end: Any) -> float:
+    ends = dict(end.named_parameters())
+    total = 0.0
+    for name, value in start.named_parameters():
+        if "lora_" in name:
+            total += float((ends[name].detach() - value.detach()).pow(2).sum())
+    return math.sqrt(total)
+
+
+def run_rate(
+    settings: dict[str, Any], rate: float, steps: int, paths: dict[str, str], out: Path
+) -> dict[str, Any]:
+    """GRPO for ``steps`` steps at ``rate``; the manifest and the time it took."""
+    stage = {**settings["grpo"], "learning_rate": rate, "max_steps": steps, "save_steps": steps}
+    run_settings = {**settings, "grpo": stage}
+    shutil.rmtree(out, ignore_errors=True)
+    began = time.monotonic()
+    grpo.run(run_settings, paths["train"], str(out), str(out / "manifest.json"), paths["init"])
+    return {"manifest": read_json(out / "manifest.json"), "seconds": time.monotonic() - began}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--configfile", nargs="+", default=["config.yaml"])
+    parser.add_argument("--rates", type=float, nargs="+", default=[5e-7, 5e-6, 5e-5])
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--probe", required=True, help="a trace-format JSONL")
+    parser.add_argument("--probe-rows", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--work", default="results/grpo_lr")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    loading.configure_threads(args.threads)
+    config: dict[str, Any] = {}
+    for path in args.configfile:  # merged in order, as Snakemake merges --configfile
+        config = rlconfig.deep_merge(config, yaml.safe_load(Path(path).read_text("utf-8")))
+    config = rlconfig.validate_config(config, " + ".join(args.configfile))
+    settings = rlconfig.complete_settings(rlconfig.resolve_model(config, args.model))
+    model = settings["model"]
+    paths = {
+        "train": f"results/data/{args.model}/grpo/train.jsonl",
+        "init": f"results/models/{args.model}/sft/manifest.json",
+    }
+    rows = probe_rows(args.probe, args.probe_rows)
+    tokenizer = loading.load_tokenizer(model)
+    start = loading.load_trained(model, read_json(paths["init"]), trainable=True).eval()
+    results = []
+    for rate in args.rates:
+        done = run_rate(settings, rate, args.steps, paths, Path(args.work) / f"lr{rate:g}")
+        end = loading.load_trained(model, done["manifest"], trainable=True).eval()
+        figures = compare(start, end, tokenizer, rows)
+        results.append(
+            {"learning_rate": rate, "steps": args.steps, "seconds": round(done["seconds"], 1),
+             **figures, "lora_delta": lora_delta(start, end)}
+        )  # fmt: skip
+        print(json.dumps(results[-1]), flush=True)
+    write_json(args.out, {"model": args.model, "probe_rows": len(rows), "results": results})
+
+
+if __name__ == "__main__":
+    main()

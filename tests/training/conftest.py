@@ -1,0 +1,32 @@
+"""Fixtures for the training tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rlcausality import lora, sft
+from rlcausality.models.loading import load_tokenizer
+
+
+@pytest.fixture(scope="session")
+def sft_trainer(formatted: dict[str, Path]) -> Callable[[dict[str, Any], Path], Any]:
+    """Build TRL's SFTTrainer on the tiny SFT train split the way the SFT job builds it
+    (``sft.sft_config``, ``lora.new_lora_model``); call it with the settings and an output dir."""
+
+    def build(settings: dict[str, Any], output_dir: Path) -> Any:
+        from trl import SFTTrainer
+
+        args = sft.sft_config(settings, str(output_dir), lora.stage_precision(settings), False)
+        trainable = lora.new_lora_model(settings, "sft", args)
+        return SFTTrainer(
+            model=trainable.model,
+            args=args,
+            train_dataset=sft.load_rows(formatted["train.sft"]),
+            processing_class=load_tokenizer(settings["model"]),
+        )
+
+    return build
