@@ -5,6 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 
+from rlcausality import advice as rladvice  # noqa: E402
 from rlcausality import launch  # noqa: E402
 from rlcausality import config as rlconfig  # noqa: E402
 from rlcausality import plan as rlplan  # noqa: E402
@@ -22,7 +23,7 @@ except rlconfig.ConfigError as err:
 # GPU memory against what it asks for), one PLAN line per job that does not fit, a summary.
 PLAN = rlplan.plan_jobs(config)
 if workflow.is_main_process:
-    for line in rlplan.dry_run_lines(PLAN):
+    for line in rlplan.dry_run_lines(PLAN) + rladvice.learning_rate_warnings(config):
         print(line, file=sys.stderr)
     misfits = [rlplan.misfit_line(job) for job in PLAN if not job.fits]
     if misfits and config["plan"]["strict"]:

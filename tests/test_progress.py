@@ -50,3 +50,13 @@ def test_restart_leaves_the_loading_time_out_of_the_rate() -> None:
     log.update(2)
     assert log.rate() == 2.0  # 4 s for the 2 items generated since, not 104 s
     assert log.line().startswith("progress evaluate: item 4/10 (40.0%) 2 s/item")
+
+
+def test_signal_line_of_a_grpo_log() -> None:
+    from rlcausality.progress import signal_line
+
+    logs = {"reward": 0.625, "frac_reward_zero_std": 0.5, "rewards/format/mean": 1.0, "loss": 0}
+    assert signal_line("grpo", 4, logs) == (
+        "signal grpo: step 4: zero-variance groups 0.5, reward 0.625, format 1"
+    )
+    assert signal_line("sft", 4, {"loss": 1.0}) is None

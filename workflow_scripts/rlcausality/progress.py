@@ -5,8 +5,9 @@ terminals). ``ProgressLog`` prints one line at a steady interval (and at the end
 
     progress grpo: step 120/2000 (6.0%) 4.52 s/step, elapsed 9m02s, ETA 2h21m40s
 
-Training reports through ``rlcausality.training``'s callback, evaluation through the
-generation loop; both use this one class.
+GRPO's log entries add a ``signal`` line: the share of groups with zero reward variance and
+the rewards (``signal_line``). Training reports through ``rlcausality.training``'s callback,
+evaluation through the generation loop; both use this one class.
 """
 
 from __future__ import annotations
@@ -105,6 +106,24 @@ class ProgressLog:
         return self.emit()
 
 
+SIGNAL_KEYS = (
+    ("frac_reward_zero_std", "zero-variance groups"),
+    ("reward", "reward"),
+    ("rewards/correctness/mean", "correctness"),
+    ("rewards/format/mean", "format"),
+)
+
+
+def signal_line(label: str, step: int, logs: dict[str, Any]) -> str | None:
+    """``signal grpo: step 4: zero-variance groups 0.5, reward 0.62, ...`` for a GRPO log entry
+    (the share of groups whose completions all earned the same reward: no advantage, no
+    gradient); None for a log without them (SFT)."""
+    if "frac_reward_zero_std" not in logs:
+        return None
+    parts = [f"{name} {float(logs[key]):.3g}" for key, name in SIGNAL_KEYS if key in logs]
+    return f"signal {label}: step {step}: " + ", ".join(parts)
+
+
 def trainer_callback(label: str, interval_s: float = 60.0) -> Any:
     """A transformers ``TrainerCallback`` printing progress lines on the main process."""
     from transformers import TrainerCallback
@@ -122,6 +141,11 @@ def trainer_callback(label: str, interval_s: float = 60.0) -> Any:
         def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
             if self.log is not None:
                 self.log.update(done=state.global_step)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+            line = signal_line(label, state.global_step, logs or {})
+            if line is not None and state.is_world_process_zero:
+                print(line, file=sys.stderr, flush=True)
 
         def on_train_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
             if self.log is not None:

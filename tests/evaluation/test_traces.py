@@ -1,0 +1,62 @@
+"""Trace metrics (generated adjacencies and fixed edges against the oracle's) and the report
+tables of reasoning traces and of GRPO's training signal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rlcausality.metrics import trace_metrics
+from rlcausality.reporting.render import render_markdown
+from rlcausality.reporting.signals import grpo_signal_table, trace_table
+
+ORACLE = "Adjacent: A-C, B-C. Fixed: A->C, B->C. Check common effect of A and B: yes, via C."
+
+
+def record(completion: str, trace: str | None = ORACLE) -> dict:
+    return {"label": 1, "answer": 1, "trace": trace, "completion": completion}
+
+
+def test_trace_metrics_count_exact_lists() -> None:
+    predictions = [
+        record("<think>" + ORACLE + "</think>\n\nTherefore: Yes"),  # both right
+        record("<think>Adjacent: C-A, C-B. Fixed: A->C.</think> Therefore: No"),  # fixed wrong
+        record("<think>Adjacent: A-B. Fixed: A->C, B->C.</think> Therefore: Yes"),  # adj wrong
+        record("Yes"),  # states no trace
+        record("Yes", trace=None),  # no oracle trace: not scored
+    ]
+    metrics = trace_metrics(predictions)
+    assert metrics == {
+        "n": 4,
+        "states_trace": 0.75,
+        "adjacency_match": 0.5,
+        "fixed_match": 0.5,
+        "both_match": 0.25,
+    }
+    assert trace_metrics([record("Yes", trace=None)]) is None
+
+
+def test_trace_table_lists_cells_with_traces(tmp_path: Path) -> None:
+    with_trace = {"trace": {"n": 4, "states_trace": 0.75, "adjacency_match": 0.5,
+                            "fixed_match": 0.5, "both_match": 0.25}}  # fmt: skip
+    cells = {("m", "sft", "test"): with_trace, ("m", "base", "test"): {"trace": None}}
+    table = trace_table(cells)
+    assert table is not None and [row[0] for row in table.rows] == ["m / sft / test"]
+    assert table.rows[0][1:] == [4, 0.75, 0.5, 0.5, 0.25]
+    assert "adjacencies = oracle" in render_markdown("t", "s", [table], tmp_path / "r.md")
+    assert trace_table({("m", "base", "test"): {}}) is None
+
+
+def test_grpo_signal_table_reads_the_log() -> None:
+    history = [
+        {"step": s, "reward": 0.5 + s / 10, "frac_reward_zero_std": z, "rewards/format/mean": f}
+        for s, z, f in [(1, 1.0, 0.5), (2, 0.5, 0.75), (3, 0.5, 1.0), (4, 0.0, 1.0)]
+    ] + [{"train_runtime": 10.0, "step": 4}]
+    table = grpo_signal_table({("m", "grpo"): history, ("m", "sft"): [{"step": 1, "loss": 1}]})
+    assert table is not None and len(table.rows) == 1
+    model, steps, zero_all, zero_end, format_end, reward_end = table.rows[0]
+    assert (model, steps) == ("m", 4)
+    assert zero_all == pytest.approx(0.5) and zero_end == 0.0
+    assert format_end == 1.0 and reward_end == pytest.approx(0.9)
+    assert grpo_signal_table({("m", "sft"): history}) is None

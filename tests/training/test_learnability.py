@@ -1,0 +1,76 @@
+"""A model trained on a small fixed slice reproduces its training answers.
+
+"Loss goes down" passes with a masked-out answer, a prompt that differs between training and
+evaluation, or a parser that reads the wrong thing; this does not: 24 corpus items (12 valid),
+formatted, trained with ``rlcausality.sft`` and read back through ``rlcausality.evaluate``
+(generation, answer parsing, metrics), must come back with ≥ 95% of their labels.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rlcausality import evaluate, formatting, sft
+from rlcausality.corr2cause.generate import generate_corpus
+from rlcausality.io import read_json, write_jsonl
+from rlcausality.models import tiny
+
+SLICE = 12  # items per label
+
+
+def corpus_slice() -> list[dict[str, Any]]:
+    rows = generate_corpus({"num_variables": [3, 4], "robustness": False})["train"]
+    rng = random.Random(0)
+    valid = [row for row in rows if row["label"] == 1]
+    invalid = [row for row in rows if row["label"] == 0]
+    return rng.sample(valid, SLICE) + rng.sample(invalid, SLICE)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, model_factory, make_settings) -> dict:
+    root = tmp_path_factory.mktemp("learnability")
+    corpus = generate_corpus({"num_variables": [3, 4], "robustness": False})["train"]
+    write_jsonl(root / "corpus.jsonl", corpus)  # the tokenizer's training text
+    base = root / "base"
+    tiny.build({"model": model_factory(base)}, root / "corpus.jsonl", base)
+    model = model_factory(base)
+    write_jsonl(root / "slice.jsonl", corpus_slice())
+    fmt_settings = {"model": model, "format": {"max_length": 4096, "max_train_samples": None}}
+    formatting.main(
+        ["--settings", json.dumps(fmt_settings), "--fmt", "sft",
+         "--input", str(root / "slice.jsonl"), "--output", str(root / "sft.jsonl"),
+         "--stats", str(root / "sft.stats.json")]
+    )  # fmt: skip
+    settings = make_settings(
+        model, "sft", learning_rate=5e-3, max_steps=150, per_device_train_batch_size=8,
+        lora={"r": 32, "alpha": 64, "dropout": 0.0}, warmup_steps=0,
+        lr_scheduler_type="constant", save_steps=1000, logging_steps=50,
+    )  # fmt: skip
+    out = root / "sft"
+    sft.main(
+        ["--settings", json.dumps(settings), "--train", str(root / "sft.jsonl"),
+         "--output-dir", str(out), "--manifest", str(out / "manifest.json"), "--threads", "1"]
+    )  # fmt: skip
+    return {"root": root, "model": model, "manifest": out / "manifest.json"}
+
+
+def test_trained_items_come_back_with_their_labels(trained: dict) -> None:
+    root: Path = trained["root"]
+    settings = {
+        "model": trained["model"],
+        "evaluate": {"max_new_tokens": {"sft": 4, "grpo": 4}, "batch_size": 24},
+    }
+    evaluate.main(
+        ["--settings", json.dumps(settings), "--stage", "sft", "--test-set", "train_slice",
+         "--data", str(root / "sft.jsonl"), "--manifest", str(trained["manifest"]),
+         "--predictions", str(root / "predictions.jsonl"), "--metrics", str(root / "m.json"),
+         "--threads", "1"]
+    )  # fmt: skip
+    metrics = read_json(root / "m.json")
+    assert metrics["n"] == 2 * SLICE and metrics["parse_rate"] == 1.0
+    assert metrics["accuracy"] >= 0.95, metrics["confusion"]
