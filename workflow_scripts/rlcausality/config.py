@@ -1,8 +1,9 @@
 """Configuration: JSON-schema validation, semantic checks and per-model settings.
 
 Used by the Snakefile at parse time (so ``snakemake -n`` reports every mistake before a job is
-queued) and by the entry points. Each problem is reported once, naming the key path, the value
-and what is expected.
+queued) and by the entry points, which read their settings typed (``load_settings``: the
+frozen dataclasses of ``rlcausality.settings``). Each problem is reported once, naming the key
+path, the value and what is expected.
 """
 
 from __future__ import annotations
@@ -19,19 +20,10 @@ import yaml
 
 from rlcausality.models.families import FAMILIES
 from rlcausality.models.sources import BLOCKS, BUILT_SOURCES, SOURCES
+from rlcausality.settings import ConfigError, Settings
 from rlcausality.stages import ROBUSTNESS_VARIANTS, STAGES
 
 SETTING_SECTIONS = ("format", "sft", "grpo", "evaluate", "resources")
-
-
-class ConfigError(ValueError):
-    """One or more problems in the configuration; ``problems`` lists them one per line."""
-
-    def __init__(self, problems: Iterable[str], source: str = "config.yaml") -> None:
-        self.problems = list(problems)
-        self.source = source
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{source}: {len(self.problems)} problem(s):\n{lines}")
 
 
 @functools.cache
@@ -119,6 +111,33 @@ def complete_settings(settings: dict[str, Any]) -> dict[str, Any]:
     if isinstance(completed.get("model"), dict):
         completed["model"] = model_defaults(completed["model"])
     return completed
+
+
+def load_settings(
+    settings: dict[str, Any], source: str = "--settings", needs: Iterable[str] = ()
+) -> Settings:
+    """A job's typed settings: ``complete_settings``, then ``Settings.from_dict``. Every entry
+    point reads its ``--settings`` through this (``cli.configure``). A missing or unknown key,
+    or a section the job ``needs`` (``sft`` for an SFT job) left out, is a ConfigError naming
+    it."""
+    try:
+        loaded = Settings.from_dict(complete_settings(settings))
+    except ConfigError as err:
+        raise ConfigError(err.problems, source) from None
+    missing = [
+        f"{section}: missing; the job reads it (config.stage_settings(config, model, "
+        f"{section!r}) has it)"
+        for section in needs
+        if getattr(loaded, section) is None
+    ]
+    if missing:
+        raise ConfigError(missing, source)
+    return loaded
+
+
+def resolved_settings(config: dict[str, Any], name: str) -> Settings:
+    """``resolve_model`` typed: every section of one model (the plan reads these)."""
+    return load_settings(resolve_model(config, name), "config.yaml")
 
 
 def resolve_model(config: dict[str, Any], name: str) -> dict[str, Any]:
@@ -235,73 +254,88 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
             )
     problems += _data_problems(config.get("data", {}))
     problems += _plan_problems(config.get("plan") or {})
-
     for name, entry in models.items():
-        where = f"models.{name}"
-        family = entry.get("family")
-        if family not in FAMILIES:
-            problems.append(
-                f"{where}.family: {family!r} is not a known family; use one of "
-                + ", ".join(sorted(FAMILIES))
-            )
-            continue
-        source = SOURCES[entry["source"]]
-        if source.requires and not entry.get(source.requires):
-            problems.append(
-                f"{where}.{source.requires}: missing; source {entry['source']!r} needs "
-                + source.hint
-            )
-        settings = resolve_model(config, name)
-        fmt = settings["format"]
-        if fmt.get("balance") and not fmt.get("max_train_samples"):
-            problems.append(
-                f"{where}.format.balance: true needs format.max_train_samples (the size of the "
-                "balanced train sample); set it, or set balance: false"
-            )
-        stages = settings["model"]["stages"]
-        grpo = settings["grpo"]
-        if "grpo" in stages and grpo["init"] == "sft" and "sft" not in stages:
-            problems.append(
-                f"{where}.grpo.init: 'sft' but the model's stages {stages} have no sft; "
-                "add sft to stages or set grpo.init: base"
-            )
-        from rlcausality.rewards import REWARDS  # local import: rewards import nothing heavy
+        problems += _model_problems(config, name, entry)
+    return problems
 
-        for reward in grpo["rewards"]:
-            if reward not in REWARDS:
-                problems.append(
-                    f"{where}.grpo.rewards: {reward!r} is not a known reward; known: "
-                    + ", ".join(sorted(REWARDS))
-                )
-        weights = grpo.get("reward_weights")
-        if weights is not None and len(weights) != len(grpo["rewards"]):
-            problems.append(
-                f"{where}.grpo.reward_weights: {len(weights)} weight(s) for "
-                f"{len(grpo['rewards'])} reward(s); give one weight per reward or null"
-            )
-        problems += _vllm_problems(where, settings)
-        gpus = max(1, settings["resources"]["grpo"]["gpus"])
-        generation_batch = (
-            grpo["per_device_train_batch_size"] * gpus * grpo["gradient_accumulation_steps"]
+
+def _model_problems(config: dict[str, Any], name: str, entry: dict[str, Any]) -> list[str]:
+    """One model's problems: its family and source, then its resolved settings'."""
+    where = f"models.{name}"
+    family = entry.get("family")
+    if family not in FAMILIES:
+        return [
+            f"{where}.family: {family!r} is not a known family; use one of "
+            + ", ".join(sorted(FAMILIES))
+        ]
+    problems: list[str] = []
+    source = SOURCES[entry["source"]]
+    if source.requires and not entry.get(source.requires):
+        problems.append(
+            f"{where}.{source.requires}: missing; source {entry['source']!r} needs " + source.hint
         )
-        if generation_batch % grpo["num_generations"]:
+    try:
+        settings = resolved_settings(config, name)
+    except ConfigError as err:
+        return problems + [f"{where}.{problem}" for problem in err.problems]
+    fmt = settings.format
+    if fmt.balance and not fmt.max_train_samples:
+        problems.append(
+            f"{where}.format.balance: true needs format.max_train_samples (the size of the "
+            "balanced train sample); set it, or set balance: false"
+        )
+    problems += _grpo_problems(where, settings)
+    problems += _vllm_problems(where, settings)
+    problems += _generation_batch_problems(where, settings)
+    available = corpus_splits(config)
+    for test_set in settings.evaluate.test_sets:
+        if test_set not in available:
             problems.append(
-                f"{where}.grpo: per_device_train_batch_size × gpus × gradient_accumulation_steps "
-                f"= {grpo['per_device_train_batch_size']} × {gpus} × "
-                f"{grpo['gradient_accumulation_steps']} = {generation_batch} is not divisible by "
-                f"num_generations = {grpo['num_generations']}; change one of them so it is"
+                f"{where}.evaluate.test_sets: {test_set!r} is not a split of the corpus; "
+                "available: " + ", ".join(available)
             )
-        available = corpus_splits(config)
-        for test_set in settings["evaluate"]["test_sets"]:
-            if test_set not in available:
-                problems.append(
-                    f"{where}.evaluate.test_sets: {test_set!r} is not a split of the corpus; "
-                    "available: " + ", ".join(available)
-                )
-        for stage, res in settings["resources"].items():
-            for key in ("mem_mb", "runtime", "cpus"):
-                if key not in res:
-                    problems.append(f"{where}.resources.{stage}.{key}: missing")
+    return problems
+
+
+def _grpo_problems(where: str, settings: Settings) -> list[str]:
+    """GRPO's init target, its rewards and their weights."""
+    from rlcausality.rewards import REWARDS  # local import: rewards import nothing heavy
+
+    problems: list[str] = []
+    stages, grpo = list(settings.model.stages), settings.grpo
+    if "grpo" in stages and grpo.init == "sft" and "sft" not in stages:
+        problems.append(
+            f"{where}.grpo.init: 'sft' but the model's stages {stages} have no sft; "
+            "add sft to stages or set grpo.init: base"
+        )
+    problems += [
+        f"{where}.grpo.rewards: {reward!r} is not a known reward; known: "
+        + ", ".join(sorted(REWARDS))
+        for reward in grpo.rewards
+        if reward not in REWARDS
+    ]
+    weights = grpo.reward_weights
+    if weights is not None and len(weights) != len(grpo.rewards):
+        problems.append(
+            f"{where}.grpo.reward_weights: {len(weights)} weight(s) for "
+            f"{len(grpo.rewards)} reward(s); give one weight per reward or null"
+        )
+    return problems
+
+
+def _generation_batch_problems(where: str, settings: Settings) -> list[str]:
+    """GRPO's generation batch (per device × gpus × accumulation) by ``num_generations``."""
+    grpo = settings.grpo
+    problems: list[str] = []
+    gpus = max(1, settings.resources.grpo.gpus)
+    batch, accumulation = grpo.per_device_train_batch_size, grpo.gradient_accumulation_steps
+    generation_batch = batch * gpus * accumulation
+    if generation_batch % grpo.num_generations:
+        problems.append(
+            f"{where}.grpo: per_device_train_batch_size × gpus × gradient_accumulation_steps "
+            f"= {batch} × {gpus} × {accumulation} = {generation_batch} is not divisible by "
+            f"num_generations = {grpo.num_generations}; change one of them so it is"
+        )
     return problems
 
 
@@ -319,10 +353,10 @@ def _plan_problems(plan: dict[str, Any]) -> list[str]:
     ]
 
 
-def _vllm_problems(where: str, settings: dict[str, Any]) -> list[str]:
+def _vllm_problems(where: str, settings: Settings) -> list[str]:
     """vLLM with a quantised base: GRPO+QLoRA+vLLM is an open TRL bug (trl#4973), and vLLM
     would evaluate the unquantised weights, not the model that was trained."""
-    quantization = settings["model"].get("quantization", "none")
+    quantization = settings.model.quantization
     if quantization == "none":
         return []
     return [
@@ -330,7 +364,7 @@ def _vllm_problems(where: str, settings: dict[str, Any]) -> list[str]:
         "(GRPO+QLoRA+vLLM: trl#4973; vLLM would not run the quantised model that was trained); "
         f"set {section}.use_vllm: false or quantization: none"
         for section in ("grpo", "evaluate")
-        if settings[section].get("use_vllm")
+        if settings.of(section).use_vllm
     ]
 
 
