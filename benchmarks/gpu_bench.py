@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gc
 import importlib.metadata
 import importlib.util
@@ -43,7 +44,10 @@ import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rlcausality.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_YAML = REPO / "config.yaml"
@@ -309,15 +313,16 @@ def count_parameters(model: Any) -> dict[str, int]:
 
 
 def build_base(
-    arch: Arch, dims: dict[str, Any], settings: dict[str, Any], quantize: bool, args: Any
+    arch: Arch, dims: dict[str, Any], settings: Settings, quantize: bool, args: Any
 ) -> tuple[Any, dict[str, Any]]:
     """The random-init base model, on the GPU (or CPU), quantised when asked."""
     import torch
     from transformers import AutoModelForCausalLM
 
+    from rlcausality import lora
     from rlcausality.models.loading import load_model
 
-    precision = settings["precision"]
+    precision = lora.stage_precision(settings.model)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     info: dict[str, Any] = {}
     start = time.perf_counter()
@@ -330,7 +335,9 @@ def build_base(
     if not quantize:
         info["quantization"] = "none"
         return model, info
-    quant_settings = {**settings["model"], "quantization": "4bit", "trust_remote_code": False}
+    quant_settings = dataclasses.replace(
+        settings.model, quantization="4bit", trust_remote_code=False
+    )
     size = sum(p.numel() * p.element_size() for p in model.parameters())
     with scratch_dir(size, args.tmp_dir) as tmp:
         start = time.perf_counter()
@@ -347,27 +354,28 @@ def build_base(
     return model, info
 
 
-def lora_model(base: Any, settings: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+def lora_model(base: Any, settings: Settings) -> tuple[Any, dict[str, Any]]:
     """The project's own LoRA set-up (``lora.attach_lora``) on an already built base."""
     from rlcausality import lora
 
-    trainable = lora.attach_lora(base, settings, "sft", lora.stage_precision(settings))
+    precision = lora.stage_precision(settings.model)
+    trainable = lora.attach_lora(base, settings.model, settings.sft, precision)
     model = trainable.model
     return model, {
         "family": trainable.family.name,
-        "lora_r": settings["sft"]["lora"]["r"],
+        "lora_r": settings.sft.lora.r,
         "lora_targets": trainable.adapted,
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "lora_dropout": settings["sft"]["lora"].get("dropout", 0.0),
+        "lora_dropout": settings.sft.lora.dropout,
     }
 
 
 # --------------------------------------------------------------------------- SFT
 
 
-def sft_settings(model_name: str, args: Any) -> dict[str, Any]:
+def sft_settings(model_name: str, args: Any) -> Settings:
     """config.yaml's settings for the model, with the benchmark's step shape."""
-    from rlcausality import lora
+    from rlcausality.config import load_settings
 
     settings = model_settings(model_name)
     sft = settings["sft"]
@@ -386,8 +394,7 @@ def sft_settings(model_name: str, args: Any) -> dict[str, Any]:
     )
     if args.dtype:
         settings["model"]["dtype"] = args.dtype
-    settings["precision"] = lora.stage_precision(settings)
-    return settings
+    return load_settings(settings, "config.yaml")
 
 
 def sft_dataset(rows: int, seq_len: int, vocab: int, completion_fraction: float) -> Any:
@@ -422,17 +429,19 @@ def step_timer() -> Any:
 
 
 def measure_sft(
-    model: Any, settings: dict[str, Any], vocab: int, n_matmul: int, args: Any, peak: float | None
+    model: Any, settings: Settings, vocab: int, n_matmul: int, args: Any, peak: float | None
 ) -> dict[str, Any]:
     from trl import SFTTrainer
 
-    from rlcausality import sft
+    from rlcausality import lora, sft
+
+    precision = lora.stage_precision(settings.model)
 
     steps = args.warmup_steps + args.steps
     data = sft_dataset(steps * args.batch_size, args.seq_len, vocab, args.completion_fraction)
     timer = step_timer()
     with tempfile.TemporaryDirectory(prefix="gpu_bench_sft_") as out:
-        config = sft.sft_config(settings, out, settings["precision"], has_eval=False)
+        config = sft.sft_config(settings, out, precision, has_eval=False)
         trainer = SFTTrainer(
             model=model,
             args=config,
@@ -456,7 +465,7 @@ def measure_sft(
     tokens = args.batch_size * args.seq_len
     flops_6n = 6 * n_matmul * tokens
     result: dict[str, Any] = {
-        "precision": settings["precision"].name,
+        "precision": precision.name,
         "seq_len": args.seq_len,
         "batch_size": args.batch_size,
         "gradient_checkpointing": checkpointing,
@@ -688,8 +697,10 @@ def run_family(name: str, args: Any, env: dict[str, Any], budget: Budget) -> dic
 
     arch = ARCHS[name]
     dims = arch.smoke_dims if args.smoke else arch.dims
+    from rlcausality import lora
+
     settings = sft_settings(name, args)
-    configured_quant = settings["model"].get("quantization", "none")
+    configured_quant = settings.model.quantization
     bnb = importlib.util.find_spec("bitsandbytes") is not None
     if args.quantize == "auto":
         quantize = configured_quant == "4bit" and bnb and torch.cuda.is_available()
@@ -715,7 +726,7 @@ def run_family(name: str, args: Any, env: dict[str, Any], budget: Budget) -> dic
         free_memory()
         base, info = build_base(arch, dims, settings, quantize, args)
         result.update(info)
-        result["precision"] = settings["precision"].name
+        result["precision"] = lora.stage_precision(settings.model).name
         result["build_memory"] = memory_gib()
         result["weights_gib"] = (
             round(torch.cuda.memory_allocated() / 2**30, 3) if torch.cuda.is_available() else None

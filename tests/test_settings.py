@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +119,14 @@ def test_a_job_without_its_section_is_a_config_error() -> None:
     settings = load_settings({"model": MODEL, "grpo": {}})
     with pytest.raises(ConfigError, match=r"sft: missing; these settings have no 'sft' block"):
         settings.of("sft")
+
+
+def test_an_entry_point_names_the_missing_section(tmp_path: Path) -> None:
+    settings = json.dumps({"model": MODEL, "grpo": {}})
+    proc = subprocess.run(
+        [sys.executable, "-m", "rlcausality.sft", "--settings", settings, "--train", "t.jsonl",
+         "--output-dir", str(tmp_path), "--manifest", str(tmp_path / "m.json")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "sft: missing; the job reads it" in proc.stderr, proc.stderr

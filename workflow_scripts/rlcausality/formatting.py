@@ -24,6 +24,7 @@ from rlcausality import cli
 from rlcausality.corr2cause.load import premise_class_id
 from rlcausality.io import DataError, read_jsonl, write_json, write_jsonl
 from rlcausality.models.families import get_family
+from rlcausality.settings import Model, Settings
 from rlcausality.task import ANSWER_WORDS, CLOSE_THINK, USER_TEMPLATES
 
 REQUIRED_COLUMNS = ("id", "input", "label")
@@ -32,16 +33,16 @@ CARRIED_COLUMNS = ("label", "id", "relation", "num_variables", "class_id")
 Message = dict[str, str]
 
 
-def system_prompt(model_settings: dict[str, Any]) -> str | None:
+def system_prompt(model_settings: Model) -> str | None:
     """The system turn's text, or None when the model sets none or its family takes none."""
-    family = get_family(model_settings["family"])
-    text = model_settings.get("system_prompt")
+    family = get_family(model_settings.family)
+    text = model_settings.system_prompt
     if text is None or not family.supports_system_prompt:
         return None
     return str(text)
 
 
-def build_prompt(model_settings: dict[str, Any], input_text: str, fmt: str) -> list[Message]:
+def build_prompt(model_settings: Model, input_text: str, fmt: str) -> list[Message]:
     """The conversational prompt (optional system turn, then the user turn) for ``fmt``."""
     if fmt not in USER_TEMPLATES:
         raise ValueError(f"fmt must be one of {sorted(USER_TEMPLATES)}, got {fmt!r}")
@@ -91,10 +92,10 @@ def validate_row(row: dict[str, Any], where: str) -> None:
         raise DataError(f"{where}: label must be 0 or 1, got {label!r}")
 
 
-def format_row(row: dict[str, Any], model_settings: dict[str, Any], fmt: str) -> dict[str, Any]:
+def format_row(row: dict[str, Any], model_settings: Model, fmt: str) -> dict[str, Any]:
     out: dict[str, Any] = {"prompt": build_prompt(model_settings, row["input"], fmt)}
     if fmt == "sft":
-        family = get_family(model_settings["family"])
+        family = get_family(model_settings.family)
         out["completion"] = answer_completion(row["label"], family.opens_think)
     for column in CARRIED_COLUMNS:
         out[column] = row.get(column)
@@ -169,7 +170,7 @@ def length_stats(lengths: Sequence[int]) -> dict[str, int | None]:
 
 def format_split(
     rows: list[dict[str, Any]],
-    settings: dict[str, Any],
+    settings: Settings,
     fmt: str,
     tokenizer: Any,
     max_samples: int | None = None,
@@ -192,9 +193,9 @@ def format_split(
     ``drop_long=False`` (the test sets) keeps every row, however long: an evaluation sample must
     be the same items for every model and the baselines, whatever each model's tokenizer.
     """
-    max_length = int(settings["format"]["max_length"])
-    opens_think = get_family(settings["model"]["family"]).opens_think
-    balance = bool(settings["format"]["balance"]) and max_samples is not None
+    max_length = int(settings.format.max_length)
+    opens_think = get_family(settings.model.family).opens_think
+    balance = bool(settings.format.balance) and max_samples is not None
     order = list(range(len(rows)))
     if max_samples is not None:
         random.Random(seed).shuffle(order)
@@ -208,7 +209,7 @@ def format_split(
     by_label: dict[int, list[tuple[int, dict[str, Any], int]]] = {1: [], 0: []}
     for begin in range(0, len(order), chunk):
         indices = order[begin : begin + chunk]
-        formatted = [format_row(rows[i], settings["model"], fmt) for i in indices]
+        formatted = [format_row(rows[i], settings.model, fmt) for i in indices]
         measured = token_lengths(tokenizer, formatted, fmt, opens_think)
         lengths.extend(measured)
         fitting = [
@@ -250,7 +251,7 @@ def format_split(
     labels = Counter(row["label"] for row in out_rows)
     stats = {
         "fmt": fmt,
-        "model": settings["model"].get("name"),
+        "model": settings.model.name,
         "rows_in": len(rows),
         "rows_measured": len(lengths),
         "rows_out": len(out_rows),
@@ -267,7 +268,7 @@ def format_split(
         "length_all": length_stats(lengths),
         "length_out": length_stats([n for _, _, n in selected]),
         "relations": dict(sorted(Counter(str(r["relation"]) for r in out_rows).items())),
-        "system_prompt": system_prompt(settings["model"]),
+        "system_prompt": system_prompt(settings.model),
     }
     return out_rows, stats
 
@@ -283,12 +284,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--keep-long", action="store_true", help="keep rows over max_length (test sets)"
     )
-    args = cli.configure(parser.parse_args(argv))
+    args = cli.configure(parser.parse_args(argv), needs=("format",))
     from rlcausality.models.loading import load_tokenizer
 
     settings = args.settings
     rows = read_rows(args.input)
-    tokenizer = load_tokenizer(settings["model"])
+    tokenizer = load_tokenizer(settings.model)
     cap = args.max_samples if args.max_samples and args.max_samples > 0 else None
     out_rows, stats = format_split(
         rows, settings, args.fmt, tokenizer, cap, args.seed, drop_long=not args.keep_long
