@@ -20,9 +20,10 @@ from typing import Any
 
 import pytest
 
-from rlcausality.config import deep_merge, recipe_defaults
+from rlcausality.config import deep_merge, load_settings, recipe_defaults
 from rlcausality.io import write_jsonl
 from rlcausality.models.tiny import DEFAULT_DIMS
+from rlcausality.settings import Model
 
 VARIABLES = "ABCDEF"
 RELATIONS = {
@@ -108,6 +109,7 @@ def model_settings(path: str | Path, family: str = "qwen2", **extra: Any) -> dic
         "trust_remote_code": False,
         "revision": None,
         "system_prompt": None,
+        "stages": ["base", "sft", "grpo"],
         "tiny": dict(DEFAULT_DIMS),
     }
     settings.update(extra)
@@ -199,3 +201,13 @@ def rows_factory() -> Callable[..., list[dict[str, Any]]]:
 @pytest.fixture(scope="session")
 def model_factory() -> Callable[..., dict[str, Any]]:
     return model_settings
+
+
+def typed(model: dict[str, Any]) -> Model:
+    """A model block as the entry points read it (``config.load_settings``)."""
+    return load_settings({"model": model}).model
+
+
+@pytest.fixture(scope="session")
+def typed_model() -> Callable[[dict[str, Any]], Model]:
+    return typed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -9,9 +10,10 @@ from types import SimpleNamespace
 import yaml
 
 from rlcausality import budget, lora
-from rlcausality.config import validate_config
+from rlcausality.config import load_settings, validate_config
 
 REPO = Path(__file__).resolve().parents[1]
+MODEL = {"name": "m", "source": "path", "family": "qwen2", "path": "unused", "stages": ["base"]}
 
 
 def test_corpus_rows_are_counted_when_the_corpus_exists(tmp_path: Path) -> None:
@@ -27,16 +29,19 @@ def test_corpus_rows_are_counted_when_the_corpus_exists(tmp_path: Path) -> None:
 def test_one_epoch_of_recipe_grpo_is_what_the_issue_counted() -> None:
     stage = {"max_steps": -1, "per_device_train_batch_size": 1, "gradient_accumulation_steps": 16,
              "num_generations": 4, "num_train_epochs": 1}  # fmt: skip
+    stage = load_settings({"model": MODEL, "grpo": stage}).grpo
     assert budget.grpo_steps(stage, 165_972, processes=1) == 41_493
     assert budget.grpo_steps(stage, 165_972, processes=2) == 20_746
-    assert budget.grpo_steps({**stage, "max_steps": 600}, 165_972, processes=1) == 600
+    longer = dataclasses.replace(stage, max_steps=600)
+    assert budget.grpo_steps(longer, 165_972, processes=1) == 600
 
 
 def test_zero3_keeps_adapters_in_the_base_dtype() -> None:
     zero3 = SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=3))
     zero2 = SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=2))
-    plain = {"quantization": "none"}
+    plain = load_settings({"model": {**MODEL, "quantization": "none"}}).model
+    quantized = load_settings({"model": {**MODEL, "quantization": "4bit"}}).model
     assert lora.adapter_dtype_kwargs(plain, zero3) == {"autocast_adapter_dtype": False}
     assert lora.adapter_dtype_kwargs(plain, zero2) == {}
-    assert lora.adapter_dtype_kwargs({"quantization": "4bit"}, zero3) == {}
+    assert lora.adapter_dtype_kwargs(quantized, zero3) == {}
     assert lora.adapter_dtype_kwargs(plain, None) == {}

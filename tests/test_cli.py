@@ -28,7 +28,8 @@ def test_settings_inline_or_from_a_file(tmp_path: Path) -> None:
 def test_bad_data_is_one_line_and_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "input": "x", "label": 1}\n{"id": "b", "label": 3}\n')
-    settings = {"model": {"family": "qwen2", "path": "unused"}, "format": {"max_length": 8}}
+    model = {"name": "m", "source": "path", "family": "qwen2", "path": "unused", "stages": ["base"]}
+    settings = {"model": model, "format": {"max_length": 8}}
     proc = subprocess.run(
         [sys.executable, "-m", "rlcausality.formatting", "--settings", json.dumps(settings),
          "--fmt", "sft", "--input", str(bad), "--output", str(tmp_path / "o.jsonl"),

@@ -64,9 +64,9 @@ def test_grpo_rows(formatted: dict[str, Path], data_dir: Path) -> None:
     ],
 )
 def test_system_prompt_rules(
-    model_factory, family: str, system_prompt: str | None, expected: str | None
+    model_factory, typed_model, family: str, system_prompt: str | None, expected: str | None
 ) -> None:
-    settings = model_factory("x", family=family, system_prompt=system_prompt)
+    settings = typed_model(model_factory("x", family=family, system_prompt=system_prompt))
     prompt = formatting.build_prompt(settings, "P", "sft")
     if expected is None:
         assert [m["role"] for m in prompt] == ["user"]
@@ -118,11 +118,11 @@ def test_max_samples_is_seeded_and_keeps_order(
     assert first == sorted(first, key=order.index)
 
 
-def test_token_lengths_use_the_chat_template(tiny_model: dict, rows_factory) -> None:
+def test_token_lengths_use_the_chat_template(tiny_model: dict, typed_model, rows_factory) -> None:
     from rlcausality.models.loading import load_tokenizer
 
-    tokenizer = load_tokenizer(tiny_model)
-    row = formatting.format_row(rows_factory(1, seed=5)[0], tiny_model, "sft")
+    tokenizer = load_tokenizer(typed_model(tiny_model))
+    row = formatting.format_row(rows_factory(1, seed=5)[0], typed_model(tiny_model), "sft")
     text = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=False)
     expected = len(tokenizer(text, add_special_tokens=False)["input_ids"])
     assert formatting.token_lengths(tokenizer, [row], "sft") == [expected]

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from rlcausality import plan
-from rlcausality.config import ConfigError, resolve_model, validate_config
+from rlcausality.config import ConfigError, resolved_settings, validate_config
 from rlcausality.plan import arch as archs
 from rlcausality.plan import memory as mem
 from rlcausality.plan import stages
@@ -122,8 +122,8 @@ def test_a_measured_seconds_per_step_replaces_the_estimate() -> None:
 def test_zero3_shards_an_unquantised_base_but_gathers_it_for_rollouts() -> None:
     cfg = config()
     cfg["models"]["phi-3.5-mini"]["grpo"]["deepspeed"] = "zero3"
-    settings = resolve_model(cfg, "phi-3.5-mini")
-    phi = archs.for_model(cfg, settings["model"])
+    settings = resolved_settings(cfg, "phi-3.5-mini")
+    phi = archs.for_model(cfg, settings.model)
     setup = stages.setup_for(settings, phi, "grpo", plan.gpu("A100-80GB"))
     assert setup.deepspeed == "zero3"
     full = phi.parameters * 2
@@ -133,8 +133,8 @@ def test_zero3_shards_an_unquantised_base_but_gathers_it_for_rollouts() -> None:
 
 def test_a_quantised_base_runs_zero2_and_its_lora_state_is_partitioned() -> None:
     cfg = config()
-    settings = resolve_model(cfg, "deepseek-r1-7b")
-    r1 = archs.for_model(cfg, settings["model"])
+    settings = resolved_settings(cfg, "deepseek-r1-7b")
+    r1 = archs.for_model(cfg, settings.model)
     setup = stages.setup_for(settings, r1, "grpo", plan.gpu("A100-80GB"))
     assert setup.deepspeed == "zero2" and setup.processes == 2
     lora = r1.lora_parameters(ALL_LINEAR, 64)

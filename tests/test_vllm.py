@@ -7,13 +7,16 @@ from pathlib import Path
 import pytest
 
 from rlcausality import generation, grpo
-from rlcausality.config import deep_merge, recipe_defaults
+from rlcausality.config import deep_merge, load_settings, recipe_defaults
 from rlcausality.models.loading import choose_precision
+from rlcausality.settings import Settings
+
+MODEL = {"name": "m", "source": "path", "family": "qwen2", "path": "m", "stages": ["base", "grpo"]}
 
 
-def _grpo_settings(use_vllm: bool) -> dict:
+def _grpo_settings(use_vllm: bool) -> Settings:
     stage = deep_merge(recipe_defaults()["grpo"], {"use_vllm": use_vllm})
-    return {"model": {"name": "m", "quantization": "none"}, "grpo": stage}
+    return load_settings({"model": {**MODEL, "quantization": "none"}, "grpo": stage})
 
 
 def test_grpo_vllm_asked_for_without_a_gpu_fails_loudly() -> None:

@@ -50,6 +50,7 @@ def eval_settings(model_dir: Path, **evaluate: Any) -> dict[str, Any]:
     settings.update(evaluate)
     model = {
         "name": "tiny-test",
+        "source": "tiny",
         "path": str(model_dir),
         "family": "qwen2",
         "system_prompt": None,
@@ -57,6 +58,7 @@ def eval_settings(model_dir: Path, **evaluate: Any) -> dict[str, Any]:
         "dtype": "auto",
         "trust_remote_code": False,
         "revision": None,
+        "stages": ["base", "sft", "grpo"],
     }
     return {"model": model, "evaluate": settings}
 

@@ -12,6 +12,7 @@ import torch
 from eval_helpers import eval_settings, item
 
 from rlcausality import evaluate, generation, report
+from rlcausality.config import load_settings
 from rlcausality.io import read_jsonl, write_jsonl
 from rlcausality.metrics import compute_metrics
 from rlcausality.models import loading
@@ -40,7 +41,7 @@ METRIC_KEYS = {
 
 @pytest.fixture(scope="module")
 def loaded(tiny_model_dir):
-    settings = eval_settings(tiny_model_dir)["model"]
+    settings = load_settings(eval_settings(tiny_model_dir)).model
     return loading.load_trained(settings, None), loading.load_tokenizer(settings)
 
 
@@ -215,7 +216,7 @@ def evaluate_predictions(tmp_path: Path, model_dir: Path, name: str) -> tuple[li
 
 def test_the_model_generation_config_does_not_leak_in(tmp_path, tiny_model_dir):
     clean, clean_gen = evaluate_predictions(tmp_path, tiny_model_dir, "clean")
-    tokenizer = loading.load_tokenizer(eval_settings(tiny_model_dir)["model"])
+    tokenizer = loading.load_tokenizer(load_settings(eval_settings(tiny_model_dir)).model)
     # an "end of sequence" the clean run emits mid-completion, so a leak would cut it short
     frequent = tokenizer(clean[0]["completion"], add_special_tokens=False)["input_ids"][1]
     polluted = polluted_copy(

@@ -22,6 +22,7 @@ from eval_helpers import eval_settings, item
 from process_tree import kill_tree
 
 from rlcausality import evaluate
+from rlcausality.config import load_settings
 from rlcausality.io import read_jsonl, sha256_file, write_jsonl
 from rlcausality.partial import PartialPredictions
 
@@ -122,9 +123,10 @@ def test_a_run_killed_after_its_last_chunk_only_writes_the_outputs(tmp_path, tin
     out = tmp_path / "eval"
     argv = _argv(tmp_path, tiny_model_dir, out)
     args = evaluate.parse_args(argv)
-    settings = args.settings  # parsed by the shared --settings reader
+    settings = load_settings(args.settings)  # parsed by the shared --settings reader
     rows = evaluate.select_rows(list(read_jsonl(args.data)), None)
-    partial = evaluate.open_partial(args, settings, rows, sha256_file(args.data), None)
+    job = evaluate.job_of(args)
+    partial = evaluate.open_partial(job, settings, rows, sha256_file(args.data), None)
     partial.resume()
     partial.append(expected)  # every chunk saved, killed before the outputs were written
     capfd.readouterr()

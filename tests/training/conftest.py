@@ -10,23 +10,25 @@ import pytest
 
 from rlcausality import lora, sft
 from rlcausality.models.loading import load_tokenizer
+from rlcausality.settings import Settings
 
 
 @pytest.fixture(scope="session")
-def sft_trainer(formatted: dict[str, Path]) -> Callable[[dict[str, Any], Path], Any]:
+def sft_trainer(formatted: dict[str, Path]) -> Callable[[Settings, Path], Any]:
     """Build TRL's SFTTrainer on the tiny SFT train split the way the SFT job builds it
     (``sft.sft_config``, ``lora.new_lora_model``); call it with the settings and an output dir."""
 
-    def build(settings: dict[str, Any], output_dir: Path) -> Any:
+    def build(settings: Settings, output_dir: Path) -> Any:
         from trl import SFTTrainer
 
-        args = sft.sft_config(settings, str(output_dir), lora.stage_precision(settings), False)
-        trainable = lora.new_lora_model(settings, "sft", args)
+        precision = lora.stage_precision(settings.model)
+        args = sft.sft_config(settings, str(output_dir), precision, False)
+        trainable = lora.new_lora_model(settings.model, settings.sft, args)
         return SFTTrainer(
             model=trainable.model,
             args=args,
             train_dataset=sft.load_rows(formatted["train.sft"]),
-            processing_class=load_tokenizer(settings["model"]),
+            processing_class=load_tokenizer(settings.model),
         )
 
     return build

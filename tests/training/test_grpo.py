@@ -70,14 +70,14 @@ def test_grpo_init_sft_needs_the_sft_manifest(
 
 
 def test_grpo_drops_long_prompts(
-    tiny_model: dict, make_settings, formatted: dict[str, Path], tmp_path: Path
+    tiny_model: dict, typed_model, make_settings, formatted: dict[str, Path], tmp_path: Path
 ) -> None:
     from rlcausality.formatting import token_lengths
     from rlcausality.io import read_jsonl
     from rlcausality.models.loading import load_tokenizer
 
     rows = list(read_jsonl(formatted["train.grpo"]))
-    lengths = sorted(token_lengths(load_tokenizer(tiny_model), rows, "grpo"))
+    lengths = sorted(token_lengths(load_tokenizer(typed_model(tiny_model)), rows, "grpo"))
     limit = lengths[len(lengths) // 2]
     settings = make_settings(tiny_model, "grpo", init="base", max_steps=1)
     manifest = run_grpo(

@@ -7,15 +7,18 @@ way the SFT job does it (``lora.new_lora_model``, ``sft.sft_config``, TRL's SFTT
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 import torch
 
 from rlcausality import lora
+from rlcausality.config import load_settings
 from rlcausality.models.families import FAMILIES, lora_targets
 from rlcausality.plan import arch as archs
 from rlcausality.plan import memory as mem
+from rlcausality.settings import Lora
 
 SHIPPED_FAMILY = {
     "Qwen/Qwen2.5-1.5B-Instruct": "qwen2",
@@ -62,8 +65,9 @@ def test_meta_device_counts_equal_the_plans(key: str) -> None:
         assert arch.parameters == PUBLISHED[key]
     family = FAMILIES[SHIPPED_FAMILY[key]]
     stage = {"lora": {"r": 64, "alpha": 128, "dropout": 0.05, "target_modules": None}}
-    targets = lora_targets(stage, family)
-    peft_model = get_peft_model(model, lora.lora_config(stage, targets))
+    adapter = Lora.from_dict(stage["lora"])
+    targets = lora_targets(adapter, family)
+    peft_model = get_peft_model(model, lora.lora_config(adapter, targets))
     assert lora.check_adapted(peft_model, targets)
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
     assert trainable == arch.lora_parameters(targets, 64)
@@ -107,12 +111,14 @@ def test_tiny_weights_lora_and_adamw_bytes_equal_the_plans(
     settings = make_settings(
         model_settings, "sft", max_steps=1, per_device_train_batch_size=2, save_steps=100
     )
+    settings = load_settings(settings)
     trainer = sft_trainer(settings, tmp_path)
     trainer.train()
-    arch = archs.for_model({}, {**model_settings, "source": "path", "id": tiny_model["path"]})
+    model = dataclasses.replace(settings.model, source="path", id=tiny_model["path"])
+    arch = archs.for_model({}, model)
     assert arch is not None and arch.source.endswith("config.json")  # read from the folder
     setup = mem.Setup(arch, quantization, compute_bytes=4)  # the CPU trains in fp32
-    lora = arch.lora_parameters(lora_targets(settings["sft"], FAMILIES["qwen2"]), 8)
+    lora = arch.lora_parameters(lora_targets(settings.sft.lora, FAMILIES["qwen2"]), 8)
     state = mem.lora_state_bytes(setup, lora)
     model = trainer.model
     frozen = _param_bytes(model, trainable=False) + _quant_state_bytes(model)

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from rlcausality import lora
+from rlcausality.config import load_settings
 from rlcausality.models.loading import Precision
 
 FP16 = Precision(torch.float16, bf16=False, fp16=True)
@@ -18,10 +19,11 @@ def _trainable_dtypes(model) -> set[torch.dtype]:
 
 
 def test_fp16_qlora_trains_fp32_adapters(
-    tiny_model: dict, make_settings, sft_trainer, tmp_path: Path
+    tiny_model: dict, typed_model, make_settings, sft_trainer, tmp_path: Path
 ) -> None:
-    model = {**tiny_model, "quantization": "4bit"}
-    settings = make_settings(model, "sft", max_steps=1)
+    quantized = {**tiny_model, "quantization": "4bit"}
+    settings = load_settings(make_settings(quantized, "sft", max_steps=1))
+    model = settings.model
     trainer = sft_trainer(settings, tmp_path)
     # What TRL does to a quantised model's adapters, whatever the precision of the run:
     assert _trainable_dtypes(trainer.model) == {torch.bfloat16}
@@ -30,4 +32,4 @@ def test_fp16_qlora_trains_fp32_adapters(
     cast = lora.fp32_adapters_for_fp16(trainer.model, FP16, model)
     assert cast > 0 and _trainable_dtypes(trainer.model) == {torch.float32}
     # an unquantised model is left alone (its adapters are fp32 from PEFT already)
-    assert lora.fp32_adapters_for_fp16(trainer.model, FP16, tiny_model) == 0
+    assert lora.fp32_adapters_for_fp16(trainer.model, FP16, typed_model(tiny_model)) == 0

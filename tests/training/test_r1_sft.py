@@ -9,6 +9,7 @@ import pytest
 
 from rlcausality import formatting, sft
 from rlcausality.generation import render_prompts
+from rlcausality.settings import Model
 
 # DeepSeek-R1-Distill's chat template (its tool-call branches left out): an assistant turn is
 # rendered without the reasoning before </think>, and the generation prompt opens <think>.
@@ -41,18 +42,18 @@ def r1_base(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> Path:
     return out
 
 
-def _row(model: dict, rows_factory, label: int = 1) -> dict:
+def _row(model: Model, rows_factory, label: int = 1) -> dict:
     row = rows_factory(1, seed=7)[0]
     row["label"] = label
     return formatting.format_row(row, model, "sft")
 
 
 def test_the_sft_target_closes_the_opened_think_block(
-    r1_base: Path, model_factory, rows_factory
+    r1_base: Path, model_factory, typed_model, rows_factory
 ) -> None:
     from transformers import AutoTokenizer
 
-    model = model_factory(r1_base, family="qwen2-r1")
+    model = typed_model(model_factory(r1_base, family="qwen2-r1"))
     tokenizer = AutoTokenizer.from_pretrained(r1_base)
     row = _row(model, rows_factory)
     assert row["completion"] == [{"role": "assistant", "content": "</think>\n\nYes"}]
@@ -73,12 +74,12 @@ def test_the_sft_target_closes_the_opened_think_block(
 
 
 def test_r1_sft_trains_on_the_evaluation_context(
-    r1_base: Path, model_factory, make_settings, rows_factory, tmp_path: Path
+    r1_base: Path, model_factory, typed_model, make_settings, rows_factory, tmp_path: Path
 ) -> None:
     from rlcausality.io import write_jsonl
 
     model = model_factory(r1_base, family="qwen2-r1", name="r1-tiny")
-    rows = [formatting.format_row(r, model, "sft") for r in rows_factory(32, seed=3)]
+    rows = [formatting.format_row(r, typed_model(model), "sft") for r in rows_factory(32, seed=3)]
     write_jsonl(tmp_path / "train.jsonl", rows)
     settings = make_settings(model, "sft", max_steps=2, save_steps=2, merge=False)
     out = tmp_path / "sft"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -229,14 +230,14 @@ def test_configured_models_give_valid_trainer_configs(tmp_path: Path) -> None:
 
     config_file = Path(__file__).resolve().parents[2] / "config.yaml"
     config = cfg.validate_config(yaml.safe_load(config_file.read_text()))
-    precision = lora.stage_precision({"model": {"dtype": "auto"}})
     for name in config["models"]:
-        sft_settings = cfg.stage_settings(config, name, "sft")
+        sft_settings = cfg.load_settings(cfg.stage_settings(config, name, "sft"))
+        precision = lora.stage_precision(dataclasses.replace(sft_settings.model, dtype="auto"))
         args = sft.sft_config(sft_settings, str(tmp_path), precision, has_eval=False)
-        assert args.max_length == sft_settings["sft"]["max_length"]
+        assert args.max_length == sft_settings.sft.max_length
         assert args.bf16 is False and args.use_cpu is True
-        grpo_settings = cfg.stage_settings(config, name, "grpo")
+        grpo_settings = cfg.load_settings(cfg.stage_settings(config, name, "grpo"))
         gargs = grpo.grpo_config(grpo_settings, str(tmp_path), precision, 1024)
-        assert gargs.num_generations == grpo_settings["grpo"]["num_generations"]
+        assert gargs.num_generations == grpo_settings.grpo.num_generations
         assert gargs.generation_batch_size % gargs.num_generations == 0
-        assert gargs.beta == grpo_settings["grpo"]["beta"]
+        assert gargs.beta == grpo_settings.grpo.beta

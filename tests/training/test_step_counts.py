@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from rlcausality import budget, grpo, sft
+from rlcausality.config import load_settings
 from rlcausality.io import read_jsonl, write_jsonl
 
 
@@ -22,7 +23,7 @@ def test_sft_steps_equal_the_trainers(
         tiny_model, "sft", max_steps=-1, per_device_train_batch_size=8,
         gradient_accumulation_steps=3, save_steps=100, merge=False,
     )  # fmt: skip
-    expected = budget.sft_steps(settings["sft"], 100, processes=1)
+    expected = budget.sft_steps(load_settings(settings).sft, 100, processes=1)
     assert expected == 5  # ceil(ceil(100 / 8) / 3)
     out = tmp_path / "sft"
     sft.main(["--settings", json.dumps(settings), "--train", str(train),
@@ -40,7 +41,7 @@ def test_grpo_steps_equal_the_trainers(
         tiny_model, "grpo", init="base", max_steps=-1, per_device_train_batch_size=4,
         gradient_accumulation_steps=2, max_completion_length=8, save_steps=100,
     )  # fmt: skip
-    expected = budget.grpo_steps(settings["grpo"], 11, processes=1)
+    expected = budget.grpo_steps(load_settings(settings).grpo, 11, processes=1)
     assert expected == 5  # 4 x 2 completions / 4 generations = 2 prompts a step; 11 // 2
     out = tmp_path / "grpo"
     grpo.main(["--settings", json.dumps(settings), "--train", str(train),

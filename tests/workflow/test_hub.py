@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from rlcausality.config import load_settings
 from rlcausality.corr2cause.generate import generate_corpus
 from rlcausality.io import write_jsonl
 from rlcausality.models import hub, loading, tiny
@@ -80,8 +81,11 @@ def test_a_pinned_block_loads_the_snapshot_offline(tiny_dir: Path, tmp_path: Pat
     assert pinned["revision"] == COMMIT and pinned["path"].endswith(f"snapshots/{COMMIT}")
     assert pinned["hub"]["requested_revision"] is None
     assert os.environ["HF_HUB_OFFLINE"] == "1"  # tests/conftest.py: the hub is unreachable
-    tokenizer = loading.load_tokenizer(pinned)
-    loaded = loading.load_model(pinned)
+    typed = load_settings(
+        {"model": {**pinned, "source": "hub", "family": "qwen2", "stages": ["base"]}}
+    )
+    tokenizer = loading.load_tokenizer(typed.model)
+    loaded = loading.load_model(typed.model)
     assert loaded.config.vocab_size == len(tokenizer)
     assert hub.pinned(model, str(tmp_path / "absent.json")) == model
 

@@ -71,15 +71,17 @@ def _rows() -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from rlcausality import formatting, sft
+    from rlcausality.config import load_settings
     from rlcausality.io import write_jsonl
     from rlcausality.models.gguf import convert
 
     root = tmp_path_factory.mktemp("smollm2")
     base = root / "base"
-    settings = _settings(base)
-    base_manifest = convert(settings["model"], base)
+    resolved = _settings(base)
+    base_manifest = convert(resolved["model"], base)
+    settings = load_settings(resolved)
     rows = _rows()
-    formatted = [formatting.format_row(row, settings["model"], "sft") for row in rows]
+    formatted = [formatting.format_row(row, settings.model, "sft") for row in rows]
     write_jsonl(root / "train.jsonl", formatted)
     manifest = sft.run(settings, str(root / "train.jsonl"), str(root / "sft"), str(root / "m.json"))
     return {
@@ -116,11 +118,9 @@ def test_sft_lowers_the_loss_and_answers_parse(trained: dict[str, Any]) -> None:
     rows = trained["rows"]
     assert rows[0]["prompt"][0] == {
         "role": "system",
-        "content": trained["settings"]["model"]["system_prompt"],
+        "content": trained["settings"].model.system_prompt,
     }
     gen = GenerationSettings(max_new_tokens=4, batch_size=8, temperature=0.0)
-    output = run_generation(
-        trained["settings"]["model"], manifest, [r["prompt"] for r in rows], gen
-    )
+    output = run_generation(trained["settings"].model, manifest, [r["prompt"] for r in rows], gen)
     answers = [parse_answer(text, style="sft") for text in output.texts]
     assert all(answer is not None for answer in answers), output.texts

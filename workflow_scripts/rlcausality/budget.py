@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcausality import launch
+from rlcausality.settings import Grpo, Settings, Sft
 from rlcausality.stages import train_format
 
 # Items the exact generator yields per number of variables (6 hypotheses x pairs x classes).
@@ -92,50 +93,47 @@ def formatted_rows(model: str, fmt: str, split: str) -> int | None:
     return int(rows) if isinstance(rows, int) else None
 
 
-def sft_steps(stage: dict[str, Any], rows: int | None, processes: int) -> int | None:
-    if stage["max_steps"] > 0:
-        return int(stage["max_steps"])
+def sft_steps(stage: Sft, rows: int | None, processes: int) -> int | None:
+    if stage.max_steps > 0:
+        return int(stage.max_steps)
     if rows is None:
         return None
-    batches = math.ceil(rows / (stage["per_device_train_batch_size"] * processes))
-    per_epoch = max(1, math.ceil(batches / stage["gradient_accumulation_steps"]))
-    return math.ceil(per_epoch * stage["num_train_epochs"])
+    batches = math.ceil(rows / (stage.per_device_train_batch_size * processes))
+    per_epoch = max(1, math.ceil(batches / stage.gradient_accumulation_steps))
+    return math.ceil(per_epoch * stage.num_train_epochs)
 
 
-def grpo_steps(stage: dict[str, Any], rows: int | None, processes: int) -> int | None:
-    if stage["max_steps"] > 0:
-        return int(stage["max_steps"])
+def grpo_steps(stage: Grpo, rows: int | None, processes: int) -> int | None:
+    if stage.max_steps > 0:
+        return int(stage.max_steps)
     if rows is None:
         return None
-    completions = (
-        stage["per_device_train_batch_size"] * processes * stage["gradient_accumulation_steps"]
-    )
-    prompts_per_step = completions // stage["num_generations"]
-    return math.ceil(max(1, rows // prompts_per_step) * stage["num_train_epochs"])
+    completions = stage.per_device_train_batch_size * processes * stage.gradient_accumulation_steps
+    prompts_per_step = completions // stage.num_generations
+    return math.ceil(max(1, rows // prompts_per_step) * stage.num_train_epochs)
 
 
 STEP_COUNTERS = {"sft": sft_steps, "grpo": grpo_steps}
 
 
-def job_budget(config: dict[str, Any], settings: dict[str, Any], rule: str) -> JobBudget:
+def job_budget(config: dict[str, Any], settings: Settings, rule: str) -> JobBudget:
     """The budget of one training job (``rule`` sft or grpo) of a resolved model."""
-    resources = settings["resources"][rule]
-    stage = settings[rule]
-    processes = max(1, resources["gpus"])
-    quantized = settings["model"].get("quantization", "none") != "none"
-    deepspeed = launch.deepspeed_stage(stage.get("deepspeed"), quantized)
-    deepspeed = deepspeed if resources["gpus"] else None
-    fmt = train_format(rule, settings["format"]["sft_target"])
-    rows = formatted_rows(settings["model"]["name"], fmt, "train")
+    resources = settings.resources.of(rule)
+    stage = settings.of(rule)
+    processes = max(1, resources.gpus)
+    deepspeed = launch.deepspeed_stage(stage.deepspeed, settings.model.quantized)
+    deepspeed = deepspeed if resources.gpus else None
+    fmt = train_format(rule, settings.format.sft_target)
+    rows = formatted_rows(settings.model.name, fmt, "train")
     if rows is None:
-        rows = settings["format"].get("max_train_samples") or corpus_train_rows(config)
+        rows = settings.format.max_train_samples or corpus_train_rows(config)
     return JobBudget(
         rule=rule,
-        model=settings["model"]["name"],
-        launcher=launch.describe(resources["gpus"], deepspeed),
+        model=settings.model.name,
+        launcher=launch.describe(resources.gpus, deepspeed),
         processes=processes,
         rows=rows,
         steps=STEP_COUNTERS[rule](stage, rows, processes),
-        seconds_per_step=resources.get("seconds_per_step"),
-        runtime_min=resources["runtime"],
+        seconds_per_step=resources.seconds_per_step,
+        runtime_min=resources.runtime,
     )

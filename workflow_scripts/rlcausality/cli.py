@@ -1,6 +1,7 @@
 """The one shape of every entry point (``python -m rlcausality.X``).
 
-* ``--settings``: a JSON object, inline or as the path of a JSON file (``json_object``);
+* ``--settings``: a JSON object, inline or as the path of a JSON file (``json_object``), read
+  into the job's typed settings (``configure``: ``config.load_settings``);
 * ``--threads``: CPU threads, set before any work (``configure``);
 * a bad input (``DataError``) or configuration (``ConfigError``) ends the process with one line
   on stderr and exit status 2 (``entry``); ``main(argv)`` itself raises, so tests and callers
@@ -16,11 +17,11 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from rlcausality.config import ConfigError, complete_settings
+from rlcausality.config import ConfigError, complete_settings, load_settings
 from rlcausality.io import DataError
 
 
@@ -53,10 +54,21 @@ def parser(doc: str | None, settings_help: str | None = None) -> argparse.Argume
     return made
 
 
-def configure(args: argparse.Namespace) -> argparse.Namespace:
-    """Complete the settings (``config.complete_settings``) and set threads; returns ``args``."""
+def configure(
+    args: argparse.Namespace, needs: Iterable[str] = (), typed: bool = True
+) -> argparse.Namespace:
+    """Load the settings and set threads; returns ``args``.
+
+    ``args.settings`` becomes the job's typed settings (``config.load_settings``, which checks
+    that the sections the job ``needs`` are there), or with ``typed=False`` the completed dict
+    (``config.complete_settings``: the base-model builders, whose model block is their
+    source's, not a stage's).
+    """
     if isinstance(getattr(args, "settings", None), dict):
-        args.settings = complete_settings(args.settings)
+        if typed:
+            args.settings = load_settings(args.settings, needs=needs)
+        else:
+            args.settings = complete_settings(args.settings)
     if not hasattr(args, "threads"):
         return args
     if args.threads:

@@ -21,6 +21,9 @@ job killed part-way resumes from its complete chunks when the settings, items, d
 are unchanged (``rlcausality.partial``), and says so in its log. The declared outputs are
 written at the end, then the partial file is removed. A progress line (items done, seconds per
 item, ETA) is logged every ``evaluate.progress_interval_s`` seconds.
+
+``main`` reads the flags into typed settings (``config.load_settings``) and an ``EvalJob`` (stage,
+test set, seed and files), and calls ``run(settings, job)``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +43,28 @@ from rlcausality.partial import PartialPredictions, fingerprint
 from rlcausality.progress import ProgressLog
 from rlcausality.provenance import provenance
 from rlcausality.selection import SUBSET_SEED, select_rows
+from rlcausality.settings import Model, Settings
 from rlcausality.stages import STAGES
 from rlcausality.task import answer_style, parse_answer
 from rlcausality.uncertainty import add_intervals
 
-__all__ = ["SUBSET_SEED", "evaluate", "main", "select_rows"]
+__all__ = ["SUBSET_SEED", "EvalJob", "main", "run", "select_rows"]
 
 PREDICTION_KEYS = ("id", "class_id", "relation", "num_variables", "label", "trace")
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    """One evaluation: which stage on which test set, with which sampling seed, and its files."""
+
+    stage: str  # base, sft or grpo
+    test_set: str
+    seed: int  # sampling seed (temperature > 0)
+    data: str  # the formatted test items (JSONL)
+    predictions: str  # predictions.jsonl, written at the end
+    metrics: str  # metrics.json, written at the end
+    manifest: str | None  # the training manifest of an sft or grpo stage; None for base
+    partial: str | None  # predictions saved while generating; None: partial/ beside the outputs
 
 
 def log(message: str) -> None:
@@ -59,15 +78,15 @@ def check_rows(rows: Sequence[Mapping[str, Any]], path: str) -> None:
             raise DataError(f"{path}: item {number} lacks {', '.join(missing)}")
 
 
-def generation_settings(settings: Mapping[str, Any], stage: str, seed: int = 0) -> Any:
-    evaluate = settings["evaluate"]
-    style = evaluate["prompt"][stage]
+def generation_settings(settings: Settings, stage: str, seed: int = 0) -> Any:
+    evaluate = settings.evaluate
+    style = evaluate.prompt.of(stage)
     return generation.GenerationSettings(
-        max_new_tokens=int(evaluate["max_new_tokens"][style]),
-        batch_size=int(evaluate["batch_size"]),
-        temperature=float(evaluate["temperature"]),
-        top_p=float(evaluate["top_p"]),
-        use_vllm=bool(evaluate["use_vllm"]),
+        max_new_tokens=int(evaluate.max_new_tokens.of(style)),
+        batch_size=int(evaluate.batch_size),
+        temperature=float(evaluate.temperature),
+        top_p=float(evaluate.top_p),
+        use_vllm=bool(evaluate.use_vllm),
         seed=seed,
         top_k=0,  # explicit: neither the model's generation_config nor a library default
         repetition_penalty=1.0,
@@ -75,7 +94,7 @@ def generation_settings(settings: Mapping[str, Any], stage: str, seed: int = 0) 
 
 
 def run_generation(
-    model_settings: Mapping[str, Any],
+    model_settings: Model,
     manifest: Mapping[str, Any] | None,
     conversations: Sequence[Any],
     gen: Any,
@@ -90,17 +109,17 @@ def run_generation(
 
     from rlcausality.models import loading  # torch: only where a model is loaded
 
-    parts = loading.artifacts(dict(model_settings), dict(manifest) if manifest else None)
-    tokenizer = loading.load_tokenizer(dict(model_settings), parts.tokenizer)
+    parts = loading.artifacts(model_settings, dict(manifest) if manifest else None)
+    tokenizer = loading.load_tokenizer(model_settings, parts.tokenizer)
     prompts = generation.render_prompts(tokenizer, conversations)
     if generation.vllm_usable(gen):
-        trust = bool(model_settings.get("trust_remote_code"))
+        trust = bool(model_settings.trust_remote_code)
         return generation.generate_vllm(
             parts.weights, tokenizer, prompts, gen, parts.adapter, trust, **chunking
         )
     if not prompts:
         return generation.no_generations(tokenizer, gen)
-    model = loading.load_trained(dict(model_settings), dict(manifest) if manifest else None)
+    model = loading.load_trained(model_settings, dict(manifest) if manifest else None)
     if torch.cuda.is_available() and model.device.type == "cpu":
         model = model.to("cuda")
     return generation.generate_transformers(model, tokenizer, prompts, gen, **chunking)
@@ -145,14 +164,14 @@ def prediction_rows(
     return predictions
 
 
-def generation_block(settings: Mapping[str, Any], stage: str, gen: Any, output: Any) -> dict:
+def generation_block(settings: Settings, stage: str, gen: Any, output: Any) -> dict:
     """Every generation parameter, for metrics.json (what the backend was given, and ours)."""
-    evaluate = settings["evaluate"]
+    evaluate = settings.evaluate
     return {
         **output.parameters,
         "backend": output.backend,
-        "prompt_style": evaluate["prompt"][stage],
-        "answer_style": answer_style(evaluate["prompt"][stage]),
+        "prompt_style": evaluate.prompt.of(stage),
+        "answer_style": answer_style(evaluate.prompt.of(stage)),
         "max_new_tokens": gen.max_new_tokens,
         "batch_size": gen.batch_size,
         "temperature": gen.temperature,
@@ -166,20 +185,20 @@ def generation_block(settings: Mapping[str, Any], stage: str, gen: Any, output: 
     }
 
 
-def chunk_size(settings: Mapping[str, Any]) -> int:
-    return int(settings["evaluate"]["chunk_size"])
+def chunk_size(settings: Settings) -> int:
+    return int(settings.evaluate.chunk_size)
 
 
-def partial_path(args: argparse.Namespace) -> Path:
+def partial_path(job: EvalJob) -> Path:
     """Where predictions are saved while generating: ``--partial``, else beside the outputs."""
-    if args.partial:
-        return Path(args.partial)
-    return Path(args.predictions).parent / "partial" / "predictions.jsonl"
+    if job.partial:
+        return Path(job.partial)
+    return Path(job.predictions).parent / "partial" / "predictions.jsonl"
 
 
 def open_partial(
-    args: argparse.Namespace,
-    settings: Mapping[str, Any],
+    job: EvalJob,
+    settings: Settings,
     rows: Sequence[Mapping[str, Any]],
     data_sha: str,
     manifest: Mapping[str, Any] | None,
@@ -187,15 +206,15 @@ def open_partial(
     """The partial predictions of this run, keyed on everything that decides them."""
     ids = [row["id"] for row in rows]
     key = fingerprint(
-        settings, ids, stage=args.stage, test_set=args.test_set, seed=args.seed,
+        settings, ids, stage=job.stage, test_set=job.test_set, seed=job.seed,
         data_sha256=data_sha, manifest_sha256=manifest["sha256"] if manifest else None,
     )  # fmt: skip
-    return PartialPredictions(partial_path(args), key, ids, chunk_size(settings))
+    return PartialPredictions(partial_path(job), key, ids, chunk_size(settings))
 
 
 def predict(
-    args: argparse.Namespace,
-    settings: Mapping[str, Any],
+    job: EvalJob,
+    settings: Settings,
     manifest: Mapping[str, Any] | None,
     rows: Sequence[Mapping[str, Any]],
     partial: PartialPredictions,
@@ -205,8 +224,8 @@ def predict(
     log(message)
     resumed = len(done)
     predictions = list(done)
-    style = answer_style(settings["evaluate"]["prompt"][args.stage])
-    interval = float(settings["evaluate"]["progress_interval_s"])
+    style = answer_style(settings.evaluate.prompt.of(job.stage))
+    interval = float(settings.evaluate.progress_interval_s)
     progress = ProgressLog("evaluate", len(rows), "item", interval, start=resumed)
 
     def save(start: int, part: Any) -> None:
@@ -215,40 +234,40 @@ def predict(
         partial.append(records)
         predictions.extend(records)
 
-    gen = generation_settings(settings, args.stage, args.seed)
+    gen = generation_settings(settings, job.stage, job.seed)
     conversations = [row["prompt"] for row in rows[resumed:]]
     output = run_generation(
-        settings["model"], manifest, conversations, gen,
+        settings.model, manifest, conversations, gen,
         chunk_size=partial.chunk_size, on_chunk=save, progress=progress,
     )  # fmt: skip
     progress.close()
     return predictions, output, resumed
 
 
-def evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    settings = args.settings
-    if args.stage != "base" and not args.manifest:
-        raise SystemExit(f"--manifest is required for stage {args.stage!r}")
-    manifest = read_json(args.manifest) if args.manifest else None
-    all_rows = list(read_jsonl(args.data))
-    check_rows(all_rows, args.data)
-    max_samples = settings["evaluate"]["max_samples"]
+def run(settings: Settings, job: EvalJob) -> dict[str, Any]:
+    """Evaluate: predictions.jsonl and metrics.json of ``job``; returns the metrics."""
+    if job.stage != "base" and not job.manifest:
+        raise SystemExit(f"--manifest is required for stage {job.stage!r}")
+    manifest = read_json(job.manifest) if job.manifest else None
+    all_rows = list(read_jsonl(job.data))
+    check_rows(all_rows, job.data)
+    max_samples = settings.evaluate.max_samples
     rows = select_rows(all_rows, max_samples)
-    data_sha = sha256_file(args.data)
-    summary = manifest_summary(args.manifest, manifest)
-    partial = open_partial(args, settings, rows, data_sha, summary)
-    predictions, output, resumed = predict(args, settings, manifest, rows, partial)
-    gen = generation_settings(settings, args.stage, args.seed)
+    data_sha = sha256_file(job.data)
+    summary = manifest_summary(job.manifest, manifest)
+    partial = open_partial(job, settings, rows, data_sha, summary)
+    predictions, output, resumed = predict(job, settings, manifest, rows, partial)
+    gen = generation_settings(settings, job.stage, job.seed)
     metrics = add_intervals(compute_metrics(predictions), predictions)
-    if answer_style(settings["evaluate"]["prompt"][args.stage]) == "reasoning":
+    if answer_style(settings.evaluate.prompt.of(job.stage)) == "reasoning":
         metrics["trace"] = trace_metrics(predictions)  # None for rows without oracle traces
     metrics.update(
         {
-            "model": settings["model"]["name"],
-            "stage": args.stage,
-            "test_set": args.test_set,
+            "model": settings.model.name,
+            "stage": job.stage,
+            "test_set": job.test_set,
             "data": {
-                "path": str(args.data),
+                "path": str(job.data),
                 "sha256": data_sha,
                 "rows": len(all_rows),
                 "evaluated": len(rows),
@@ -257,13 +276,13 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
                 "sample": "all" if max_samples is None else "stratified by relation x size",
             },
             "manifest": summary,
-            "generation": generation_block(settings, args.stage, gen, output),
+            "generation": generation_block(settings, job.stage, gen, output),
             "resumed_items": resumed,
-            "provenance": provenance(settings),
+            "provenance": provenance(settings.to_dict()),
         }
     )
-    write_jsonl(args.predictions, predictions)
-    write_json(args.metrics, metrics)
+    write_jsonl(job.predictions, predictions)
+    write_json(job.metrics, metrics)
     partial.remove()
     return metrics
 
@@ -283,9 +302,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def job_of(args: argparse.Namespace) -> EvalJob:
+    """The ``EvalJob`` the parsed flags name."""
+    return EvalJob(
+        stage=args.stage,
+        test_set=args.test_set,
+        seed=args.seed,
+        data=args.data,
+        predictions=args.predictions,
+        metrics=args.metrics,
+        manifest=args.manifest,
+        partial=args.partial,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    evaluate(cli.configure(parse_args(argv)))
+    args = cli.configure(parse_args(argv), needs=("evaluate",))
+    run(args.settings, job_of(args))
 
 
 if __name__ == "__main__":

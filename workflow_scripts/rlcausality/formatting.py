@@ -35,6 +35,7 @@ from rlcausality.corr2cause.load import premise_class_id
 from rlcausality.corr2cause.text import ParseError
 from rlcausality.io import DataError, read_jsonl, write_json, write_jsonl
 from rlcausality.models.families import get_family
+from rlcausality.settings import Model, Settings
 from rlcausality.task import (
     ANSWER_WORDS,
     CLOSE_THINK,
@@ -52,16 +53,16 @@ COMPLETION_FORMATS = ("sft", "trace")  # formats whose rows carry a completion
 Message = dict[str, str]
 
 
-def system_prompt(model_settings: dict[str, Any]) -> str | None:
+def system_prompt(model_settings: Model) -> str | None:
     """The system turn's text, or None when the model sets none or its family takes none."""
-    family = get_family(model_settings["family"])
-    text = model_settings.get("system_prompt")
+    family = get_family(model_settings.family)
+    text = model_settings.system_prompt
     if text is None or not family.supports_system_prompt:
         return None
     return str(text)
 
 
-def build_prompt(model_settings: dict[str, Any], input_text: str, fmt: str) -> list[Message]:
+def build_prompt(model_settings: Model, input_text: str, fmt: str) -> list[Message]:
     """The conversational prompt (optional system turn, then the user turn) for the prompt
     style ``fmt`` (``sft`` or ``grpo``)."""
     if fmt not in USER_TEMPLATES:
@@ -122,14 +123,12 @@ def oracle_trace(input_text: str) -> str | None:
     return None if derivation is None else trace_body(derivation)
 
 
-def format_row(
-    row: dict[str, Any], model_settings: dict[str, Any], fmt: str
-) -> dict[str, Any] | None:
+def format_row(row: dict[str, Any], model_settings: Model, fmt: str) -> dict[str, Any] | None:
     """The formatted row of ``fmt``; None for a ``trace`` row without an oracle trace."""
     out: dict[str, Any] = {
         "prompt": build_prompt(model_settings, row["input"], FORMAT_PROMPTS[fmt])
     }
-    opens_think = get_family(model_settings["family"]).opens_think
+    opens_think = get_family(model_settings.family).opens_think
     if fmt == "sft":
         out["completion"] = answer_completion(row["label"], opens_think)
     elif fmt in ("grpo", "trace"):
@@ -236,7 +235,7 @@ def _quota(max_samples: int | None, balance: bool) -> dict[int, int] | None:
 
 def _measure(
     rows: list[dict[str, Any]],
-    settings: dict[str, Any],
+    settings: Settings,
     fmt: str,
     tokenizer: Any,
     limits: tuple[int | None, dict[int, int] | None, int, bool],
@@ -244,12 +243,12 @@ def _measure(
 ) -> _Pass:
     """Format and measure rows in ``order``, chunk by chunk, until the cap or quota is met."""
     max_samples, quota, chunk, drop_long = limits
-    max_length = int(settings["format"]["max_length"])
-    opens_think = get_family(settings["model"]["family"]).opens_think
+    max_length = int(settings.format.max_length)
+    opens_think = get_family(settings.model.family).opens_think
     done = _Pass()
     for begin in range(0, len(order), chunk):
         pairs = [
-            (i, format_row(rows[i], settings["model"], fmt)) for i in order[begin : begin + chunk]
+            (i, format_row(rows[i], settings.model, fmt)) for i in order[begin : begin + chunk]
         ]
         done.no_trace += sum(row is None for _, row in pairs)
         indices = [i for i, row in pairs if row is not None]
@@ -289,7 +288,7 @@ def _balanced(done: _Pass, quota: dict[int, int], seed: int, max_length: int) ->
 
 def format_split(
     rows: list[dict[str, Any]],
-    settings: dict[str, Any],
+    settings: Settings,
     fmt: str,
     tokenizer: Any,
     max_samples: int | None = None,
@@ -312,8 +311,8 @@ def format_split(
     ``drop_long=False`` (the test sets) keeps every row, however long: an evaluation sample must
     be the same items for every model and the baselines, whatever each model's tokenizer.
     """
-    max_length = int(settings["format"]["max_length"])
-    quota = _quota(max_samples, bool(settings["format"]["balance"]))
+    max_length = int(settings.format.max_length)
+    quota = _quota(max_samples, bool(settings.format.balance))
     order = list(range(len(rows)))
     if max_samples is not None:
         random.Random(seed).shuffle(order)
@@ -332,7 +331,7 @@ def format_split(
 
 def split_stats(
     rows: list[dict[str, Any]],
-    settings: dict[str, Any],
+    settings: Settings,
     fmt: str,
     done: _Pass,
     selected: list[Measured],
@@ -344,14 +343,14 @@ def split_stats(
     labels = Counter(row["label"] for row in out_rows)
     return {
         "fmt": fmt,
-        "model": settings["model"].get("name"),
+        "model": settings.model.name,
         "rows_in": len(rows),
         "rows_measured": len(done.lengths),
         "rows_out": len(out_rows),
         "no_trace": done.no_trace,
         "dropped_too_long": dropped_too_long,
         "dropped_by_cap": len(rows) - distinct - dropped_too_long - done.no_trace,
-        "max_length": int(settings["format"]["max_length"]),
+        "max_length": int(settings.format.max_length),
         "distinct_rows": distinct,
         "repeated_rows": len(selected) - distinct,
         "labels": {"yes": labels.get(1, 0), "no": labels.get(0, 0)},
@@ -359,7 +358,7 @@ def split_stats(
         "length_all": length_stats(done.lengths),
         "length_out": length_stats([n for _, _, n in selected]),
         "relations": dict(sorted(Counter(str(r["relation"]) for r in out_rows).items())),
-        "system_prompt": system_prompt(settings["model"]),
+        "system_prompt": system_prompt(settings.model),
     }
 
 
@@ -374,12 +373,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--keep-long", action="store_true", help="keep rows over max_length (test sets)"
     )
-    args = cli.configure(parser.parse_args(argv))
+    args = cli.configure(parser.parse_args(argv), needs=("format",))
     from rlcausality.models.loading import load_tokenizer
 
     settings = args.settings
     rows = read_rows(args.input)
-    tokenizer = load_tokenizer(settings["model"])
+    tokenizer = load_tokenizer(settings.model)
     cap = args.max_samples if args.max_samples and args.max_samples > 0 else None
     out_rows, stats = format_split(
         rows, settings, args.fmt, tokenizer, cap, args.seed, drop_long=not args.keep_long

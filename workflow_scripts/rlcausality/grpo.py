@@ -23,19 +23,19 @@ from rlcausality.models.families import get_family
 from rlcausality.models.loading import load_tokenizer
 from rlcausality.progress import trainer_callback
 from rlcausality.rewards import get_reward_functions
+from rlcausality.settings import Settings
 
 GRPO_COLUMNS = ("prompt", "label", "id", "relation", "num_variables")
 
 
-def prompt_limit(settings: dict[str, Any], tokenizer: Any, requested: int | None) -> int:
+def prompt_limit(settings: Settings, tokenizer: Any, requested: int | None) -> int:
     if requested:
         return requested
-    format_length = (settings.get("format") or {}).get("max_length")
-    if format_length:
-        return int(format_length)
+    if settings.format is not None:
+        return int(settings.format.max_length)
     context = int(getattr(tokenizer, "model_max_length", 0) or 0)
     if 0 < context < 10**8:
-        return max(1, context - int(settings["grpo"]["max_completion_length"]))
+        return max(1, context - int(settings.grpo.max_completion_length))
     return 1024
 
 
@@ -53,25 +53,23 @@ def load_prompts(path: str | Path, tokenizer: Any, limit: int) -> tuple[Any, int
     return Dataset.from_list(kept), len(rows) - len(kept)
 
 
-def use_vllm(settings: dict[str, Any]) -> bool:
+def use_vllm(settings: Settings) -> bool:
     """Whether rollouts use vLLM: as configured, or a loud error when it cannot be had.
 
     ``grpo.use_vllm: true`` never falls back to ``generate`` silently: without a GPU or without
     the vllm package the job stops and says so (config validation already refuses vLLM for a
     quantised base, an open TRL bug: trl#4973).
     """
-    if not settings["grpo"]["use_vllm"]:
+    if not settings.grpo.use_vllm:
         return False
     launch.require_vllm("grpo")
     return True
 
 
-def grpo_config(
-    settings: dict[str, Any], output_dir: str, precision: Any, prompt_limit: int
-) -> Any:
+def grpo_config(settings: Settings, output_dir: str, precision: Any, prompt_limit: int) -> Any:
     from trl import GRPOConfig
 
-    stage = settings["grpo"]
+    stage = settings.grpo
     vllm = use_vllm(settings)
     vllm_options: dict[str, Any] = {}
     if vllm:
@@ -79,18 +77,19 @@ def grpo_config(
         # context (Phi-3.5: 131k tokens, ~48 GiB), then may refuse to start.
         vllm_options = {
             "vllm_mode": "colocate",  # same GPUs as training; no separate `trl vllm-serve` job
-            "vllm_max_model_length": prompt_limit + int(stage["max_completion_length"]),
+            "vllm_max_model_length": prompt_limit + int(stage.max_completion_length),
         }
+    weights = stage.reward_weights
     return GRPOConfig(
-        **training.common_arguments(settings, "grpo", output_dir, precision),
-        num_generations=stage["num_generations"],
-        max_completion_length=stage["max_completion_length"],
-        temperature=stage["temperature"],
-        top_p=stage["top_p"],
-        beta=stage["beta"],
-        loss_type=stage["loss_type"],
-        scale_rewards=stage["scale_rewards"],
-        reward_weights=stage["reward_weights"],
+        **training.common_arguments(settings.model, stage, output_dir, precision),
+        num_generations=stage.num_generations,
+        max_completion_length=stage.max_completion_length,
+        temperature=stage.temperature,
+        top_p=stage.top_p,
+        beta=stage.beta,
+        loss_type=stage.loss_type,
+        scale_rewards=stage.scale_rewards,
+        reward_weights=list(weights) if weights is not None else None,
         use_vllm=vllm,
         log_completions=False,
         **vllm_options,
@@ -98,18 +97,18 @@ def grpo_config(
 
 
 def trainable_model(
-    settings: dict[str, Any], init_manifest: str | None, args: Any
+    settings: Settings, init_manifest: str | None, args: Any
 ) -> lora.TrainableModel:
-    init = settings["grpo"]["init"]
-    if init == "sft":
+    stage = settings.grpo
+    if stage.init == "sft":
         if not init_manifest:
             raise ValueError("grpo.init is 'sft' but no --init-manifest (the SFT manifest) given")
-        return lora.continued_lora_model(settings, "grpo", init_manifest, args)
-    return lora.new_lora_model(settings, "grpo", args)
+        return lora.continued_lora_model(settings.model, stage, init_manifest, args)
+    return lora.new_lora_model(settings.model, stage, args)
 
 
 def run(
-    settings: dict[str, Any],
+    settings: Settings,
     train_path: str,
     output_dir: str,
     manifest_path: str,
@@ -118,27 +117,27 @@ def run(
 ) -> dict[str, Any] | None:
     from trl import GRPOTrainer
 
-    stage = settings["grpo"]
-    family = get_family(settings["model"]["family"])
-    tokenizer = load_tokenizer(settings["model"])
+    stage = settings.grpo
+    family = get_family(settings.model.family)
+    tokenizer = load_tokenizer(settings.model)
     limit = prompt_limit(settings, tokenizer, max_prompt_length)
     train_data, dropped = load_prompts(train_path, tokenizer, limit)
-    precision = lora.stage_precision(settings)
+    precision = lora.stage_precision(settings.model)
     args = grpo_config(settings, output_dir, precision, limit)  # before the model
     trainable = trainable_model(settings, init_manifest, args)
     trainer = GRPOTrainer(
         model=trainable.model,
-        reward_funcs=get_reward_functions(stage["rewards"], family.opens_think),
+        reward_funcs=get_reward_functions(stage.rewards, family.opens_think),
         args=args,
         train_dataset=train_data,
         processing_class=tokenizer,
-        callbacks=[trainer_callback("grpo", stage["progress_interval_s"])],
+        callbacks=[trainer_callback("grpo", stage.progress_interval_s)],
     )
     data = {"train": training.data_info(train_path, len(train_data))}
     data["train"]["dropped_too_long"] = dropped
     data["train"]["max_prompt_length"] = limit
     extra = {
-        "rewards": stage["rewards"],
+        "rewards": list(stage.rewards),
         "think_opened": family.opens_think,
         "generator": "vllm" if args.use_vllm else "transformers",
         "generation_batch_size": args.generation_batch_size,
@@ -165,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--max-prompt-length", type=int, default=None)
-    args = cli.configure(parser.parse_args(argv))
+    args = cli.configure(parser.parse_args(argv), needs=("grpo",))
     run(
         args.settings,
         args.train,

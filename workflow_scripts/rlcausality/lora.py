@@ -14,6 +14,7 @@ from typing import Any
 from rlcausality.io import read_json
 from rlcausality.models.families import Family, get_family, lora_targets
 from rlcausality.models.loading import Precision, choose_precision, load_model
+from rlcausality.settings import Lora, Model, TrainingStage
 
 
 def linear_module_names(model: Any) -> set[str]:
@@ -72,28 +73,23 @@ def check_family(model: Any, family: Family) -> None:
         )
 
 
-def lora_config(stage: dict[str, Any], targets: list[str] | str) -> Any:
+def lora_config(lora: Lora, targets: list[str] | str) -> Any:
     from peft import LoraConfig
 
-    lora = stage["lora"]
     return LoraConfig(
-        r=int(lora["r"]),
-        lora_alpha=float(lora["alpha"]),
-        lora_dropout=float(lora["dropout"]),
+        r=int(lora.r),
+        lora_alpha=float(lora.alpha),
+        lora_dropout=float(lora.dropout),
         target_modules=targets,
         bias="none",
         task_type="CAUSAL_LM",
     )
 
 
-def is_quantized(model_settings: dict[str, Any]) -> bool:
-    return model_settings["quantization"] != "none"
-
-
-def prepare_base(model: Any, model_settings: dict[str, Any], stage: dict[str, Any]) -> Any:
+def prepare_base(model: Any, model_settings: Model, stage: TrainingStage) -> Any:
     """QLoRA preparation for a quantised base; gradient checkpointing set-up otherwise."""
-    gradient_checkpointing = bool(stage["gradient_checkpointing"])
-    if is_quantized(model_settings):
+    gradient_checkpointing = bool(stage.gradient_checkpointing)
+    if model_settings.quantized:
         from peft import prepare_model_for_kbit_training
 
         return prepare_model_for_kbit_training(
@@ -117,8 +113,8 @@ class TrainableModel:
     init_manifest: str | None = None
 
 
-def stage_precision(settings: dict[str, Any]) -> Precision:
-    return choose_precision(settings["model"]["dtype"])
+def stage_precision(model: Model) -> Precision:
+    return choose_precision(model.dtype)
 
 
 def zero3_enabled(args: Any) -> bool:
@@ -127,19 +123,19 @@ def zero3_enabled(args: Any) -> bool:
     return plugin is not None and plugin.zero_stage == 3
 
 
-def adapter_dtype_kwargs(model_settings: dict[str, Any], args: Any) -> dict[str, Any]:
+def adapter_dtype_kwargs(model_settings: Model, args: Any) -> dict[str, Any]:
     """Keep LoRA weights in the base's dtype under ZeRO-3 (non-quantised), as TRL does.
 
     PEFT upcasts adapters to fp32 by default; ZeRO-3 gathers parameters into buffers of the
     first parameter's dtype, so a bf16 base with fp32 adapters fails at the first optimizer
     step (trl#6089, DeepSpeed#8072). TRL avoids it only when it builds the PEFT model itself.
     """
-    if zero3_enabled(args) and not is_quantized(model_settings):
+    if zero3_enabled(args) and not model_settings.quantized:
         return {"autocast_adapter_dtype": False}
     return {}
 
 
-def fp32_adapters_for_fp16(model: Any, precision: Precision, model_settings: dict) -> int:
+def fp32_adapters_for_fp16(model: Any, precision: Precision, model_settings: Model) -> int:
     """Trainable weights back to fp32 for fp16 mixed precision; returns how many were cast.
 
     TRL casts QLoRA adapters to bf16 when it builds its trainer (whatever the precision); on a
@@ -149,7 +145,7 @@ def fp32_adapters_for_fp16(model: Any, precision: Precision, model_settings: dic
     """
     import torch
 
-    if not (precision.fp16 and is_quantized(model_settings)):
+    if not (precision.fp16 and model_settings.quantized):
         return 0
     cast = 0
     for param in model.parameters():
@@ -159,45 +155,43 @@ def fp32_adapters_for_fp16(model: Any, precision: Precision, model_settings: dic
     return cast
 
 
-def new_lora_model(settings: dict[str, Any], stage_name: str, args: Any = None) -> TrainableModel:
+def new_lora_model(model_settings: Model, stage: TrainingStage, args: Any = None) -> TrainableModel:
     """The base model with a fresh LoRA adapter of the stage's settings, checked.
 
     Build the trainer's config (``args``) first: with ZeRO-3 the model must be loaded after it.
     """
-    precision = stage_precision(settings)
-    base = load_model(settings["model"], precision=precision)
-    return attach_lora(base, settings, stage_name, precision, args)
+    precision = stage_precision(model_settings)
+    base = load_model(model_settings, precision=precision)
+    return attach_lora(base, model_settings, stage, precision, args)
 
 
 def attach_lora(
-    base: Any, settings: dict[str, Any], stage_name: str, precision: Precision, args: Any = None
+    base: Any, model_settings: Model, stage: TrainingStage, precision: Precision, args: Any = None
 ) -> TrainableModel:
     """A fresh LoRA adapter of the stage's settings on an already loaded ``base``, checked."""
     from peft import get_peft_model
 
-    model_settings, stage = settings["model"], settings[stage_name]
-    family = get_family(model_settings["family"])
+    family = get_family(model_settings.family)
     check_family(base, family)
-    targets = lora_targets(stage, family)
+    targets = lora_targets(stage.lora, family)
     check_targets_exist(base, targets)
     base = prepare_base(base, model_settings, stage)
     model = get_peft_model(
-        base, lora_config(stage, targets), **adapter_dtype_kwargs(model_settings, args)
+        base, lora_config(stage.lora, targets), **adapter_dtype_kwargs(model_settings, args)
     )
     adapted = check_adapted(model, targets)
     return TrainableModel(model, precision, family, targets, adapted)
 
 
 def continued_lora_model(
-    settings: dict[str, Any], stage_name: str, init_manifest: str, args: Any = None
+    model_settings: Model, stage: TrainingStage, init_manifest: str, args: Any = None
 ) -> TrainableModel:
     """The base model plus the adapter of an earlier stage (its manifest), trainable."""
     from peft import PeftModel
 
-    model_settings, stage = settings["model"], settings[stage_name]
-    family = get_family(model_settings["family"])
+    family = get_family(model_settings.family)
     manifest = read_json(init_manifest)
-    precision = stage_precision(settings)
+    precision = stage_precision(model_settings)
     base = load_model(model_settings, path=manifest["base_model"], precision=precision)
     check_family(base, family)
     base = prepare_base(base, model_settings, stage)

@@ -21,15 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from rlcausality.io import write_text
+from rlcausality.settings import Settings
 
 # evaluate settings that do not change a prediction (left out of the fingerprint)
 UNFINGERPRINTED = ("progress_interval_s", "test_sets")
 
 
-def fingerprint(settings: Mapping[str, Any], ids: Sequence[Any], **context: Any) -> str:
+def fingerprint(settings: Settings, ids: Sequence[Any], **context: Any) -> str:
     """Hash of what decides the predictions: settings, item ids in order, data and model hashes."""
-    evaluate = {k: v for k, v in settings["evaluate"].items() if k not in UNFINGERPRINTED}
-    payload = {"settings": {**settings, "evaluate": evaluate}, "ids": list(ids), **context}
+    plain = settings.to_dict()
+    evaluate = {k: v for k, v in plain["evaluate"].items() if k not in UNFINGERPRINTED}
+    payload = {"settings": {**plain, "evaluate": evaluate}, "ids": list(ids), **context}
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 

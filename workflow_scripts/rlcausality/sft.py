@@ -21,6 +21,7 @@ from rlcausality.io import read_jsonl
 from rlcausality.models.families import get_family
 from rlcausality.models.loading import load_tokenizer
 from rlcausality.progress import trainer_callback
+from rlcausality.settings import Settings
 
 SFT_COLUMNS = ("prompt", "completion")
 
@@ -37,24 +38,24 @@ def load_rows(path: str | Path, tokenizer: Any = None, opens_think: bool = False
     return Dataset.from_list(rows)
 
 
-def sft_config(settings: dict[str, Any], output_dir: str, precision: Any, has_eval: bool) -> Any:
+def sft_config(settings: Settings, output_dir: str, precision: Any, has_eval: bool) -> Any:
     from trl import SFTConfig
 
-    stage = settings["sft"]
+    stage = settings.sft
     extra: dict[str, Any] = {}
     if has_eval:
-        extra = {"eval_strategy": "steps", "eval_steps": stage["save_steps"]}
+        extra = {"eval_strategy": "steps", "eval_steps": stage.save_steps}
     return SFTConfig(
-        **training.common_arguments(settings, "sft", output_dir, precision),
-        max_length=stage["max_length"],
-        completion_only_loss=stage["completion_only_loss"],
+        **training.common_arguments(settings.model, stage, output_dir, precision),
+        max_length=stage.max_length,
+        completion_only_loss=stage.completion_only_loss,
         dataset_num_proc=None,
         **extra,
     )
 
 
 def run(
-    settings: dict[str, Any],
+    settings: Settings,
     train_path: str,
     output_dir: str,
     manifest_path: str,
@@ -62,20 +63,21 @@ def run(
 ) -> dict[str, Any] | None:
     from trl import SFTTrainer
 
-    tokenizer = load_tokenizer(settings["model"])
-    opens_think = get_family(settings["model"]["family"]).opens_think
+    stage = settings.sft
+    tokenizer = load_tokenizer(settings.model)
+    opens_think = get_family(settings.model.family).opens_think
     train_data = load_rows(train_path, tokenizer, opens_think)
     eval_data = load_rows(eval_path, tokenizer, opens_think) if eval_path else None
-    precision = lora.stage_precision(settings)
+    precision = lora.stage_precision(settings.model)
     args = sft_config(settings, output_dir, precision, eval_data is not None)  # before the model
-    trainable = lora.new_lora_model(settings, "sft", args)
+    trainable = lora.new_lora_model(settings.model, stage, args)
     trainer = SFTTrainer(
         model=trainable.model,
         args=args,
         train_dataset=train_data,
         eval_dataset=eval_data,
         processing_class=tokenizer,
-        callbacks=[trainer_callback("sft", settings["sft"]["progress_interval_s"])],
+        callbacks=[trainer_callback("sft", stage.progress_interval_s)],
     )
     data = {"train": training.data_info(train_path, len(train_data))}
     if eval_path:
@@ -90,7 +92,7 @@ def run(
             trainable=trainable,
             trainer=trainer,
             data=data,
-            merge=bool(settings["sft"]["merge"]),
+            merge=bool(stage.merge),
         )
     )
 
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval", default=None)
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--manifest", required=True)
-    args = cli.configure(parser.parse_args(argv))
+    args = cli.configure(parser.parse_args(argv), needs=("sft",))
     run(args.settings, args.train, args.output_dir, args.manifest, args.eval)
 
 

@@ -14,6 +14,7 @@ Layout of a training stage's ``output_dir``::
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import re
@@ -25,9 +26,10 @@ from typing import Any
 
 from rlcausality import launch
 from rlcausality.io import atomic_directory, sha256_file, write_json
-from rlcausality.lora import TrainableModel, fp32_adapters_for_fp16, is_quantized
+from rlcausality.lora import TrainableModel, fp32_adapters_for_fp16
 from rlcausality.models.loading import Precision, choose_precision, load_model
 from rlcausality.provenance import provenance
+from rlcausality.settings import Model, Settings, TrainingStage
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 WEIGHT_FILES = (
@@ -96,31 +98,36 @@ def deepspeed_config(name: str | None, quantized: bool = False) -> str | None:
     return str(path)
 
 
+# Keys a training stage shares with transformers' TrainingArguments, under the same names.
+TRAINER_ARGUMENTS = (
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "learning_rate",
+    "num_train_epochs",
+    "max_steps",
+    "warmup_steps",
+    "lr_scheduler_type",
+    "save_steps",
+    "save_total_limit",
+    "logging_steps",
+    "seed",
+)
+
+
 def common_arguments(
-    settings: dict[str, Any], stage_name: str, output_dir: str | Path, precision: Precision
+    model: Model, stage: TrainingStage, output_dir: str | Path, precision: Precision
 ) -> dict[str, Any]:
     """Keyword arguments shared by SFTConfig and GRPOConfig."""
-    stage = settings[stage_name]
     return {
         "output_dir": str(Path(output_dir) / "checkpoints"),
-        "per_device_train_batch_size": stage["per_device_train_batch_size"],
-        "gradient_accumulation_steps": stage["gradient_accumulation_steps"],
-        "learning_rate": stage["learning_rate"],
-        "num_train_epochs": stage["num_train_epochs"],
-        "max_steps": stage["max_steps"],
-        "warmup_steps": stage["warmup_steps"],
-        "lr_scheduler_type": stage["lr_scheduler_type"],
-        "activation_checkpointing": stage["gradient_checkpointing"],
+        **{name: getattr(stage, name) for name in TRAINER_ARGUMENTS},
+        "activation_checkpointing": stage.gradient_checkpointing,
         "activation_checkpointing_kwargs": {"use_reentrant": False},
         "save_strategy": "steps",
-        "save_steps": stage["save_steps"],
-        "save_total_limit": stage["save_total_limit"],
-        "logging_steps": stage["logging_steps"],
-        "seed": stage["seed"],
         "bf16": precision.bf16,
         "fp16": precision.fp16,
         "use_cpu": not launch.accelerator_present(),
-        "deepspeed": deepspeed_config(stage["deepspeed"], is_quantized(settings["model"])),
+        "deepspeed": deepspeed_config(stage.deepspeed, model.quantized),
         "report_to": "none",
         "disable_tqdm": True,
     }
@@ -157,7 +164,7 @@ def save_adapter(trainer: Any, tokenizer: Any, output_dir: str | Path) -> Path:
 
 
 def save_merged(
-    model_settings: dict[str, Any], adapter: Path, tokenizer: Any, output_dir: str | Path
+    model_settings: Model, adapter: Path, tokenizer: Any, output_dir: str | Path
 ) -> Path:
     """Base + adapter merged into plain weights in ``output_dir/merged``, atomically.
 
@@ -170,8 +177,8 @@ def save_merged(
     # while it is registered is partitioned on load (a collective: rank 0 alone would block in
     # zero.Init). The merge runs on the main process only, on a plain unsharded copy.
     unset_hf_deepspeed_config()
-    precision = choose_precision(model_settings["dtype"])
-    base = load_model({**model_settings, "quantization": "none"}, precision=precision)
+    precision = choose_precision(model_settings.dtype)
+    base = load_model(dataclasses.replace(model_settings, quantization="none"), precision=precision)
     merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
     target = Path(output_dir) / "merged"
     with atomic_directory(target) as tmp:
@@ -187,7 +194,7 @@ class StageRun:
     Build the trainer's arguments before the model (ZeRO-3 shards a model loaded after them).
     """
 
-    settings: dict[str, Any]
+    settings: Settings
     stage: str  # "sft" or "grpo"
     output_dir: Path
     manifest_path: Path
@@ -204,7 +211,7 @@ def run_stage(run: StageRun) -> dict[str, Any] | None:
 
     Call on every rank; returns the manifest on the main process, None on the others.
     """
-    fp32_adapters_for_fp16(run.trainer.model, run.trainable.precision, run.settings["model"])
+    fp32_adapters_for_fp16(run.trainer.model, run.trainable.precision, run.settings.model)
     output, runtime, resumed = train(run.trainer, run.output_dir)
     return finish_stage(run, output, runtime, resumed)
 
@@ -217,29 +224,29 @@ def finish_stage(
     Call on every rank; only the main process writes beyond the (collective) adapter save.
     """
     trainer, settings, trainable = run.trainer, run.settings, run.trainable
-    model_settings = settings["model"]
+    model_settings = settings.model
     output_dir = Path(run.output_dir)
     adapter = save_adapter(trainer, run.tokenizer, output_dir)
     if not trainer.is_world_process_zero():
         return None
     merged = None
-    if run.merge and not is_quantized(model_settings):
+    if run.merge and not model_settings.quantized:
         merged = save_merged(model_settings, adapter, run.tokenizer, output_dir)
     log_history_path = output_dir / "log_history.json"
     write_json(log_history_path, trainer.state.log_history)
     manifest = {
-        "model": model_settings.get("name"),
+        "model": model_settings.name,
         "stage": run.stage,
-        "base_model": model_settings["path"],
+        "base_model": model_settings.path,
         "adapter_path": str(adapter),
         "merged_path": str(merged) if merged else None,
         "init": trainable.init,
         "init_manifest": trainable.init_manifest,
         "family": trainable.family.name,
-        "quantization": model_settings["quantization"],
+        "quantization": model_settings.quantization,
         "lora_targets": trainable.targets,
         "adapted_modules": trainable.adapted,
-        "settings": settings,
+        "settings": settings.to_dict(),
         "data": run.data,
         "global_step": trainer.state.global_step,
         "max_steps": trainer.state.max_steps,
@@ -250,7 +257,7 @@ def finish_stage(
         "precision": trainable.precision.name,
         "deepspeed": trainer.args.deepspeed,
         "world_size": trainer.args.world_size,
-        "provenance": provenance(settings),
+        "provenance": provenance(settings.to_dict()),
         **run.extra,
     }
     write_json(run.manifest_path, manifest)

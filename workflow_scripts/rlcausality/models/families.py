@@ -8,8 +8,8 @@ checks that every target of the family exists in the loaded model.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from rlcausality.settings import Lora
 from rlcausality.task import SYSTEM_PROMPT
 
 LLAMA_STYLE_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -77,9 +77,9 @@ def get_family(name: str) -> Family:
         raise KeyError(f"unknown model family {name!r}; known families: {known}") from None
 
 
-def lora_targets(stage: dict[str, Any], family: Family) -> list[str] | str:
+def lora_targets(lora: Lora, family: Family) -> list[str] | str:
     """The configured ``lora.target_modules``, or the family's when unset."""
-    configured = (stage.get("lora") or {}).get("target_modules")
+    configured = lora.target_modules
     if configured is None:
         return list(family.lora_targets)
     return configured if isinstance(configured, str) else list(configured)

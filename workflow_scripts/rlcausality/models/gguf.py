@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         "JSON ({'model': {...}}) or a path to a JSON file",
     )
     parser.add_argument("--out-dir", required=True, help="e.g. results/models/{name}/base")
-    args = cli.configure(parser.parse_args(argv))
+    args = cli.configure(parser.parse_args(argv), typed=False)
     settings = args.settings
     if not isinstance(settings.get("model"), dict):
         raise SystemExit("--settings: expected a JSON object with a 'model' block")

@@ -1,12 +1,13 @@
 """Loading models and tokenizers the same way in every stage.
 
-``model_settings`` is the ``model`` block of the resolved settings (rlcausality.config): it gives
-the path or hub id, revision, quantization, dtype and trust_remote_code. Remote code is never
-trusted unless the model's config sets ``trust_remote_code: true``.
+``model`` is the ``model`` block of a job's typed settings (``rlcausality.settings.Model``): it
+gives the path or hub id, revision, quantization, dtype and trust_remote_code. Remote code is
+never trusted unless the model's config sets ``trust_remote_code: true``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 
 from rlcausality.launch import cuda_capability
+from rlcausality.settings import Model
 
 
 @dataclass(frozen=True)
@@ -68,29 +70,27 @@ def configure_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def _hub_kwargs(model_settings: dict[str, Any]) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"trust_remote_code": bool(model_settings.get("trust_remote_code"))}
-    if model_settings.get("revision"):
-        kwargs["revision"] = model_settings["revision"]
-    if model_settings.get("hub"):  # pinned to a downloaded snapshot (models.hub): never the hub
+def _hub_kwargs(model: Model) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"trust_remote_code": bool(model.trust_remote_code)}
+    if model.revision:
+        kwargs["revision"] = model.revision
+    if model.hub:  # pinned to a downloaded snapshot (models.hub): never the hub
         kwargs["local_files_only"] = True
     return kwargs
 
 
-def load_tokenizer(model_settings: dict[str, Any], path: str | None = None) -> Any:
+def load_tokenizer(model: Model, path: str | None = None) -> Any:
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(
-        path or model_settings["path"], **_hub_kwargs(model_settings)
-    )
+    tokenizer = AutoTokenizer.from_pretrained(path or model.path, **_hub_kwargs(model))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
 
-def quantization_config(model_settings: dict[str, Any], precision: Precision) -> Any:
+def quantization_config(model: Model, precision: Precision) -> Any:
     """A bitsandbytes config for ``4bit`` (nf4, QLoRA) or ``8bit``; None for ``none``."""
-    quant = model_settings.get("quantization", "none")
+    quant = model.quantization
     if quant == "none":
         return None
     from transformers import BitsAndBytesConfig
@@ -108,7 +108,7 @@ def quantization_config(model_settings: dict[str, Any], precision: Precision) ->
 
 
 def load_model(
-    model_settings: dict[str, Any],
+    model: Model,
     path: str | None = None,
     precision: Precision | None = None,
     device_map: Any = None,
@@ -116,18 +116,16 @@ def load_model(
     """The base causal LM, quantised as configured, in the chosen precision."""
     from transformers import AutoModelForCausalLM
 
-    precision = precision or choose_precision(model_settings.get("dtype", "auto"))
-    kwargs = _hub_kwargs(model_settings)
-    quant = quantization_config(model_settings, precision)
+    precision = precision or choose_precision(model.dtype)
+    kwargs = _hub_kwargs(model)
+    quant = quantization_config(model, precision)
     if quant is not None:
         kwargs["quantization_config"] = quant
         if device_map is None and cuda_capability() is not None:
             device_map = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     if device_map is not None:
         kwargs["device_map"] = device_map
-    return AutoModelForCausalLM.from_pretrained(
-        path or model_settings["path"], dtype=precision.dtype, **kwargs
-    )
+    return AutoModelForCausalLM.from_pretrained(path or model.path, dtype=precision.dtype, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -144,10 +142,10 @@ class Artifacts:
     merged: bool
 
 
-def artifacts(model_settings: dict[str, Any], manifest: dict[str, Any] | None) -> Artifacts:
+def artifacts(model: Model, manifest: dict[str, Any] | None) -> Artifacts:
     """The base model itself (``manifest`` None), merged weights if saved, else base + adapter."""
     if manifest is None:
-        path = str(model_settings["path"])
+        path = str(model.path)
         return Artifacts(path, None, path, merged=False)
     if manifest.get("merged_path"):
         merged = str(manifest["merged_path"])
@@ -159,19 +157,19 @@ def artifacts(model_settings: dict[str, Any], manifest: dict[str, Any] | None) -
 
 
 def load_trained(
-    model_settings: dict[str, Any],
+    model: Model,
     manifest: dict[str, Any] | None,
     precision: Precision | None = None,
     trainable: bool = False,
 ) -> Any:
     """The model a stage produced (``artifacts``); ``trainable`` always takes base + adapter."""
-    parts = artifacts(model_settings, manifest)
+    parts = artifacts(model, manifest)
     if manifest is not None and trainable and parts.merged:
-        parts = artifacts(model_settings, {**manifest, "merged_path": None})
+        parts = artifacts(model, {**manifest, "merged_path": None})
     if parts.merged:
-        unquantized = {**model_settings, "quantization": "none"}
+        unquantized = dataclasses.replace(model, quantization="none")
         return load_model(unquantized, path=parts.weights, precision=precision)
-    base = load_model(model_settings, path=parts.weights, precision=precision)
+    base = load_model(model, path=parts.weights, precision=precision)
     if parts.adapter is None:
         return base
     from peft import PeftModel

@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, "JSON with a 'model' block")
     parser.add_argument("--corpus", required=True, help="the train split (JSONL)")
     parser.add_argument("--out-dir", required=True)
-    args = cli.configure(parser.parse_args(argv))
+    args = cli.configure(parser.parse_args(argv), typed=False)
     build(args.settings, args.corpus, args.out_dir)
 
 

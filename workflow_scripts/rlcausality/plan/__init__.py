@@ -19,11 +19,12 @@ from typing import Any
 import yaml
 
 from rlcausality import budget, launch
-from rlcausality.config import resolve_model
+from rlcausality.config import resolved_settings
 from rlcausality.plan import arch as archs
 from rlcausality.plan import memory as mem
 from rlcausality.plan import stages, timing
 from rlcausality.plan.timing import Gpu
+from rlcausality.settings import Resource, Settings
 
 GPU_RULES = ("sft", "grpo", "evaluate")
 
@@ -94,36 +95,36 @@ def host_bytes(setup: mem.Setup, estimate: stages.Estimate, merge: bool) -> int:
     return setup.processes * (mem.PYTHON_HOST_BYTES + weights) + (2 * weights if merge else 0)
 
 
-def effective_batch(settings: dict[str, Any], rule: str, processes: int) -> int:
-    stage = settings[rule]
-    return stage["per_device_train_batch_size"] * stage["gradient_accumulation_steps"] * processes
+def effective_batch(settings: Settings, rule: str, processes: int) -> int:
+    stage = settings.of(rule)
+    return stage.per_device_train_batch_size * stage.gradient_accumulation_steps * processes
 
 
 def new_job_plan(
-    rule: str, model: str, stage: str, res: dict[str, Any], device: Gpu | None, **fields: Any
+    rule: str, model: str, stage: str, res: Resource, device: Gpu | None, **fields: Any
 ) -> JobPlan:
     """A job's plan before any estimate: what it asks SLURM for (``res``), on ``device``."""
     return JobPlan(
         rule=rule,
         model=model,
         stage=stage,
-        gpus=res["gpus"],
+        gpus=res.gpus,
         gpu=device.name if device else "CPU",
         est_gpu_mem_gb=None,
         mem_breakdown_gb={},
         est_hours=None,
-        runtime_h=res["runtime"] / 60,
+        runtime_h=res.runtime / 60,
         fits=True,
         reasons=[],
-        mem_mb=res["mem_mb"],
+        mem_mb=res.mem_mb,
         **fields,
     )
 
 
-def training_job(config: dict[str, Any], settings: dict[str, Any], rule: str) -> JobPlan:
+def training_job(config: dict[str, Any], settings: Settings, rule: str) -> JobPlan:
     job = budget.job_budget(config, settings, rule)
-    res = settings["resources"][rule]
-    device = rule_gpu(config, rule) if res["gpus"] else None
+    res = settings.resources.of(rule)
+    device = rule_gpu(config, rule) if res.gpus else None
     plan = new_job_plan(
         rule,
         job.model,
@@ -135,16 +136,16 @@ def training_job(config: dict[str, Any], settings: dict[str, Any], rule: str) ->
         launcher=job.launcher,
         rows=job.rows,
     )
-    arch = archs.for_model(config, settings["model"])
+    arch = archs.for_model(config, settings.model)
     if arch is None:
         plan.notes.append("architecture unknown: memory and time not planned")
         return plan
     estimate = getattr(stages, rule)(settings, arch, device)
-    merge = rule == "sft" and settings["sft"].get("merge", True)
+    merge = rule == "sft" and settings.sft.merge
     setup = stages.setup_for(settings, arch, rule, device)
     fill(plan, estimate, device, host_bytes(setup, estimate, merge), arch.source)
     plan.tokens_per_step = estimate.lengths.get("tokens_per_step")
-    measured = res.get("seconds_per_step")
+    measured = res.seconds_per_step
     plan.seconds_per_step = measured or estimate.seconds_per_step
     plan.seconds_per_step_source = "config (measured)" if measured else "plan"
     if plan.seconds_per_step is not None and job.steps is not None:
@@ -187,26 +188,26 @@ def check(plan: JobPlan, device: Gpu | None) -> None:
     plan.fits = not plan.reasons
 
 
-def evaluation_jobs(config: dict[str, Any], settings: dict[str, Any]) -> list[JobPlan]:
-    res = settings["resources"]["evaluate"]
-    device = rule_gpu(config, "evaluate") if res["gpus"] else None
-    arch = archs.for_model(config, settings["model"])
+def evaluation_jobs(config: dict[str, Any], settings: Settings) -> list[JobPlan]:
+    res = settings.resources.evaluate
+    device = rule_gpu(config, "evaluate") if res.gpus else None
+    arch = archs.for_model(config, settings.model)
     jobs = []
-    for stage in settings["model"]["stages"]:
-        for test_set in settings["evaluate"]["test_sets"]:
+    for stage in settings.model.stages:
+        for test_set in settings.evaluate.test_sets:
             rows = budget.corpus_split_rows(config, test_set)
-            cap = settings["evaluate"].get("max_samples")
+            cap = settings.evaluate.max_samples
             items = min(x for x in (rows, cap) if x is not None) if (rows or cap) else 0
             plan = new_job_plan(
                 "evaluate",
-                settings["model"]["name"],
+                settings.model.name,
                 stage,
                 res,
                 device,
                 steps=None,
-                effective_batch=settings["evaluate"]["batch_size"],
+                effective_batch=settings.evaluate.batch_size,
                 test_set=test_set,
-                launcher=launch.describe(min(res["gpus"], 1)),
+                launcher=launch.describe(min(res.gpus, 1)),
                 rows=items,
             )
             if arch is None:
@@ -227,9 +228,9 @@ def plan_jobs(config: dict[str, Any]) -> list[JobPlan]:
     """Every SFT, GRPO and evaluation job of the selected models (``run``), in model order."""
     jobs: list[JobPlan] = []
     for name in config["run"]:
-        settings = resolve_model(config, name)
+        settings = resolved_settings(config, name)
         for rule in ("sft", "grpo"):
-            if rule in settings["model"]["stages"]:
+            if rule in settings.model.stages:
                 jobs.append(training_job(config, settings, rule))
         jobs += evaluation_jobs(config, settings)
     return jobs

@@ -21,6 +21,7 @@ import yaml
 from rlcausality.models import hub
 from rlcausality.models.sources import BUILT_SOURCES
 from rlcausality.models.tiny import DEFAULT_DIMS
+from rlcausality.settings import Model
 
 # Phi-3 fuses q/k/v and gate/up into one Linear each; the others keep them apart.
 FUSED_FAMILIES = ("phi3",)
@@ -153,14 +154,14 @@ def tiny_config(dims: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def local_config_path(config: dict[str, Any], model: dict[str, Any]) -> Path | None:
+def local_config_path(config: dict[str, Any], model: Model) -> Path | None:
     """Where the model's config.json is (or will be) on this machine; None for a hub id."""
-    source = model["source"]
+    source = model.source
     if source in BUILT_SOURCES:
-        return Path(model["path"]) / "config.json"
+        return Path(model.path) / "config.json"
     if source == "path":
-        return Path(model["id"]) / "config.json"
-    manifest = Path(hub.manifest_path(model["name"]))
+        return Path(model.id) / "config.json"
+    manifest = Path(hub.manifest_path(model.name))
     try:
         snapshot = json.loads(manifest.read_text("utf-8"))["snapshot"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -168,14 +169,14 @@ def local_config_path(config: dict[str, Any], model: dict[str, Any]) -> Path | N
     return Path(snapshot) / "config.json"
 
 
-def shipped_key(model: dict[str, Any]) -> str | None:
-    if model["source"] == "gguf":
-        gguf = model.get("gguf") or {}
+def shipped_key(model: Model) -> str | None:
+    if model.source == "gguf":
+        gguf = model.blocks.get("gguf") or {}
         return f"gguf:{gguf.get('package')}/{gguf.get('file')}"
-    return model.get("id")
+    return model.id
 
 
-def for_model(config: dict[str, Any], model: dict[str, Any]) -> Arch | None:
+def for_model(config: dict[str, Any], model: Model) -> Arch | None:
     """The architecture of a resolved ``model`` block: on disk, else tiny dims, else shipped."""
     path = local_config_path(config, model)
     if path is not None and path.is_file():
@@ -183,8 +184,8 @@ def for_model(config: dict[str, Any], model: dict[str, Any]) -> Arch | None:
             return from_config(json.loads(path.read_text("utf-8")), str(path))
         except (OSError, ValueError, KeyError, TypeError):
             pass
-    if model["source"] == "tiny":
-        return from_config(tiny_config(model.get("tiny") or {}), "config.yaml tiny dims")
+    if model.source == "tiny":
+        return from_config(tiny_config(model.blocks.get("tiny") or {}), "config.yaml tiny dims")
     key = shipped_key(model)
     facts = shipped().get(key) if key else None
     if facts is None:

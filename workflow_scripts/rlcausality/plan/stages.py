@@ -19,6 +19,7 @@ from rlcausality.plan import memory as mem
 from rlcausality.plan import timing
 from rlcausality.plan.arch import Arch
 from rlcausality.plan.timing import Gpu
+from rlcausality.settings import Settings
 from rlcausality.stages import train_format
 
 TRL_VLLM_FRACTION = 0.3  # GRPOConfig.vllm_gpu_memory_utilization's default (colocate)
@@ -34,14 +35,14 @@ class Estimate:
     activations: dict[str, int] = field(default_factory=dict)  # with / without checkpointing
 
 
-def setup_for(settings: dict[str, Any], arch: Arch, rule: str, gpu: Gpu | None) -> mem.Setup:
-    model = settings["model"]
-    quantization = model.get("quantization", "none")
-    gpus = settings["resources"][rule]["gpus"] if gpu else 0
-    compute_bytes = 4 if gpu is None or model.get("dtype") == "float32" else 2
+def setup_for(settings: Settings, arch: Arch, rule: str, gpu: Gpu | None) -> mem.Setup:
+    model = settings.model
+    quantization = model.quantization
+    gpus = settings.resources.of(rule).gpus if gpu else 0
+    compute_bytes = 4 if gpu is None or model.dtype == "float32" else 2
     deepspeed = None
     if rule != "evaluate" and gpus:
-        deepspeed = launch.deepspeed_stage(settings[rule].get("deepspeed"), quantization != "none")
+        deepspeed = launch.deepspeed_stage(settings.of(rule).deepspeed, model.quantized)
     return mem.Setup(
         arch=arch,
         quantization=quantization,
@@ -62,15 +63,15 @@ def lengths(model: str, fmt: str, split: str, cap: int) -> tuple[int, int, int]:
     return min(cap, out["max"]), min(cap, out["p50"]), min(cap, out["p90"])
 
 
-def lora_of(settings: dict[str, Any], rule: str, arch: Arch) -> tuple[Any, int, float, int]:
+def lora_of(settings: Settings, rule: str, arch: Arch) -> tuple[Any, int, float, int]:
     """Targets, rank, dropout and parameter count of the adapter a job of ``rule`` trains: GRPO
     from SFT continues the SFT adapter (``lora.continued_lora_model``), SFT's LoRA."""
-    if rule == "grpo" and settings["grpo"].get("init") == "sft":
+    if rule == "grpo" and settings.grpo.init == "sft":
         rule = "sft"
-    stage = settings[rule]
-    targets = lora_targets(stage, get_family(settings["model"]["family"]))
-    rank = int(stage["lora"]["r"])
-    dropout = float(stage["lora"].get("dropout", 0.0))
+    lora = settings.of(rule).lora
+    targets = lora_targets(lora, get_family(settings.model.family))
+    rank = int(lora.r)
+    dropout = float(lora.dropout)
     return targets, rank, dropout, arch.lora_parameters(targets, rank)
 
 
@@ -107,25 +108,25 @@ def train_breakdown(
 
 
 def train_parts(
-    setup: mem.Setup, settings: dict[str, Any], rule: str, tokens: int, seq: int
+    setup: mem.Setup, settings: Settings, rule: str, tokens: int, seq: int
 ) -> tuple[dict[str, int], dict[str, int]]:
     targets, rank, dropout, _ = lora_of(settings, rule, setup.arch)
-    checkpointing = bool(settings[rule].get("gradient_checkpointing"))
+    checkpointing = bool(settings.of(rule).gradient_checkpointing)
     return train_breakdown(setup, targets, rank, dropout, tokens, seq, checkpointing)
 
 
-def sft(settings: dict[str, Any], arch: Arch, gpu: Gpu | None) -> Estimate:
+def sft(settings: Settings, arch: Arch, gpu: Gpu | None) -> Estimate:
     setup = setup_for(settings, arch, "sft", gpu)
-    stage = settings["sft"]
-    cap = min(stage["max_length"], settings["format"]["max_length"])
-    fmt = train_format("sft", settings["format"]["sft_target"])
-    longest, median, p90 = lengths(settings["model"]["name"], fmt, "train", cap)
-    batch = stage["per_device_train_batch_size"]
+    stage = settings.sft
+    cap = min(stage.max_length, settings.format.max_length)
+    fmt = train_format("sft", settings.format.sft_target)
+    longest, median, p90 = lengths(settings.model.name, fmt, "train", cap)
+    batch = stage.per_device_train_batch_size
     parts, both = train_parts(setup, settings, "sft", batch * longest, longest)
     seq = median if batch == 1 else p90
     _, _, _, lora = lora_of(settings, "sft", arch)
-    tokens = batch * stage["gradient_accumulation_steps"] * seq
-    flops = timing.train_flops(setup, tokens, seq, lora, bool(stage["gradient_checkpointing"]))
+    tokens = batch * stage.gradient_accumulation_steps * seq
+    flops = timing.train_flops(setup, tokens, seq, lora, bool(stage.gradient_checkpointing))
     seconds = timing.compute_seconds(setup, gpu, flops) if gpu else None
     context = gpu is not None
     return Estimate(
@@ -136,18 +137,18 @@ def sft(settings: dict[str, Any], arch: Arch, gpu: Gpu | None) -> Estimate:
     )
 
 
-def grpo(settings: dict[str, Any], arch: Arch, gpu: Gpu | None) -> Estimate:
+def grpo(settings: Settings, arch: Arch, gpu: Gpu | None) -> Estimate:
     setup = setup_for(settings, arch, "grpo", gpu)
-    stage = settings["grpo"]
-    prompt, median, _ = lengths(settings["model"]["name"], "grpo", "train", stage_cap(settings))
-    completion = stage["max_completion_length"]
-    batch = stage["per_device_train_batch_size"]
-    rollouts = batch * stage["gradient_accumulation_steps"]  # one generation batch per process
+    stage = settings.grpo
+    prompt, median, _ = lengths(settings.model.name, "grpo", "train", stage_cap(settings))
+    completion = stage.max_completion_length
+    batch = stage.per_device_train_batch_size
+    rollouts = batch * stage.gradient_accumulation_steps  # one generation batch per process
     seq = prompt + completion
     parts, both = train_parts(setup, settings, "grpo", batch * seq, seq)
     _, _, _, lora = lora_of(settings, "grpo", arch)
     notes = []
-    if stage.get("use_vllm") and gpu:
+    if stage.use_vllm and gpu:
         parts["vllm"] = round(TRL_VLLM_FRACTION * gpu.memory_gib * mem.GIB)
         notes.append(f"vLLM colocated: {TRL_VLLM_FRACTION:.0%} of the GPU reserved")
     else:
@@ -163,7 +164,7 @@ def grpo(settings: dict[str, Any], arch: Arch, gpu: Gpu | None) -> Estimate:
     seconds = None
     if gpu:
         tokens = rollouts * (median + completion)
-        ck = bool(stage["gradient_checkpointing"])
+        ck = bool(stage.gradient_checkpointing)
         update = timing.compute_seconds(
             setup, gpu, timing.train_flops(setup, tokens, median, lora, ck)
         )
@@ -175,23 +176,23 @@ def grpo(settings: dict[str, Any], arch: Arch, gpu: Gpu | None) -> Estimate:
     return Estimate(mem.with_allowance(parts, gpu is not None), seconds, sizes, notes, both)
 
 
-def stage_cap(settings: dict[str, Any]) -> int:
-    return int(settings["format"]["max_length"])
+def stage_cap(settings: Settings) -> int:
+    return int(settings.format.max_length)
 
 
 def evaluation(
-    settings: dict[str, Any], arch: Arch, gpu: Gpu | None, stage: str, test_set: str, items: int
+    settings: Settings, arch: Arch, gpu: Gpu | None, stage: str, test_set: str, items: int
 ) -> Estimate:
     """One evaluation job: the stage's model on ``items`` items of ``test_set``."""
     setup = setup_for(settings, arch, "evaluate", gpu)
-    ev = settings["evaluate"]
-    fmt = ev["prompt"][stage]
-    prompt, median, p90 = lengths(settings["model"]["name"], fmt, test_set, stage_cap(settings))
-    new, batch = int(ev["max_new_tokens"][fmt]), int(ev["batch_size"])
-    merged = stage == "sft" and settings["sft"].get("merge", True) and not setup.quantized
+    ev = settings.evaluate
+    fmt = ev.prompt.of(stage)
+    prompt, median, p90 = lengths(settings.model.name, fmt, test_set, stage_cap(settings))
+    new, batch = int(ev.max_new_tokens.of(fmt)), int(ev.batch_size)
+    merged = stage == "sft" and settings.sft.merge and not setup.quantized
     lora = 0 if stage == "base" or merged else lora_of(settings, stage, arch)[3]
     parts = {"base_weights": mem.base_weight_bytes(setup), "lora_params": 4 * lora}
-    if ev.get("use_vllm") and gpu:
+    if ev.use_vllm and gpu:
         parts = {"vllm": round(VLLM_FRACTION * gpu.memory_gib * mem.GIB)}
     else:
         parts["kv_cache"] = mem.kv_cache_bytes(setup, batch, prompt + new)
