@@ -16,8 +16,9 @@ from typing import Any
 import torch
 import yaml
 
-from rlcausality.config import resolve_model, validate_config
+from rlcausality.config import resolved_settings, validate_config
 from rlcausality.plan import arch as archs
+from rlcausality.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_YAML = REPO / "config.yaml"
@@ -52,9 +53,9 @@ def default_models() -> list[str]:
     return list(project_config()["run"])
 
 
-def model_settings(name: str) -> dict[str, Any]:
-    """The resolved settings of the model ``name`` (recipe defaults merged in), a fresh copy."""
-    return resolve_model(project_config(), name)
+def model_settings(name: str) -> Settings:
+    """The typed settings of the model ``name``: every section, recipe defaults merged in."""
+    return resolved_settings(project_config(), name)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class Arch:
 
 def benchmark_arch(name: str) -> Arch:
     """The architecture of config.yaml's model ``name``, as the plan knows it."""
-    model = model_settings(name)["model"]
+    model = model_settings(name).model
     facts = archs.for_model(project_config(), model)
     if facts is None:
         raise ValueError(f"{name}: rlcausality.plan knows no architecture for this model")

@@ -3,7 +3,9 @@ base (reloaded in 4 bits the way the workflow loads it, when asked) and the proj
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +19,35 @@ from benchmarks.gpu_bench.architectures import (
 )
 from benchmarks.gpu_bench.environment import free_memory, scratch_dir, sync
 from rlcausality import lora
-from rlcausality.models.loading import load_model
+from rlcausality.models.loading import Precision, load_model
+from rlcausality.settings import Model, Settings, Sft
 
 QUANTIZED = "4bit-nf4 (bitsandbytes, double quant, reloaded via load_model)"
 
 
-def sft_settings(model_name: str, args: Any) -> dict[str, Any]:
-    """config.yaml's settings for the model, with the benchmark's step shape."""
-    settings = model_settings(model_name)
-    sft = settings["sft"]
-    sft["lora"] = {**sft.get("lora", {}), "r": args.lora_r, "alpha": 2 * args.lora_r}
-    sft.update(
+@dataclass(frozen=True)
+class SftSetup:
+    """A model's typed settings at the benchmark's step shape, and the precision the project
+    chooses for them on this machine (``lora.stage_precision``)."""
+
+    settings: Settings
+    precision: Precision
+
+    @property
+    def model(self) -> Model:
+        return self.settings.model
+
+    @property
+    def sft(self) -> Sft:
+        return self.settings.of("sft")
+
+
+def benchmark_stage(sft: Sft, args: Any) -> Sft:
+    """config.yaml's SFT stage with the benchmark's step shape: ``--lora-r`` (alpha 2r), one
+    batch of ``--seq-len`` tokens per step, no saving, logging or DeepSpeed."""
+    return dataclasses.replace(
+        sft,
+        lora=dataclasses.replace(sft.lora, r=args.lora_r, alpha=2 * args.lora_r),
         per_device_train_batch_size=args.batch_size,
         gradient_accumulation_steps=1,
         max_steps=args.warmup_steps + args.steps,
@@ -39,41 +59,45 @@ def sft_settings(model_name: str, args: Any) -> dict[str, Any]:
         logging_steps=10**9,
         deepspeed=None,  # one process on one GPU: ZeRO would shard nothing
     )
-    if args.dtype:
-        settings["model"]["dtype"] = args.dtype
-    settings["precision"] = lora.stage_precision(settings)
-    return settings
 
 
-def random_base(arch: Arch, dims: dict[str, Any], settings: dict[str, Any]) -> Any:
+def sft_setup(model_name: str, args: Any) -> SftSetup:
+    """config.yaml's settings for the model, with the benchmark's step shape (and ``--dtype``),
+    and their precision."""
+    settings = model_settings(model_name)
+    model = dataclasses.replace(settings.model, dtype=args.dtype) if args.dtype else settings.model
+    stage = benchmark_stage(settings.of("sft"), args)
+    settings = dataclasses.replace(settings, model=model, sft=stage)
+    return SftSetup(settings, lora.stage_precision(model))
+
+
+def random_base(arch: Arch, dims: dict[str, Any], precision: Precision) -> Any:
     """The random-init model of ``arch`` at ``dims``, on the GPU (or the CPU)."""
     from transformers import AutoModelForCausalLM
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(0)
     with torch.device(device):
-        model = AutoModelForCausalLM.from_config(
-            model_config(arch, dims), dtype=settings["precision"].dtype
-        )
+        model = AutoModelForCausalLM.from_config(model_config(arch, dims), dtype=precision.dtype)
     sync()
     return model
 
 
-def load_4bit(settings: dict[str, Any], path: Path) -> Any:
+def load_4bit(setup: SftSetup, path: Path) -> Any:
     """The saved model at ``path``, loaded through ``load_model`` (the project's nf4 config)."""
-    quant_settings = {**settings["model"], "quantization": "4bit", "trust_remote_code": False}
-    model = load_model(quant_settings, path=str(path), precision=settings["precision"])
+    quantized = dataclasses.replace(setup.model, quantization="4bit", trust_remote_code=False)
+    model = load_model(quantized, path=str(path), precision=setup.precision)
     sync()
     return model
 
 
 def build_base(
-    arch: Arch, dims: dict[str, Any], settings: dict[str, Any], quantize: bool, tmp_dir: str | None
+    arch: Arch, dims: dict[str, Any], setup: SftSetup, quantize: bool, tmp_dir: str | None
 ) -> tuple[Any, dict[str, Any]]:
     """The random-init base model, on the GPU (or CPU), quantised when asked: saved to a scratch
     folder and reloaded in 4 bits, the bf16 copy freed before the reload."""
     start = time.perf_counter()
-    model = random_base(arch, dims, settings)
+    model = random_base(arch, dims, setup.precision)
     info: dict[str, Any] = {"build_s": round(time.perf_counter() - start, 2)}
     info.update(count_parameters(model))
     if not quantize:
@@ -87,21 +111,21 @@ def build_base(
         del model
         free_memory()
         start = time.perf_counter()
-        model = load_4bit(settings, tmp)
+        model = load_4bit(setup, tmp)
         info["quantize_load_s"] = round(time.perf_counter() - start, 2)
     info["quantization"] = QUANTIZED
     info["stored_parameters"] = sum(p.numel() for p in model.parameters())
     return model, info
 
 
-def lora_model(base: Any, settings: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+def lora_model(base: Any, setup: SftSetup) -> tuple[Any, dict[str, Any]]:
     """The project's own LoRA set-up (``lora.attach_lora``) on an already built base."""
-    trainable = lora.attach_lora(base, settings, "sft", settings["precision"])
+    trainable = lora.attach_lora(base, setup.model, setup.sft, setup.precision)
     model = trainable.model
     return model, {
         "family": trainable.family.name,
-        "lora_r": settings["sft"]["lora"]["r"],
+        "lora_r": setup.sft.lora.r,
         "lora_targets": trainable.adapted,
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "lora_dropout": settings["sft"]["lora"].get("dropout", 0.0),
+        "lora_dropout": setup.sft.lora.dropout,
     }

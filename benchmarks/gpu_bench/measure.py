@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from benchmarks.gpu_bench.architectures import PROMPT_TOKENS, benchmark_tokenizer
+from benchmarks.gpu_bench.build import SftSetup
 from benchmarks.gpu_bench.environment import cuda, free_memory, memory_gib, peak_rss_mib, sync
 from rlcausality import sft
 
@@ -55,14 +56,14 @@ def step_timer() -> Any:
     return StepTimer()
 
 
-def train_timed(model: Any, settings: dict[str, Any], data: Any) -> dict[str, Any]:
+def train_timed(model: Any, setup: SftSetup, data: Any) -> dict[str, Any]:
     """``sft.sft_config`` and a plain ``SFTTrainer`` over ``data``: step times, wall time, peak
     memory and whether gradient checkpointing was on."""
     from trl import SFTTrainer
 
     timer = step_timer()
     with tempfile.TemporaryDirectory(prefix="gpu_bench_sft_") as out:
-        config = sft.sft_config(settings, out, settings["precision"], has_eval=False)
+        config = sft.sft_config(setup.settings, out, setup.precision, has_eval=False)
         trainer = SFTTrainer(
             model=model,
             args=config,
@@ -83,19 +84,19 @@ def train_timed(model: Any, settings: dict[str, Any], data: Any) -> dict[str, An
 
 
 def measure_sft(
-    model: Any, settings: dict[str, Any], vocab: int, n_matmul: int, args: Any, peak: float | None
+    model: Any, setup: SftSetup, vocab: int, n_matmul: int, args: Any, peak: float | None
 ) -> dict[str, Any]:
     """Warm-up and timed SFT steps of ``args.batch_size`` × ``args.seq_len`` tokens."""
     steps = args.warmup_steps + args.steps
     data = sft_dataset(steps * args.batch_size, args.seq_len, vocab, args.completion_fraction)
-    run = train_timed(model, settings, data)
+    run = train_timed(model, setup, data)
     timed = run["times"][args.warmup_steps :]
     if not timed:
         raise RuntimeError(f"no timed SFT steps ({len(run['times'])} steps ran)")
     step_s = sum(timed) / len(timed)
     tokens = args.batch_size * args.seq_len
     result: dict[str, Any] = {
-        "precision": settings["precision"].name,
+        "precision": setup.precision.name,
         "seq_len": args.seq_len,
         "batch_size": args.batch_size,
         "gradient_checkpointing": run["checkpointing"],

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.gpu_bench.architectures import Arch, benchmark_arch
-from benchmarks.gpu_bench.build import build_base, lora_model, sft_settings
+from benchmarks.gpu_bench.build import SftSetup, build_base, lora_model, sft_setup
 from benchmarks.gpu_bench.environment import (
     Budget,
     allocated_gib,
@@ -38,7 +38,7 @@ class ModelRun:
 
     arch: Arch
     dims: dict[str, Any]
-    settings: dict[str, Any]
+    setup: SftSetup
     quantize: bool
     args: Any
     env: dict[str, Any]
@@ -80,8 +80,8 @@ def start_run(name: str, args: Any, env: dict[str, Any], budget: Budget) -> Mode
     """The model's architecture and settings, and the head of its result."""
     arch = benchmark_arch(name)
     dims = arch.dims(args.smoke)
-    settings = sft_settings(name, args)
-    configured = settings["model"].get("quantization", "none")
+    setup = sft_setup(name, args)
+    configured = setup.model.quantization
     quantize, note = quantize_choice(configured, args.quantize)
     result: dict[str, Any] = {
         "model": name,
@@ -94,7 +94,7 @@ def start_run(name: str, args: Any, env: dict[str, Any], budget: Budget) -> Mode
     }
     if note:
         result["quantization_note"] = note
-    return ModelRun(arch, dims, settings, quantize, args, env, budget, result)
+    return ModelRun(arch, dims, setup, quantize, args, env, budget, result)
 
 
 def wants_vllm(run: ModelRun) -> bool:
@@ -127,14 +127,14 @@ def build_trainable(run: ModelRun) -> Any:
     model = None
     with recorded(run.result, "build"):
         free_memory()
-        base, info = build_base(run.arch, run.dims, run.settings, run.quantize, run.args.tmp_dir)
+        base, info = build_base(run.arch, run.dims, run.setup, run.quantize, run.args.tmp_dir)
         run.result.update(info)
-        run.result["precision"] = run.settings["precision"].name
+        run.result["precision"] = run.setup.precision.name
         run.result["build_memory"] = memory_gib()
         run.result["weights_gib"] = allocated_gib()
         if wants_vllm(run):
             run.vllm_dir = keep_for_vllm(base, run)
-        model, lora = lora_model(base, run.settings)
+        model, lora = lora_model(base, run.setup)
         del base
         run.result.update(lora)
     return model
@@ -155,7 +155,7 @@ def measure_trainable(run: ModelRun, model: Any) -> None:
     peak = peak_tflops(run.env, args.peak_tflops)
     with recorded(result, "sft"):
         matmul = result["matmul_parameters"]
-        result["sft"] = measure_sft(model, run.settings, run.vocab, matmul, args, peak)
+        result["sft"] = measure_sft(model, run.setup, run.vocab, matmul, args, peak)
     free_memory()
     result["generation"] = []
     for kind, prompts, repeats, temperature, new_tokens in generation_runs(args):
