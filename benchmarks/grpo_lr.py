@@ -26,6 +26,7 @@ import json
 import math
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from rlcausality import grpo
 from rlcausality.formatting import render
 from rlcausality.io import read_json, read_jsonl, write_json
 from rlcausality.models import loading
+from rlcausality.settings import Settings
 from rlcausality.task import ANSWER_WORDS
 
 
@@ -94,11 +96,11 @@ def lora_delta(start: Any, end: Any) -> float:
 
 
 def run_rate(
-    settings: dict[str, Any], rate: float, steps: int, paths: dict[str, str], out: Path
+    settings: Settings, rate: float, steps: int, paths: dict[str, str], out: Path
 ) -> dict[str, Any]:
     """GRPO for ``steps`` steps at ``rate``; the manifest and the time it took."""
-    stage = {**settings["grpo"], "learning_rate": rate, "max_steps": steps, "save_steps": steps}
-    run_settings = {**settings, "grpo": stage}
+    stage = replace(settings.grpo, learning_rate=rate, max_steps=steps, save_steps=steps)
+    run_settings = replace(settings, grpo=stage)
     shutil.rmtree(out, ignore_errors=True)
     began = time.monotonic()
     grpo.run(run_settings, paths["train"], str(out), str(out / "manifest.json"), paths["init"])
@@ -122,8 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     for path in args.configfile:  # merged in order, as Snakemake merges --configfile
         config = rlconfig.deep_merge(config, yaml.safe_load(Path(path).read_text("utf-8")))
     config = rlconfig.validate_config(config, " + ".join(args.configfile))
-    settings = rlconfig.complete_settings(rlconfig.resolve_model(config, args.model))
-    model = settings["model"]
+    settings = rlconfig.resolved_settings(config, args.model)
+    model = settings.model
     paths = {
         "train": f"results/data/{args.model}/grpo/train.jsonl",
         "init": f"results/models/{args.model}/sft/manifest.json",

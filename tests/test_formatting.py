@@ -211,7 +211,7 @@ def test_balance_needs_a_train_cap_in_config() -> None:
     from rlcausality.config import ConfigError, validate_config
 
     config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
-    config["models"]["tiny"]["format"] = {"balance": True, "max_train_samples": None}
+    config["models"]["tiny"]["format"].update(balance=True, max_train_samples=None)
     with pytest.raises(ConfigError, match=r"models\.tiny\.format\.balance"):
         validate_config(config)
     config["models"]["tiny"]["format"]["max_train_samples"] = 64
@@ -253,9 +253,9 @@ def test_trace_rows_teach_the_reasoning_format(
     ]
 
 
-def test_trace_rows_of_a_think_opening_template(tiny_model: dict, tmp_path: Path) -> None:
+def test_trace_rows_of_a_think_opening_template(tiny_model: dict, typed_model) -> None:
     rows = corpus_rows(40)[:4]
-    model = dict(tiny_model, family="qwen2-r1")
+    model = typed_model(dict(tiny_model, family="qwen2-r1"))
     out = [formatting.format_row(row, model, "trace") for row in rows]
     for row in out:
         assert row is not None

@@ -50,7 +50,7 @@ from rlcausality.uncertainty import add_intervals
 
 __all__ = ["SUBSET_SEED", "EvalJob", "main", "run", "select_rows"]
 
-PREDICTION_KEYS = ("id", "class_id", "relation", "num_variables", "label", "trace")
+PREDICTION_KEYS = ("id", "class_id", "relation", "num_variables", "label")
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,8 @@ def prediction_rows(
     for row, text, count, cut in zip(rows, texts, counts, flags, strict=True):
         record = {key: row.get(key) for key in PREDICTION_KEYS}
         record["label"] = int(row["label"])
+        if row.get("trace") is not None:  # the oracle trace (reasoning-prompt rows)
+            record["trace"] = row["trace"]
         answer = parse_answer(text, style=style)
         record.update(
             {"completion": text, "answer": answer, "completion_tokens": count, "truncated": cut}
