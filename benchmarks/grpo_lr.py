@@ -70,29 +70,37 @@ def answer_ids(tokenizer: Any) -> tuple[int, int]:
 
 
 @torch.inference_mode()
-def compare(start: Any, end: Any, tokenizer: Any, rows: list[dict[str, Any]]) -> dict[str, float]:
-    """Token KL(start || end) over the completions and |ΔP(Yes)| at the answer slot."""
+def read_policy(model: Any, tokenizer: Any, rows: list[dict[str, Any]]) -> list[tuple]:
+    """Per probe row: the next-token log-probabilities over its completion (float16, to keep
+    the start policy's reading small while GRPO trains) and P(Yes) at the answer slot."""
     yes, no = answer_ids(tokenizer)
-    kl_sum, tokens, shifts = 0.0, 0, []
+    readings = []
     for row in rows:
         ids, first, answer = encode(tokenizer, row)
-        logp = [torch.log_softmax(m(input_ids=ids).logits[0].float(), -1) for m in (start, end)]
-        positions = slice(first - 1, ids.shape[1] - 1)  # logits predicting completion tokens
-        a, b = logp[0][positions], logp[1][positions]
+        logp = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)
+        p_yes = torch.softmax(logp[answer - 1, [yes, no]], -1)[0].item()
+        readings.append((logp[first - 1 : ids.shape[1] - 1].half(), p_yes))
+    return readings
+
+
+def compare(start: list[tuple], end: list[tuple]) -> dict[str, float]:
+    """Token KL(start || end) over the completions and mean |ΔP(Yes)| at the answer slot."""
+    kl_sum, tokens = 0.0, 0
+    for (a, _), (b, _) in zip(start, end, strict=True):
+        a, b = a.float(), b.float()
         kl_sum += float((a.exp() * (a - b)).sum())
         tokens += a.shape[0]
-        p = [torch.softmax(lp[answer - 1, [yes, no]], -1)[0].item() for lp in logp]
-        shifts.append(abs(p[1] - p[0]))
+    shifts = [abs(e[1] - s[1]) for s, e in zip(start, end, strict=True)]
     return {"token_kl": kl_sum / tokens, "answer_shift": sum(shifts) / len(shifts)}
 
 
-def lora_delta(start: Any, end: Any) -> float:
-    ends = dict(end.named_parameters())
-    total = 0.0
-    for name, value in start.named_parameters():
-        if "lora_" in name:
-            total += float((ends[name].detach() - value.detach()).pow(2).sum())
-    return math.sqrt(total)
+def lora_weights(model: Any) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n}
+
+
+def lora_delta(start: dict[str, torch.Tensor], end: dict[str, torch.Tensor]) -> float:
+    """The Frobenius norm of the change of the LoRA weights."""
+    return math.sqrt(sum(float((end[name] - value).pow(2).sum()) for name, value in start.items()))
 
 
 def run_rate(
@@ -132,16 +140,19 @@ def main(argv: list[str] | None = None) -> None:
     }
     rows = probe_rows(args.probe, args.probe_rows)
     tokenizer = loading.load_tokenizer(model)
-    start = loading.load_trained(model, read_json(paths["init"]), trainable=True).eval()
+    start_model = loading.load_trained(model, read_json(paths["init"]), trainable=True).eval()
+    start, start_lora = read_policy(start_model, tokenizer, rows), lora_weights(start_model)
+    del start_model  # one model in memory while GRPO trains
     results = []
     for rate in args.rates:
         done = run_rate(settings, rate, args.steps, paths, Path(args.work) / f"lr{rate:g}")
-        end = loading.load_trained(model, done["manifest"], trainable=True).eval()
-        figures = compare(start, end, tokenizer, rows)
+        end_model = loading.load_trained(model, done["manifest"], trainable=True).eval()
+        figures = compare(start, read_policy(end_model, tokenizer, rows))
         results.append(
             {"learning_rate": rate, "steps": args.steps, "seconds": round(done["seconds"], 1),
-             **figures, "lora_delta": lora_delta(start, end)}
+             **figures, "lora_delta": lora_delta(start_lora, lora_weights(end_model))}
         )  # fmt: skip
+        del end_model
         print(json.dumps(results[-1]), flush=True)
     write_json(args.out, {"model": args.model, "probe_rows": len(rows), "results": results})
 

@@ -9,6 +9,7 @@ import brute_force as bf
 import pytest
 
 from rlcausality.corr2cause import graphs, symbolic
+from rlcausality.corr2cause.text import ORIGINAL
 from rlcausality.task import (
     follows_reasoning_format,
     parse_answer,
@@ -17,14 +18,7 @@ from rlcausality.task import (
     trace_completion,
 )
 
-HYPOTHESES = {
-    "parent": "{x} directly causes {y}.",
-    "child": "{y} directly causes {x}.",
-    "non-parent ancestor": "{x} causes something else which causes {y}.",
-    "non-child descendant": "{y} causes something else which causes {x}.",
-    "collider": "There exists at least one collider (i.e., common effect) of {x} and {y}.",
-    "confounder": "There exists at least one confounder (i.e., common cause) of {x} and {y}.",
-}
+HYPOTHESES = ORIGINAL  # the published hypothesis templates, by relation
 
 
 def carries(n: int, dag: bf.Dag, relation: str, x: int, y: int, m: int) -> bool:

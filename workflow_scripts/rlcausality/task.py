@@ -39,7 +39,8 @@ style with ``answer_style``.
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 SYSTEM_PROMPT = "You are an expert in causal reasoning."
 ANSWER_WORDS = {1: "Yes", 0: "No"}
@@ -89,8 +90,15 @@ _TRACE_LIST = {
 }
 
 
-class DerivationLike(Protocol):
-    """What ``trace_body`` reads (``corr2cause.symbolic.Derivation``)."""
+@dataclass(frozen=True)
+class Derivation:
+    """What the exact reasoner reads from an item (``corr2cause.symbolic.derive``), as indices
+    into ``names`` (display order): ``adjacent``, the pairs (i < j) no independence separates
+    (the skeleton every DAG shares); ``fixed``, the edges (cause, effect) oriented alike in
+    every DAG; the relation the hypothesis asks about and its variables ``x``, ``y``;
+    ``witnesses``, the variables that carry that relation in every DAG (a mediator after the
+    cause, a common effect or cause), empty for a direct edge; ``label``, 1 when the relation
+    holds in every DAG."""
 
     names: tuple[str, ...]
     adjacent: tuple[tuple[int, int], ...]
@@ -168,7 +176,7 @@ def follows_reasoning_format(text: str, think_opened: bool = False) -> bool:
     return bool(match and match.group("body").strip() and "<think>" not in match.group("body"))
 
 
-def trace_body(derivation: DerivationLike) -> str:
+def trace_body(derivation: Derivation) -> str:
     """The text inside the think block of an oracle trace (see the module)."""
     names = derivation.names
     adjacent = ", ".join(f"{names[i]}-{names[j]}" for i, j in derivation.adjacent)

@@ -11,12 +11,12 @@ premise is inconsistent.  A hypothesis is valid iff its relation holds in every 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 
 from rlcausality.corr2cause import graphs
 from rlcausality.corr2cause.text import ParsedInput, Premise, parse_input
+from rlcausality.task import Derivation
 
 MAX_VARIABLES = 8
 
@@ -79,27 +79,6 @@ def premise_relations(premise: Premise) -> np.ndarray | None:
         return None
     tables = graphs.relation_tables(np.array(members, dtype=np.int64), n=premise.num_variables)
     return tables.all(axis=0)
-
-
-@dataclass(frozen=True)
-class Derivation:
-    """What the reasoner reads from an item, as indices into ``names`` (display order).
-
-    ``adjacent``: the pairs (i < j) no independence separates (the skeleton every DAG shares);
-    ``fixed``: the edges (cause, effect) oriented alike in every DAG; ``check``: the relation
-    the hypothesis asks about and its two variables; ``witnesses``: the variables that carry
-    that relation in every DAG (a mediator after the cause, a common effect or cause), empty
-    for a direct edge; ``label``: 1 when the relation holds in every DAG.
-    """
-
-    names: tuple[str, ...]
-    adjacent: tuple[tuple[int, int], ...]
-    fixed: tuple[tuple[int, int], ...]
-    relation: str
-    x: int
-    y: int
-    witnesses: tuple[int, ...]
-    label: int
 
 
 def _witnesses(adj: np.ndarray, relation: str, x: int, y: int) -> np.ndarray:
