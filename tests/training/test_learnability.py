@@ -23,8 +23,8 @@ from rlcausality.models import tiny
 SLICE = 12  # items per label
 
 
-def corpus_slice() -> list[dict[str, Any]]:
-    rows = generate_corpus({"num_variables": [3, 4], "robustness": False})["train"]
+def corpus_slice(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``SLICE`` valid and ``SLICE`` invalid rows of ``rows``, a seeded choice."""
     rng = random.Random(0)
     valid = [row for row in rows if row["label"] == 1]
     invalid = [row for row in rows if row["label"] == 0]
@@ -39,7 +39,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, model_factory, make_settin
     base = root / "base"
     tiny.build({"model": model_factory(base)}, root / "corpus.jsonl", base)
     model = model_factory(base)
-    write_jsonl(root / "slice.jsonl", corpus_slice())
+    write_jsonl(root / "slice.jsonl", corpus_slice(corpus))
     fmt_settings = {"model": model, "format": {"max_length": 4096, "max_train_samples": None}}
     formatting.main(
         ["--settings", json.dumps(fmt_settings), "--fmt", "sft",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rlcausality.config import resolve_model
+from rlcausality.config import resolved_settings
 
 # At or below this rate, 4 LoRA GRPO steps on SmolLM2-135M from its SFT adapter moved the
 # policy by a token KL under 1e-5 nats (rounding) and P(Yes) by under 2e-4; the change of the
@@ -25,10 +25,10 @@ def learning_rate_warnings(config: dict[str, Any]) -> list[str]:
     """One line per model whose LoRA GRPO learning rate is in the range that did not move."""
     lines = []
     for name in config.get("models", {}):
-        settings = resolve_model(config, name)
-        if "grpo" not in settings["model"]["stages"]:
+        settings = resolved_settings(config, name)
+        if "grpo" not in settings.model.stages:
             continue
-        rate = float(settings["grpo"]["learning_rate"])
+        rate = float(settings.grpo.learning_rate)
         if rate <= LORA_GRPO_STILL_RATE:
             lines.append(
                 f"WARNING: models.{name}.grpo.learning_rate {rate:g} with a LoRA adapter: at "

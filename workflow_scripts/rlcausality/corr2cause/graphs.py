@@ -302,6 +302,14 @@ def closure(adj: np.ndarray) -> np.ndarray:
     return reach
 
 
+def closure_avoiding(adj: np.ndarray, node: int) -> np.ndarray:
+    """Strict reachability of a stack of DAG adjacencies on paths that avoid ``node``."""
+    kept = adj.copy()
+    kept[:, node, :] = False
+    kept[:, :, node] = False
+    return closure(kept)
+
+
 def relation_tables(codes: np.ndarray, n: int) -> np.ndarray:
     """(K, 6, n, n) bool: ``out[k, r, x, y]`` = relation ``RELATIONS[r]`` holds for (x, y)."""
     adj = to_adjacency(codes, n)
@@ -315,10 +323,7 @@ def relation_tables(codes: np.ndarray, n: int) -> np.ndarray:
     # closures avoiding each node r: drop r's edges
     avoid = np.empty((n, *desc.shape), dtype=bool)
     for r in range(n):
-        a = adj.copy()
-        a[:, r, :] = False
-        a[:, :, r] = False
-        avoid[r] = closure(a)
+        avoid[r] = closure_avoiding(adj, r)
     for x in range(n):
         for y in range(n):
             if x == y:

@@ -89,13 +89,7 @@ def _witnesses(adj: np.ndarray, relation: str, x: int, y: int) -> np.ndarray:
         reach = graphs.closure(adj)
         return adj[:, cause, :] & reach[:, :, effect]  # cause -> m ~> effect
 
-    def avoiding(node: int) -> np.ndarray:
-        kept = adj.copy()
-        kept[:, node, :] = False
-        kept[:, :, node] = False
-        return graphs.closure(kept)
-
-    avoid_x, avoid_y = avoiding(x), avoiding(y)
+    avoid_x, avoid_y = graphs.closure_avoiding(adj, x), graphs.closure_avoiding(adj, y)
     if relation == "collider":
         return avoid_y[:, x, :] & avoid_x[:, y, :]  # x ~> m and y ~> m
     if relation == "confounder":

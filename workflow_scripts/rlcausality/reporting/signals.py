@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rlcausality.reporting.cells import Key, ordered_keys
+from rlcausality.reporting.plots import curve_series
 from rlcausality.reporting.render import Table
 
 TRACE_COLUMNS = (
@@ -43,7 +44,7 @@ def trace_table(cells: Mapping[Key, Mapping[str, Any]]) -> Table | None:
 
 
 def _values(history: Sequence[Mapping[str, Any]], key: str) -> list[float]:
-    return [float(e[key]) for e in history if "step" in e and e.get(key) is not None]
+    return curve_series(history, key)[1]
 
 
 def _mean(values: Sequence[float]) -> float | None:
