@@ -10,7 +10,7 @@ import yaml
 
 from rlcausality.config import resolve_model, validate_config
 
-from .helpers import copy_workflow, dry_run, run_snakemake
+from .helpers import copy_workflow, dry_run, job_counts, run_snakemake
 
 REAL = "run=[qwen2.5-1.5b,phi-3.5-mini,deepseek-r1-7b]"
 
@@ -67,6 +67,17 @@ def test_demo_profile_builds_smollm2_and_tiny(workflow: Path) -> None:
     assert counts["base_model"] == 2  # the GGUF conversion and the tiny build
     assert counts["sft"] == 2 and counts["grpo"] == 2
     assert counts["evaluate"] == 2 + 9  # smollm2: SFT and GRPO on test; tiny: three test sets
+
+
+def test_learn_profile_is_the_demo_chain_with_four_times_the_sft_data(workflow: Path) -> None:
+    proc = run_snakemake(workflow, "-n", "-p", "--profile", "profiles/learn")
+    out = proc.stdout + proc.stderr
+    counts = job_counts(out)
+    assert counts["base_model"] == 1  # SmolLM2 alone: no tiny
+    assert counts["sft"] == 1 and counts["grpo"] == 1
+    assert counts["evaluate"] == 2
+    assert '"max_steps": 160' in out  # 160 steps x 4 sequences
+    assert "--max-samples 640" in out
 
 
 def test_lint_is_clean(workflow: Path) -> None:

@@ -1,0 +1,103 @@
+"""One row per evaluated run: F1 with its interval, and paired differences against baselines.
+
+For the learning curve in docs/demo.md: each run is an evaluation folder
+(``results/eval/{model}/{stage}/{test_set}``, as the workflow writes it, possibly in another
+clone) holding ``metrics.json`` and ``predictions.jsonl``. Against the baselines of the same
+test set (``results/eval/baselines/{test_set}.json`` and its ``.predictions.jsonl``), on the
+identical items of each run, it prints a markdown table: n, F1 [95% class-bootstrap CI], the
+number of Yes answers, the trace agreement (when the run has one), and the paired ΔF1 [95% CI]
+of the run minus always-valid and minus the relation prior, with McNemar's p for accuracy.
+Every interval is the workflow's own (``rlcausality.uncertainty``).
+
+    python benchmarks/curve.py --baselines results/eval/baselines/test.json \
+        "trace 320=results/eval/smollm2-135m/sft/test" \
+        "answer 320=../answer/results/eval/smollm2-135m/sft/test"
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rlcausality.io import read_json, read_jsonl
+from rlcausality.reporting.cells import baseline_predictions_path
+from rlcausality.uncertainty import paired_comparison
+
+BASELINES = ("always_valid", "relation_prior")
+
+
+def _interval(value: float, ci: Sequence[float] | None) -> str:
+    if not ci:
+        return f"{value:.3f}"
+    return f"{value:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def _p(p: float) -> str:
+    return f"{p:.2g}"
+
+
+def baseline_rows(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each baseline's per-item predictions (rows with ``answer``) on the test set."""
+    rows = list(read_jsonl(baseline_predictions_path(str(path))))
+    return {name: [{**row, "answer": row["answers"][name]} for row in rows] for name in BASELINES}
+
+
+def run_row(label: str, folder: Path, baselines: Mapping[str, list[dict[str, Any]]]) -> list[str]:
+    metrics = read_json(folder / "metrics.json")
+    predictions = list(read_jsonl(folder / "predictions.jsonl"))
+    yes = sum(1 for p in predictions if p.get("answer") == 1)
+    trace = metrics.get("trace") or {}
+    cells = [
+        label,
+        str(metrics["n"]),
+        _interval(metrics["f1"], metrics.get("f1_ci95")),
+        str(yes),
+        f"{trace['adjacency_match']:.3f}" if trace else "–",
+    ]
+    for name in BASELINES:
+        paired = paired_comparison(baselines[name], predictions)
+        cells.append(
+            f"{_interval(paired['delta_f1'], paired['delta_f1_ci95'])}, p {_p(paired['mcnemar_p'])}"
+        )
+    return cells
+
+
+def table(runs: Sequence[tuple[str, Path]], baselines_path: Path) -> str:
+    baselines = baseline_rows(baselines_path)
+    head = [
+        "run",
+        "n",
+        "F1 [95% CI]",
+        "Yes answers",
+        "adjacencies = oracle",
+        "ΔF1 vs always-valid [95% CI], McNemar p",
+        "ΔF1 vs relation prior [95% CI], McNemar p",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(run_row(label, path, baselines)) + " |" for label, path in runs]
+    return "\n".join(lines)
+
+
+def parse_run(text: str) -> tuple[str, Path]:
+    label, sep, folder = text.partition("=")
+    if not sep or not label or not folder:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LABEL=EVAL_FOLDER")
+    path = Path(folder)
+    for name in ("metrics.json", "predictions.jsonl"):
+        if not (path / name).is_file():
+            raise argparse.ArgumentTypeError(f"{path / name}: missing (an evaluation folder?)")
+    return label, path
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=parse_run, help="LABEL=EVAL_FOLDER")
+    parser.add_argument("--baselines", type=Path, required=True, help="baselines/{test}.json")
+    args = parser.parse_args(argv)
+    print(table(args.runs, args.baselines))
+
+
+if __name__ == "__main__":
+    main()

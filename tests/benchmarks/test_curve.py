@@ -1,0 +1,75 @@
+"""`benchmarks/curve.py`: the learning-curve table, on a generated corpus and the baselines'
+real answers (the exact reasoner stands in for a trained model: its F1 is known)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from benchmarks import curve
+from rlcausality import baselines
+from rlcausality.corr2cause.generate import generate_corpus
+from rlcausality.io import read_json, read_jsonl, write_json, write_jsonl
+from rlcausality.metrics import compute_metrics
+from rlcausality.uncertainty import add_intervals
+
+
+@pytest.fixture(scope="module")
+def test_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("curve")
+    splits = {"train": 0.5, "validation": 0.1, "test": 0.4}  # 68 test classes, 512 valid items
+    corpus = generate_corpus({"num_variables": [2, 5], "robustness": False, "splits": splits})
+    for split in ("train", "test"):
+        write_jsonl(out / f"{split}.jsonl", corpus[split])
+    baselines.main(
+        ["--data", str(out / "test.jsonl"), "--train", str(out / "train.jsonl"),
+         "--out", str(out / "test.json"), "--predictions", str(out / "test.predictions.jsonl")]
+    )  # fmt: skip
+    return out
+
+
+def evaluation_folder(root: Path, name: str, answer: str) -> Path:
+    """An evaluation folder whose predictions are one baseline's per-item answers."""
+    rows = list(read_jsonl(root / "test.predictions.jsonl"))
+    predictions = [{**row, "answer": row["answers"][answer]} for row in rows]
+    folder = root / name
+    folder.mkdir()
+    write_jsonl(folder / "predictions.jsonl", predictions)
+    write_json(folder / "metrics.json", add_intervals(compute_metrics(predictions), predictions))
+    return folder
+
+
+def cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def test_the_exact_reasoner_beats_both_baselines_by_their_f1_gap(test_set: Path) -> None:
+    folder = evaluation_folder(test_set, "symbolic", "symbolic")
+    text = curve.table([("exact", folder)], test_set / "test.json")
+    head, _, row = text.splitlines()
+    assert cells(head)[0] == "run" and len(cells(row)) == len(cells(head))
+    label, n, f1, yes, trace, vs_valid, vs_prior = cells(row)
+    found = read_json(test_set / "test.json")["baselines"]
+    assert label == "exact" and int(n) == found["symbolic"]["n"]
+    assert f1.startswith("1.000 [1.00, 1.00]")
+    assert int(yes) == found["symbolic"]["confusion"]["tp"]
+    assert trace == "–"  # no oracle trace in these rows
+    for cell, name in ((vs_valid, "always_valid"), (vs_prior, "relation_prior")):
+        delta = float(cell.split()[0])
+        assert delta == pytest.approx(1 - found[name]["f1"], abs=5e-4)
+        low = float(cell.split("[")[1].split(",")[0])
+        assert 0 < low <= delta
+
+
+def test_a_run_equal_to_a_baseline_differs_from_it_by_zero(test_set: Path) -> None:
+    folder = evaluation_folder(test_set, "valid", "always_valid")
+    row = curve.table([("always Yes", folder)], test_set / "test.json").splitlines()[2]
+    vs_valid = cells(row)[5]
+    assert vs_valid.startswith("0.000 [0.00, 0.00], p 1")
+
+
+def test_a_folder_without_an_evaluation_is_named(tmp_path: Path) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=r"metrics\.json: missing"):
+        curve.parse_run(f"x={tmp_path}")
