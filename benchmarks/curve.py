@@ -5,7 +5,9 @@ For the learning curve in docs/demo.md: each run is an evaluation folder
 clone) holding ``metrics.json`` and ``predictions.jsonl``. Against the baselines of the same
 test set (``results/eval/baselines/{test_set}.json`` and its ``.predictions.jsonl``), on the
 identical items of each run, it prints a markdown table: n, F1 [95% class-bootstrap CI], the
-number of Yes answers, the trace agreement (when the run has one), and the paired ΔF1 [95% CI]
+number of Yes answers, the trace agreement when the run has one (whole adjacency lists equal to
+the oracle's; the share of all variable pairs classed right, beside that of listing every pair:
+``metrics.trace_metrics``), and the paired ΔF1 [95% CI]
 of the run minus always-valid and minus the relation prior, with McNemar's p for accuracy.
 Every interval is the workflow's own (``rlcausality.uncertainty``).
 
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcausality.io import read_json, read_jsonl
+from rlcausality.metrics import trace_metrics
 from rlcausality.reporting.cells import baseline_predictions_path
 from rlcausality.uncertainty import paired_comparison
 
@@ -32,6 +35,12 @@ def _interval(value: float, ci: Sequence[float] | None) -> str:
     if not ci:
         return f"{value:.3f}"
     return f"{value:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def _share(value: float | None, reference: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.3f} ({reference:.3f})" if reference is not None else f"{value:.3f}"
 
 
 def _p(p: float) -> str:
@@ -48,13 +57,15 @@ def run_row(label: str, folder: Path, baselines: Mapping[str, list[dict[str, Any
     metrics = read_json(folder / "metrics.json")
     predictions = list(read_jsonl(folder / "predictions.jsonl"))
     yes = sum(1 for p in predictions if p.get("answer") == 1)
-    trace = metrics.get("trace") or {}
+    trace = trace_metrics(predictions)  # from the predictions: older metrics.json lack pairs
+    pairs = (trace or {}).get("adjacency_pairs") or {}
     cells = [
         label,
         str(metrics["n"]),
         _interval(metrics["f1"], metrics.get("f1_ci95")),
         str(yes),
         f"{trace['adjacency_match']:.3f}" if trace else "–",
+        _share(pairs.get("accuracy"), pairs.get("every_pair_accuracy")),
     ]
     for name in BASELINES:
         paired = paired_comparison(baselines[name], predictions)
@@ -72,6 +83,7 @@ def table(runs: Sequence[tuple[str, Path]], baselines_path: Path) -> str:
         "F1 [95% CI]",
         "Yes answers",
         "adjacencies = oracle",
+        "pairs right (listing every pair)",
         "ΔF1 vs always-valid [95% CI], McNemar p",
         "ΔF1 vs relation prior [95% CI], McNemar p",
     ]

@@ -50,12 +50,12 @@ def test_the_exact_reasoner_beats_both_baselines_by_their_f1_gap(test_set: Path)
     text = curve.table([("exact", folder)], test_set / "test.json")
     head, _, row = text.splitlines()
     assert cells(head)[0] == "run" and len(cells(row)) == len(cells(head))
-    label, n, f1, yes, trace, vs_valid, vs_prior = cells(row)
+    label, n, f1, yes, trace, pairs, vs_valid, vs_prior = cells(row)
     found = read_json(test_set / "test.json")["baselines"]
     assert label == "exact" and int(n) == found["symbolic"]["n"]
     assert f1.startswith("1.000 [1.00, 1.00]")
     assert int(yes) == found["symbolic"]["confusion"]["tp"]
-    assert trace == "–"  # no oracle trace in these rows
+    assert trace == pairs == "–"  # no oracle trace in these rows
     for cell, name in ((vs_valid, "always_valid"), (vs_prior, "relation_prior")):
         delta = float(cell.split()[0])
         assert delta == pytest.approx(1 - found[name]["f1"], abs=5e-4)
@@ -66,7 +66,7 @@ def test_the_exact_reasoner_beats_both_baselines_by_their_f1_gap(test_set: Path)
 def test_a_run_equal_to_a_baseline_differs_from_it_by_zero(test_set: Path) -> None:
     folder = evaluation_folder(test_set, "valid", "always_valid")
     row = curve.table([("always Yes", folder)], test_set / "test.json").splitlines()[2]
-    vs_valid = cells(row)[5]
+    vs_valid = cells(row)[6]
     assert vs_valid.startswith("0.000 [0.00, 0.00], p 1")
 
 

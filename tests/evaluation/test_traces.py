@@ -15,7 +15,7 @@ ORACLE = "Adjacent: A-C, B-C. Fixed: A->C, B->C. Check common effect of A and B:
 
 
 def record(completion: str, trace: str | None = ORACLE) -> dict:
-    return {"label": 1, "answer": 1, "trace": trace, "completion": completion}
+    return {"label": 1, "answer": 1, "trace": trace, "completion": completion, "num_variables": 3}
 
 
 def test_trace_metrics_count_exact_lists() -> None:
@@ -27,23 +27,32 @@ def test_trace_metrics_count_exact_lists() -> None:
         record("Yes", trace=None),  # no oracle trace: not scored
     ]
     metrics = trace_metrics(predictions)
+    # adjacent pairs stated: {A-C, B-C} twice (right), {A-B} (wrong), none; oracle 4 x 2 of 3
+    # pairs. Wrong pairs: 0, 0, 3 (A-B stated, A-C and B-C missed), 2: 5 of 12.
+    pairs = {"precision": 4 / 5, "recall": 4 / 8, "f1": 2 * (4 / 5) * (4 / 8) / (4 / 5 + 4 / 8),
+             "accuracy": 7 / 12, "every_pair_f1": 2 * (8 / 12) / (8 / 12 + 1),
+             "every_pair_accuracy": 8 / 12}  # fmt: skip
     assert metrics == {
         "n": 4,
         "states_trace": 0.75,
         "adjacency_match": 0.5,
         "fixed_match": 0.5,
         "both_match": 0.25,
+        "adjacency_pairs": pytest.approx(pairs),
     }
     assert trace_metrics([record("Yes", trace=None)]) is None
 
 
 def test_trace_table_lists_cells_with_traces(tmp_path: Path) -> None:
-    with_trace = {"trace": {"n": 4, "states_trace": 0.75, "adjacency_match": 0.5,
-                            "fixed_match": 0.5, "both_match": 0.25}}  # fmt: skip
+    pairs = {"precision": 0.8, "recall": 0.5, "f1": 0.615, "accuracy": 0.583,
+             "every_pair_f1": 0.8, "every_pair_accuracy": 0.667}  # fmt: skip
+    trace = {"n": 4, "states_trace": 0.75, "adjacency_match": 0.5, "fixed_match": 0.5,
+             "both_match": 0.25, "adjacency_pairs": pairs}  # fmt: skip
+    with_trace = {"trace": trace}
     cells = {("m", "sft", "test"): with_trace, ("m", "base", "test"): {"trace": None}}
     table = trace_table(cells)
     assert table is not None and [row[0] for row in table.rows] == ["m / sft / test"]
-    assert table.rows[0][1:] == [4, 0.75, 0.5, 0.5, 0.25]
+    assert table.rows[0][1:] == [4, 0.75, 0.5, 0.5, 0.25, 0.615, 0.583, 0.667]
     assert "adjacencies = oracle" in render_markdown("t", "s", [table], tmp_path / "r.md")
     assert trace_table({("m", "base", "test"): {}}) is None
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from math import comb
 from typing import Any
 
 from rlcausality.task import read_trace
@@ -118,7 +119,12 @@ def compute_metrics(predictions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 def trace_metrics(predictions: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     """How often a completion's ``Adjacent`` and ``Fixed`` lists equal the oracle trace's
     (``task.read_trace``), over the items that have one (``trace``); None when none has.
-    ``states_trace``: the fraction whose completion states both lists at all."""
+    ``states_trace``: the fraction whose completion states both lists at all.
+    ``adjacency_pairs``: precision, recall and F1 of the stated adjacent pairs against the
+    oracle's, pooled over the items (an unstated list states no pair), so a list with one
+    wrong pair still counts its right ones; with ``num_variables``, also the accuracy over all
+    N(N-1)/2 pairs of each item and, for reference, the F1 and accuracy of listing every pair
+    (a reading of nothing but N)."""
     scored = [p for p in predictions if p.get("trace")]
     if not scored:
         return None
@@ -132,6 +138,27 @@ def trace_metrics(predictions: Sequence[Mapping[str, Any]]) -> dict[str, Any] | 
         counts["adjacency_match"] += adjacent
         counts["fixed_match"] += fixed
         counts["both_match"] += adjacent and fixed
+        stated, true = generated["adjacent"] or frozenset(), oracle["adjacent"] or frozenset()
+        counts["tp"] += len(stated & true)
+        counts["fp"] += len(stated - true)
+        counts["fn"] += len(true - stated)
+        if record.get("num_variables") is not None:
+            counts["pairs"] += comb(int(record["num_variables"]), 2)
+            counts["wrong"] += len(stated ^ true)
+            counts["true"] += len(true)
     n = len(scored)
     keys = ("states_trace", "adjacency_match", "fixed_match", "both_match")
-    return {"n": n, **{key: counts[key] / n for key in keys}}
+    return {"n": n, **{key: counts[key] / n for key in keys}, "adjacency_pairs": _pairs(counts)}
+
+
+def _pairs(counts: Mapping[str, int]) -> dict[str, float | None]:
+    """``trace_metrics``' pooled adjacent-pair scores from its counts."""
+    precision = safe_div(counts["tp"], counts["tp"] + counts["fp"])
+    recall = safe_div(counts["tp"], counts["tp"] + counts["fn"])
+    out: dict[str, float | None] = {"precision": precision, "recall": recall}
+    out["f1"] = f1_score(precision, recall)
+    total = counts["pairs"]
+    out["accuracy"] = safe_div(total - counts["wrong"], total) if total else None
+    out["every_pair_f1"] = f1_score(safe_div(counts["true"], total), 1.0) if total else None
+    out["every_pair_accuracy"] = safe_div(counts["true"], total) if total else None
+    return out

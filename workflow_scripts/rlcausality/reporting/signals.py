@@ -25,6 +25,12 @@ TRACE_COLUMNS = (
     ("fixed_match", "fixed edges = oracle"),
     ("both_match", "both = oracle"),
 )
+# metrics.trace_metrics' pooled adjacent-pair scores, beside the reference of listing every pair
+PAIR_COLUMNS = (
+    ("f1", "adjacent pairs: F1"),
+    ("accuracy", "pairs right"),
+    ("every_pair_accuracy", "pairs right by listing every pair"),
+)
 ZERO_STD = "frac_reward_zero_std"
 FORMAT_REWARD = "rewards/format/mean"
 
@@ -34,12 +40,14 @@ def trace_table(cells: Mapping[Key, Mapping[str, Any]]) -> Table | None:
     keys = [k for k in ordered_keys(list(cells)) if (cells[k].get("trace") or {}).get("n")]
     if not keys:
         return None
-    rows = [
-        [" / ".join(k), cells[k]["trace"]["n"], *(cells[k]["trace"][c] for c, _ in TRACE_COLUMNS)]
-        for k in keys
-    ]
+    rows = []
+    for k in keys:
+        trace = cells[k]["trace"]
+        pairs = trace.get("adjacency_pairs") or {}
+        rows.append([" / ".join(k), trace["n"], *(trace[c] for c, _ in TRACE_COLUMNS)])
+        rows[-1] += [pairs.get(c) for c, _ in PAIR_COLUMNS]
     headers = ["model / stage / test set", "n (with an oracle trace)"]
-    headers += [title for _, title in TRACE_COLUMNS]
+    headers += [title for _, title in TRACE_COLUMNS + PAIR_COLUMNS]
     return Table(headers, rows, "Reasoning traces against the exact reasoner's")
 
 
