@@ -60,6 +60,11 @@ def _build(workdir: Path, target: str, env: dict[str, str] | None = None) -> str
     return proc.stdout + proc.stderr
 
 
+def _log_tail(workdir: Path, stage: str = "sft", chars: int = 3000) -> str:
+    log = workdir / f"results/logs/{stage}/tiny.log"
+    return log.read_text(errors="replace")[-chars:] if log.is_file() else f"({log}: none)"
+
+
 def _manifest(workdir: Path, stage: str) -> dict:
     return json.loads((workdir / f"results/models/tiny/{stage}/manifest.json").read_text())
 
@@ -103,7 +108,10 @@ def test_two_ranks_killed_with_sigkill_resume(tmp_path: Path) -> None:
     deadline = time.monotonic() + 600
     try:
         while not complete_checkpoints(checkpoints):
-            assert proc.poll() is None, "the job ended before a checkpoint was written"
+            assert proc.poll() is None, (
+                "the job ended before a checkpoint was written; its log ends:\n"
+                + _log_tail(workdir)
+            )
             assert time.monotonic() < deadline, "no checkpoint within 600 s"
             time.sleep(0.05)
     finally:
