@@ -26,15 +26,11 @@ from typing import Any
 from rlcausality.io import read_json, read_jsonl
 from rlcausality.metrics import trace_metrics
 from rlcausality.reporting.cells import baseline_predictions_path
+from rlcausality.reporting.paired import baseline_answers
+from rlcausality.reporting.render import Estimate, fmt
 from rlcausality.uncertainty import paired_comparison
 
 BASELINES = ("always_valid", "relation_prior")
-
-
-def _interval(value: float, ci: Sequence[float] | None) -> str:
-    if not ci:
-        return f"{value:.3f}"
-    return f"{value:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]"
 
 
 def _share(value: float | None, reference: float | None) -> str:
@@ -50,7 +46,7 @@ def _p(p: float) -> str:
 def baseline_rows(path: Path) -> dict[str, list[dict[str, Any]]]:
     """Each baseline's per-item predictions (rows with ``answer``) on the test set."""
     rows = list(read_jsonl(baseline_predictions_path(str(path))))
-    return {name: [{**row, "answer": row["answers"][name]} for row in rows] for name in BASELINES}
+    return {name: baseline_answers(rows, name) for name in BASELINES}
 
 
 def run_row(label: str, folder: Path, baselines: Mapping[str, list[dict[str, Any]]]) -> list[str]:
@@ -62,7 +58,7 @@ def run_row(label: str, folder: Path, baselines: Mapping[str, list[dict[str, Any
     cells = [
         label,
         str(metrics["n"]),
-        _interval(metrics["f1"], metrics.get("f1_ci95")),
+        fmt(Estimate(metrics["f1"], metrics.get("f1_ci95"))),
         str(yes),
         f"{trace['adjacency_match']:.3f}" if trace else "–",
         _share(pairs.get("accuracy"), pairs.get("every_pair_accuracy")),
@@ -70,7 +66,8 @@ def run_row(label: str, folder: Path, baselines: Mapping[str, list[dict[str, Any
     for name in BASELINES:
         paired = paired_comparison(baselines[name], predictions)
         cells.append(
-            f"{_interval(paired['delta_f1'], paired['delta_f1_ci95'])}, p {_p(paired['mcnemar_p'])}"
+            f"{fmt(Estimate(paired['delta_f1'], paired['delta_f1_ci95']))}, "
+            f"p {_p(paired['mcnemar_p'])}"
         )
     return cells
 

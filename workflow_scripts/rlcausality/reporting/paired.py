@@ -81,7 +81,13 @@ def baseline_side(
     if best is None or not rows or best not in (rows[0].get("answers") or {}):
         return None
     label = f"best baseline: {BASELINE_LABELS.get(best, best)}"
-    return label, [{**row, "answer": row["answers"][best]} for row in rows]
+    return label, baseline_answers(rows, best)
+
+
+def baseline_answers(rows: Predictions, name: str) -> list[dict[str, Any]]:
+    """One baseline's per-item predictions (``answer``) from the baselines' predictions file,
+    whose rows carry every baseline's answer under ``answers``."""
+    return [{**row, "answer": row["answers"][name]} for row in rows]
 
 
 def comparison_rows(

@@ -40,15 +40,16 @@ def trace_table(cells: Mapping[Key, Mapping[str, Any]]) -> Table | None:
     keys = [k for k in ordered_keys(list(cells)) if (cells[k].get("trace") or {}).get("n")]
     if not keys:
         return None
-    rows = []
-    for k in keys:
-        trace = cells[k]["trace"]
-        pairs = trace.get("adjacency_pairs") or {}
-        rows.append([" / ".join(k), trace["n"], *(trace[c] for c, _ in TRACE_COLUMNS)])
-        rows[-1] += [pairs.get(c) for c, _ in PAIR_COLUMNS]
+    rows = [[" / ".join(k), cells[k]["trace"]["n"], *_trace_cells(cells[k]["trace"])] for k in keys]
     headers = ["model / stage / test set", "n (with an oracle trace)"]
     headers += [title for _, title in TRACE_COLUMNS + PAIR_COLUMNS]
     return Table(headers, rows, "Reasoning traces against the exact reasoner's")
+
+
+def _trace_cells(trace: Mapping[str, Any]) -> list[Any]:
+    """One cell's trace agreement, then its adjacent-pair scores (None where it has none)."""
+    pairs = trace.get("adjacency_pairs") or {}
+    return [trace[c] for c, _ in TRACE_COLUMNS] + [pairs.get(c) for c, _ in PAIR_COLUMNS]
 
 
 def _values(history: Sequence[Mapping[str, Any]], key: str) -> list[float]:
