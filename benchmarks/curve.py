@@ -11,9 +11,18 @@ the oracle's; the share of all variable pairs classed right, beside that of list
 of the run minus always-valid and minus the relation prior, with McNemar's p for accuracy.
 Every interval is the workflow's own (``rlcausality.uncertainty``).
 
+Runs given the same label are runs of one configuration (seeds): each keeps its row (labelled
+``LABEL #1``, ``#2``, ...), and a row ``LABEL, mean of k`` follows them with the mean F1 over
+the runs and the mean paired ΔF1 against each baseline, on the items all of them share, each
+with its class-bootstrap interval (``uncertainty.mean_paired_comparison``; the same draws for
+every run), and the runs' own ΔF1 in place of McNemar's p.
+
     python benchmarks/curve.py --baselines results/eval/baselines/test.json \
         "trace 320=results/eval/smollm2-135m/sft/test" \
         "answer 320=../answer/results/eval/smollm2-135m/sft/test"
+    python benchmarks/curve.py --baselines results/eval/baselines/test.json \
+        "trace 640=../seed42/results/eval/smollm2-135m/sft/test" \
+        "trace 640=../seed43/results/eval/smollm2-135m/sft/test"
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from rlcausality.metrics import trace_metrics
 from rlcausality.reporting.cells import baseline_predictions_path
 from rlcausality.reporting.paired import baseline_answers
 from rlcausality.reporting.render import Estimate, fmt
-from rlcausality.uncertainty import paired_comparison
+from rlcausality.uncertainty import mean_paired_comparison, paired_comparison
 
 BASELINES = ("always_valid", "relation_prior")
 
@@ -49,19 +58,28 @@ def baseline_rows(path: Path) -> dict[str, list[dict[str, Any]]]:
     return {name: baseline_answers(rows, name) for name in BASELINES}
 
 
+def _trace_cells(predictions: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    trace = trace_metrics(predictions)  # from the predictions: older metrics.json lack pairs
+    pairs = (trace or {}).get("adjacency_pairs") or {}
+    return (
+        f"{trace['adjacency_match']:.3f}" if trace else "–",
+        _share(pairs.get("accuracy"), pairs.get("every_pair_accuracy")),
+    )
+
+
+def _yes(predictions: Sequence[Mapping[str, Any]]) -> int:
+    return sum(1 for p in predictions if p.get("answer") == 1)
+
+
 def run_row(label: str, folder: Path, baselines: Mapping[str, list[dict[str, Any]]]) -> list[str]:
     metrics = read_json(folder / "metrics.json")
     predictions = list(read_jsonl(folder / "predictions.jsonl"))
-    yes = sum(1 for p in predictions if p.get("answer") == 1)
-    trace = trace_metrics(predictions)  # from the predictions: older metrics.json lack pairs
-    pairs = (trace or {}).get("adjacency_pairs") or {}
     cells = [
         label,
         str(metrics["n"]),
         fmt(Estimate(metrics["f1"], metrics.get("f1_ci95"))),
-        str(yes),
-        f"{trace['adjacency_match']:.3f}" if trace else "–",
-        _share(pairs.get("accuracy"), pairs.get("every_pair_accuracy")),
+        str(_yes(predictions)),
+        *_trace_cells(predictions),
     ]
     for name in BASELINES:
         paired = paired_comparison(baselines[name], predictions)
@@ -84,9 +102,46 @@ def table(runs: Sequence[tuple[str, Path]], baselines_path: Path) -> str:
         "ΔF1 vs always-valid [95% CI], McNemar p",
         "ΔF1 vs relation prior [95% CI], McNemar p",
     ]
+    rows = []
+    for label, folders in grouped(runs):
+        if len(folders) == 1:
+            rows.append(run_row(label, folders[0], baselines))
+            continue
+        rows += [run_row(f"{label} #{i}", path, baselines) for i, path in enumerate(folders, 1)]
+        rows.append(mean_row(label, folders, baselines))
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(run_row(label, path, baselines)) + " |" for label, path in runs]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     return "\n".join(lines)
+
+
+def grouped(runs: Sequence[tuple[str, Path]]) -> list[tuple[str, list[Path]]]:
+    """The runs by label, in the order each label first appears."""
+    groups: dict[str, list[Path]] = {}
+    for label, path in runs:
+        groups.setdefault(label, []).append(path)
+    return list(groups.items())
+
+
+def mean_row(
+    label: str, folders: Sequence[Path], baselines: Mapping[str, list[dict[str, Any]]]
+) -> list[str]:
+    """The mean of several runs of one configuration (see the module's docstring)."""
+    runs = [list(read_jsonl(folder / "predictions.jsonl")) for folder in folders]
+    shared = mean_paired_comparison(baselines[BASELINES[0]], runs)
+    traces = [_trace_cells(run) for run in runs]
+    cells = [
+        f"{label}, mean of {len(runs)}",
+        str(shared["n"]),
+        fmt(Estimate(shared["mean_f1"], shared["mean_f1_ci95"])),
+        f"{sum(_yes(run) for run in runs) / len(runs):.1f}",
+        " / ".join(t[0] for t in traces),
+        " / ".join(t[1].split(" ")[0] for t in traces),
+    ]
+    for name in BASELINES:
+        mean = mean_paired_comparison(baselines[name], runs)
+        each = ", ".join(f"{d:+.3f}" for d in mean["delta_f1_runs"])
+        cells.append(f"{fmt(Estimate(mean['delta_f1'], mean['delta_f1_ci95']))}; runs {each}")
+    return cells
 
 
 def parse_run(text: str) -> tuple[str, Path]:

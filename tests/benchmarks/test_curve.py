@@ -73,3 +73,24 @@ def test_a_run_equal_to_a_baseline_differs_from_it_by_zero(test_set: Path) -> No
 def test_a_folder_without_an_evaluation_is_named(tmp_path: Path) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match=r"metrics\.json: missing"):
         curve.parse_run(f"x={tmp_path}")
+
+
+def test_runs_under_one_label_get_a_mean_row(test_set: Path) -> None:
+    exact = evaluation_folder(test_set, "seed-a", "symbolic")
+    valid = evaluation_folder(test_set, "seed-b", "always_valid")
+    text = curve.table([("cfg", exact), ("cfg", valid)], test_set / "test.json")
+    rows = [cells(line) for line in text.splitlines()[2:]]
+    assert [row[0] for row in rows] == ["cfg #1", "cfg #2", "cfg, mean of 2"]
+    found = read_json(test_set / "test.json")["baselines"]
+    f1_valid = found["always_valid"]["f1"]
+    label, n, f1, yes, trace, pairs, vs_valid, vs_prior = rows[2]
+    assert int(n) == found["symbolic"]["n"]
+    assert float(f1.split()[0]) == pytest.approx((1 + f1_valid) / 2, abs=5e-4)
+    assert float(yes) == pytest.approx((found["symbolic"]["confusion"]["tp"] + int(n)) / 2)
+    assert trace == pairs == "– / –"
+    assert label == "cfg, mean of 2" and len(vs_prior.split("; runs ")[1].split(", ")) == 2
+    delta, runs = vs_valid.split("; runs ")
+    assert float(delta.split()[0]) == pytest.approx((1 - f1_valid) / 2, abs=5e-4)
+    assert [float(d) for d in runs.split(", ")] == pytest.approx([1 - f1_valid, 0], abs=5e-4)
+    low, high = (float(x) for x in delta.split("[")[1].rstrip("]").split(","))
+    assert 0 < low <= float(delta.split()[0]) <= high

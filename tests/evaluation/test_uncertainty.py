@@ -118,6 +118,48 @@ def test_paired_comparison_on_identical_items():
     assert same["mcnemar_p"] == 1.0
 
 
+def test_mean_of_one_run_is_the_paired_comparison():
+    a = classes_of_identical_items(60, 3, seed=1)
+    b = classes_of_identical_items(60, 3, seed=2)
+    b = [{**row, "label": a[k]["label"]} for k, row in enumerate(b)]  # the same items
+    single = uncertainty.paired_comparison(a, b)
+    mean = uncertainty.mean_paired_comparison(a, [b])
+    assert mean["runs"] == 1 and mean["n"] == single["n"] == len(a)
+    assert mean["delta_f1"] == pytest.approx(single["delta_f1"])
+    assert mean["delta_f1_ci95"] == pytest.approx(single["delta_f1_ci95"])
+    assert mean["f1_runs"] == [pytest.approx(single["f1_b"])]
+
+
+def test_mean_of_runs_averages_their_differences_on_shared_items():
+    a = classes_of_identical_items(80, 3, seed=3)
+    runs = []
+    for flip in (3, 5, 7):  # three runs, each wrong on a different share of the items
+        runs.append([
+            {**row, "answer": row["label"] if k % flip else 1 - row["label"]}
+            for k, row in enumerate(a)
+        ])  # fmt: skip
+    extra = {"id": "only-in-one-run", "class_id": "x", "label": 1, "answer": 1}
+    result = uncertainty.mean_paired_comparison(a, [runs[0] + [extra], runs[1], runs[2]])
+    assert result["n"] == len(a) and result["runs"] == 3  # the extra item is not shared
+    f1_a = compute_metrics(a)["f1"]
+    f1s = [compute_metrics(run)["f1"] for run in runs]
+    assert result["f1_runs"] == pytest.approx(f1s)
+    assert result["delta_f1_runs"] == pytest.approx([f - f1_a for f in f1s])
+    assert result["delta_f1"] == pytest.approx(sum(f1s) / 3 - f1_a)
+    lo, hi = result["delta_f1_ci95"]
+    assert lo <= result["delta_f1"] <= hi and lo < hi
+    lo, hi = result["mean_f1_ci95"]
+    assert lo <= result["mean_f1"] <= hi
+    # the mean's interval is no wider than the widest of the runs' own
+    widths = [width(uncertainty.paired_comparison(a, run)["delta_f1_ci95"]) for run in runs]
+    assert width(result["delta_f1_ci95"]) <= max(widths) + 1e-9
+
+
+def test_mean_of_no_runs_is_refused():
+    with pytest.raises(ValueError, match="at least one run"):
+        uncertainty.mean_paired_comparison(classes_of_identical_items(5, 2), [])
+
+
 def test_paired_comparison_refuses_items_whose_labels_differ():
     a = [{"id": "x", "label": 1, "answer": 1}]
     with pytest.raises(ValueError, match="'x' has label 1 and 0"):

@@ -16,6 +16,10 @@
   of ``F1(b) - F1(a)``. The exact McNemar test of accuracy is the two-sided binomial test
   (p = 1/2) on the discordant items: those only ``a`` answered correctly and those only ``b``
   answered correctly.
+* **Several runs** of one configuration (seeds) are compared with a baseline by the mean over
+  the runs of ``F1(run) - F1(a)``, on the items every run and ``a`` share, resampling their
+  classes with the same draws for every side (``mean_paired_comparison``): its interval holds
+  the items' uncertainty at the runs' mean; the spread between the runs is reported beside it.
 """
 
 from __future__ import annotations
@@ -188,4 +192,51 @@ def paired_comparison(
         boot_a = rates(weights @ per_cluster(counts_a, members))["f1"]
         boot_b = rates(weights @ per_cluster(counts_b, members))["f1"]
         out["delta_f1_ci95"] = interval(boot_b - boot_a)
+    return out
+
+
+def _shared_items(a: Sequence[Row], runs: Sequence[Sequence[Row]]) -> list[list[Row]]:
+    """``a`` and each run restricted to the items all of them hold, each in ``a``'s order."""
+    ids = {row["id"] for row in a}
+    for run in runs:
+        ids &= {row["id"] for row in run}
+    kept = [row for row in a if row["id"] in ids]
+    return [kept] + [[b for _, b in join(kept, run)] for run in runs]
+
+
+def mean_paired_comparison(
+    a: Sequence[Row], runs: Sequence[Sequence[Row]], resamples: int = RESAMPLES, seed: int = SEED
+) -> dict[str, Any]:
+    """The mean over ``runs`` of F1(run) - F1(a), with its paired class bootstrap interval.
+
+    Every side is restricted to the items all of them share; each resample draws the classes
+    once for all sides. ``f1_runs`` and ``delta_f1_runs`` give each run's own values (their
+    spread is the runs' variation, which the interval does not hold), and ``mean_f1_ci95`` the
+    interval of the runs' mean F1.
+    """
+    if not runs:
+        raise ValueError("mean_paired_comparison needs at least one run")
+    base, *sides = _shared_items(a, runs)
+    keys = [{"id": row["id"], "class_id": row.get("class_id")} for row in base]
+    members = clusters(keys)
+    counts = [item_counts(side) for side in (base, *sides)]
+    f1 = [float(rates(c.sum(axis=0))["f1"]) for c in counts]
+    out: dict[str, Any] = {
+        "n": len(base),
+        "n_clusters": int(members.max()) + 1 if len(base) else 0,
+        "runs": len(sides),
+        "f1_a": f1[0],
+        "f1_runs": f1[1:],
+        "mean_f1": float(np.mean(f1[1:])),
+        "mean_f1_ci95": None,
+        "delta_f1_runs": [value - f1[0] for value in f1[1:]],
+        "delta_f1": float(np.mean(f1[1:])) - f1[0],
+        "delta_f1_ci95": None,
+    }
+    if base:
+        weights = resample_weights(out["n_clusters"], resamples, seed)
+        boot = [rates(weights @ per_cluster(c, members))["f1"] for c in counts]
+        mean = np.mean(boot[1:], axis=0)
+        out["mean_f1_ci95"] = interval(mean)
+        out["delta_f1_ci95"] = interval(mean - boot[0])
     return out
