@@ -58,13 +58,19 @@ def baseline_rows(path: Path) -> dict[str, list[dict[str, Any]]]:
     return {name: baseline_answers(rows, name) for name in BASELINES}
 
 
-def _trace_cells(predictions: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _trace_figures(predictions: Sequence[Mapping[str, Any]]) -> tuple[float | None, dict]:
+    """Whole adjacency lists right (None without oracle traces) and the pair figures."""
     trace = trace_metrics(predictions)  # from the predictions: older metrics.json lack pairs
-    pairs = (trace or {}).get("adjacency_pairs") or {}
-    return (
-        f"{trace['adjacency_match']:.3f}" if trace else "–",
-        _share(pairs.get("accuracy"), pairs.get("every_pair_accuracy")),
-    )
+    return (trace or {}).get("adjacency_match"), (trace or {}).get("adjacency_pairs") or {}
+
+
+def _trace_cells(predictions: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    match, pairs = _trace_figures(predictions)
+    return _number(match), _share(pairs.get("accuracy"), pairs.get("every_pair_accuracy"))
 
 
 def _yes(predictions: Sequence[Mapping[str, Any]]) -> int:
@@ -127,18 +133,19 @@ def mean_row(
 ) -> list[str]:
     """The mean of several runs of one configuration (see the module's docstring)."""
     runs = [list(read_jsonl(folder / "predictions.jsonl")) for folder in folders]
-    shared = mean_paired_comparison(baselines[BASELINES[0]], runs)
-    traces = [_trace_cells(run) for run in runs]
+    means = {name: mean_paired_comparison(baselines[name], runs) for name in BASELINES}
+    shared = means[BASELINES[0]]  # n and the runs' F1 are the same against every baseline
+    traces = [_trace_figures(run) for run in runs]
     cells = [
         f"{label}, mean of {len(runs)}",
         str(shared["n"]),
         fmt(Estimate(shared["mean_f1"], shared["mean_f1_ci95"])),
         f"{sum(_yes(run) for run in runs) / len(runs):.1f}",
-        " / ".join(t[0] for t in traces),
-        " / ".join(t[1].split(" ")[0] for t in traces),
+        " / ".join(_number(match) for match, _ in traces),
+        " / ".join(_number(pairs.get("accuracy")) for _, pairs in traces),
     ]
     for name in BASELINES:
-        mean = mean_paired_comparison(baselines[name], runs)
+        mean = means[name]
         each = ", ".join(f"{d:+.3f}" for d in mean["delta_f1_runs"])
         cells.append(f"{fmt(Estimate(mean['delta_f1'], mean['delta_f1_ci95']))}; runs {each}")
     return cells

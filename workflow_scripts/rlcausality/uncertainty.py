@@ -164,21 +164,46 @@ def join(a: Sequence[Row], b: Sequence[Row]) -> list[tuple[Row, Row]]:
     return pairs
 
 
+def _aligned_f1(sides: Sequence[Sequence[Row]], resamples: int, seed: int) -> dict[str, Any]:
+    """F1 of each side (lists of rows on the same items, in the same order) and, with items,
+    its bootstrap values under the same class draws for every side."""
+    first = sides[0]
+    keys = [
+        {
+            "id": row["id"],
+            "class_id": next((s[i].get("class_id") for s in sides if s[i].get("class_id")), None),
+        }
+        for i, row in enumerate(first)
+    ]
+    members = clusters(keys)
+    counts = [item_counts(side) for side in sides]
+    k = int(members.max()) + 1 if len(first) else 0
+    boot = None
+    if len(first):
+        weights = resample_weights(k, resamples, seed)
+        boot = [rates(weights @ per_cluster(c, members))["f1"] for c in counts]
+    return {
+        "n": len(first),
+        "n_clusters": k,
+        "counts": counts,
+        "f1": [float(rates(c.sum(axis=0))["f1"]) for c in counts],
+        "boot": boot,
+    }
+
+
 def paired_comparison(
     a: Sequence[Row], b: Sequence[Row], resamples: int = RESAMPLES, seed: int = SEED
 ) -> dict[str, Any]:
     """F1(b) - F1(a) with its paired class bootstrap interval, and McNemar's p of accuracy."""
     pairs = join(a, b)
-    keys = [{"id": x["id"], "class_id": x.get("class_id") or y.get("class_id")} for x, y in pairs]
-    members = clusters(keys)
-    counts_a = item_counts([p[0] for p in pairs])
-    counts_b = item_counts([p[1] for p in pairs])
+    aligned = _aligned_f1([[x for x, _ in pairs], [y for _, y in pairs]], resamples, seed)
+    counts_a, counts_b = aligned["counts"]
     right_a, right_b = counts_a[:, 3].astype(bool), counts_b[:, 3].astype(bool)
     a_only, b_only = int((right_a & ~right_b).sum()), int((right_b & ~right_a).sum())
-    f1_a, f1_b = (float(rates(c.sum(axis=0))["f1"]) for c in (counts_a, counts_b))
+    f1_a, f1_b = aligned["f1"]
     out: dict[str, Any] = {
-        "n": len(pairs),
-        "n_clusters": int(members.max()) + 1 if len(pairs) else 0,
+        "n": aligned["n"],
+        "n_clusters": aligned["n_clusters"],
         "f1_a": f1_a,
         "f1_b": f1_b,
         "delta_f1": f1_b - f1_a,
@@ -187,10 +212,8 @@ def paired_comparison(
         "b_only_correct": b_only,
         "mcnemar_p": mcnemar_exact(a_only, b_only),
     }
-    if pairs:
-        weights = resample_weights(out["n_clusters"], resamples, seed)
-        boot_a = rates(weights @ per_cluster(counts_a, members))["f1"]
-        boot_b = rates(weights @ per_cluster(counts_b, members))["f1"]
+    if aligned["boot"] is not None:
+        boot_a, boot_b = aligned["boot"]
         out["delta_f1_ci95"] = interval(boot_b - boot_a)
     return out
 
@@ -216,27 +239,24 @@ def mean_paired_comparison(
     """
     if not runs:
         raise ValueError("mean_paired_comparison needs at least one run")
-    base, *sides = _shared_items(a, runs)
-    keys = [{"id": row["id"], "class_id": row.get("class_id")} for row in base]
-    members = clusters(keys)
-    counts = [item_counts(side) for side in (base, *sides)]
-    f1 = [float(rates(c.sum(axis=0))["f1"]) for c in counts]
+    aligned = _aligned_f1(_shared_items(a, runs), resamples, seed)
+    f1_a, *f1_runs = aligned["f1"]
+    mean_f1 = float(np.mean(f1_runs))
     out: dict[str, Any] = {
-        "n": len(base),
-        "n_clusters": int(members.max()) + 1 if len(base) else 0,
-        "runs": len(sides),
-        "f1_a": f1[0],
-        "f1_runs": f1[1:],
-        "mean_f1": float(np.mean(f1[1:])),
+        "n": aligned["n"],
+        "n_clusters": aligned["n_clusters"],
+        "runs": len(runs),
+        "f1_a": f1_a,
+        "f1_runs": f1_runs,
+        "mean_f1": mean_f1,
         "mean_f1_ci95": None,
-        "delta_f1_runs": [value - f1[0] for value in f1[1:]],
-        "delta_f1": float(np.mean(f1[1:])) - f1[0],
+        "delta_f1_runs": [value - f1_a for value in f1_runs],
+        "delta_f1": mean_f1 - f1_a,
         "delta_f1_ci95": None,
     }
-    if base:
-        weights = resample_weights(out["n_clusters"], resamples, seed)
-        boot = [rates(weights @ per_cluster(c, members))["f1"] for c in counts]
-        mean = np.mean(boot[1:], axis=0)
+    if aligned["boot"] is not None:
+        boot_a, *boot_runs = aligned["boot"]
+        mean = np.mean(boot_runs, axis=0)
         out["mean_f1_ci95"] = interval(mean)
-        out["delta_f1_ci95"] = interval(mean - boot[0])
+        out["delta_f1_ci95"] = interval(mean - boot_a)
     return out
