@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from rlcausality import launch
-from rlcausality.models.loading import choose_precision
+from rlcausality.config import load_settings
+from rlcausality.models.loading import choose_precision, inference_precision
+from rlcausality.settings import Model
 
 
 @pytest.mark.parametrize(
@@ -67,6 +69,39 @@ def test_precision_follows_the_compute_capability(
 def test_bf16_asked_for_on_a_pre_ampere_gpu_is_refused() -> None:
     with pytest.raises(ValueError, match=r"compute capability 7\.5"):
         choose_precision("bfloat16", (7, 5))
+
+
+def tiny_model_settings() -> Model:
+    model = {
+        "name": "m", "source": "tiny", "path": "p", "family": "qwen2", "system_prompt": None,
+        "quantization": "none", "dtype": "auto", "trust_remote_code": False, "revision": None,
+        "stages": ["base"],
+    }  # fmt: skip
+    return load_settings({"model": model}).model
+
+
+@pytest.mark.parametrize(
+    ("capability", "requested", "dtype"),
+    [
+        (None, "auto", torch.float32),  # CPU: the training precision
+        (None, "bfloat16", torch.bfloat16),  # CPU: asked for, given (decoding is memory-bound)
+        ((9, 0), "auto", torch.bfloat16),
+        ((9, 0), "float32", torch.float32),
+        ((8, 0), "bfloat16", torch.bfloat16),
+    ],
+)
+def test_inference_precision(
+    capability: tuple[int, int] | None, requested: str, dtype: torch.dtype
+) -> None:
+    model = tiny_model_settings()
+    precision = inference_precision(model, requested, capability)
+    assert precision.dtype == dtype and precision.bf16 == (dtype == torch.bfloat16)
+
+
+def test_inference_in_bf16_on_a_pre_ampere_gpu_is_refused() -> None:
+    model = tiny_model_settings()
+    with pytest.raises(ValueError, match=r"compute capability 7\.0"):
+        inference_precision(model, "bfloat16", (7, 0))
 
 
 def test_this_machine_is_detected_as_a_cpu() -> None:

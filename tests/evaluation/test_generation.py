@@ -6,6 +6,7 @@ import importlib.util
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -16,6 +17,7 @@ from rlcausality.config import load_settings
 from rlcausality.io import read_jsonl, write_jsonl
 from rlcausality.metrics import compute_metrics
 from rlcausality.models import loading
+from rlcausality.partial import fingerprint
 from rlcausality.task import answer_style
 
 PREDICTION_KEYS = {
@@ -87,12 +89,14 @@ def test_select_rows_is_stable_and_order_free():
     assert evaluate.select_rows(rows, None) == rows
 
 
-def run_evaluate(tmp_path: Path, model_dir: Path, stage: str, manifest: Path | None) -> dict:
+def run_evaluate(
+    tmp_path: Path, model_dir: Path, stage: str, manifest: Path | None, **evaluate_settings: Any
+) -> dict:
     data = tmp_path / "data" / "test.jsonl"
     if not data.exists():
         write_jsonl(data, [item(i) for i in range(12)])
     out = tmp_path / "eval" / stage / "test"
-    settings = eval_settings(model_dir, max_samples=8)
+    settings = eval_settings(model_dir, max_samples=8, **evaluate_settings)
     argv = [
         "--settings", json.dumps(settings), "--stage", stage, "--test-set", "test",
         "--data", str(data), "--predictions", str(out / "predictions.jsonl"),
@@ -126,6 +130,7 @@ def test_evaluate_end_to_end(tmp_path, tiny_model_dir, adapter_manifest):
         assert len(metrics["data"]["sha256"]) == 64
         assert metrics["generation"]["max_new_tokens"] == 3
         assert metrics["generation"]["greedy"] is True
+        assert metrics["generation"]["dtype"] == "auto"  # the training precision: fp32 here
         assert metrics["generation"]["repetition_penalty"] == 1.0
         assert metrics["generation"]["top_k"] == 0 and metrics["generation"]["num_beams"] == 1
         assert metrics["generation"]["stop_tokens"] == ["<|endoftext|>", "<|im_end|>"]
@@ -155,6 +160,25 @@ def test_evaluate_end_to_end(tmp_path, tiny_model_dir, adapter_manifest):
     report.main(["stage", "--metrics", metrics[1], "--manifest", str(adapter_manifest),
                  "--out", str(out / "sft.html")])  # fmt: skip
     assert "feedfacecafebeef" in (out / "sft.html").read_text()
+
+
+def test_evaluate_in_bf16_says_so_and_keeps_the_items(tmp_path, tiny_model_dir, adapter_manifest):
+    full = run_evaluate(tmp_path / "fp32", tiny_model_dir, "sft", adapter_manifest)
+    half = run_evaluate(
+        tmp_path / "bf16", tiny_model_dir, "sft", adapter_manifest, dtype="bfloat16"
+    )
+    assert half["metrics"]["generation"]["dtype"] == "bfloat16"
+    assert half["metrics"]["n"] == full["metrics"]["n"] == 8
+    assert [r["id"] for r in half["predictions"]] == [r["id"] for r in full["predictions"]]
+    assert all(r["answer"] in (0, 1, None) for r in half["predictions"])
+    # the precision is part of what the partial predictions are keyed on: no mixing on resume
+    keys = {
+        dtype: fingerprint(
+            load_settings(eval_settings(tiny_model_dir, dtype=dtype)), ["a"], stage="sft"
+        )
+        for dtype in ("auto", "bfloat16")
+    }
+    assert keys["auto"] != keys["bfloat16"]
 
 
 def test_evaluate_needs_manifest_after_base(tmp_path, tiny_model_dir):

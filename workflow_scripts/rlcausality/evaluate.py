@@ -98,12 +98,14 @@ def run_generation(
     manifest: Mapping[str, Any] | None,
     conversations: Sequence[Any],
     gen: Any,
+    dtype: str = "auto",
     **chunking: Any,
 ) -> Any:
     """Load the stage's model and tokenizer and generate one completion per conversation.
 
-    ``chunking`` (``chunk_size``, ``on_chunk``, ``progress``) goes to the backend's generate.
-    With no conversations, transformers loads no model (the parameters are still reported).
+    ``dtype`` is ``evaluate.dtype`` (``loading.inference_precision``). ``chunking``
+    (``chunk_size``, ``on_chunk``, ``progress``) goes to the backend's generate. With no
+    conversations, transformers loads no model (the parameters are still reported).
     """
     import torch
 
@@ -115,11 +117,12 @@ def run_generation(
     if generation.vllm_usable(gen):
         trust = bool(model_settings.trust_remote_code)
         return generation.generate_vllm(
-            parts.weights, tokenizer, prompts, gen, parts.adapter, trust, **chunking
+            parts.weights, tokenizer, prompts, gen, parts.adapter, trust, dtype, **chunking
         )
     if not prompts:
         return generation.no_generations(tokenizer, gen)
-    model = loading.load_trained(model_settings, dict(manifest) if manifest else None)
+    precision = loading.inference_precision(model_settings, dtype)
+    model = loading.load_trained(model_settings, dict(manifest) if manifest else None, precision)
     if torch.cuda.is_available() and model.device.type == "cpu":
         model = model.to("cuda")
     return generation.generate_transformers(model, tokenizer, prompts, gen, **chunking)
@@ -183,6 +186,7 @@ def generation_block(settings: Settings, stage: str, gen: Any, output: Any) -> d
         "greedy": gen.greedy,
         "seed": gen.seed,
         "use_vllm": gen.use_vllm,
+        "dtype": evaluate.dtype,
         "chunk_size": chunk_size(settings),
     }
 
@@ -239,7 +243,7 @@ def predict(
     gen = generation_settings(settings, job.stage, job.seed)
     conversations = [row["prompt"] for row in rows[resumed:]]
     output = run_generation(
-        settings.model, manifest, conversations, gen,
+        settings.model, manifest, conversations, gen, settings.evaluate.dtype,
         chunk_size=partial.chunk_size, on_chunk=save, progress=progress,
     )  # fmt: skip
     progress.close()

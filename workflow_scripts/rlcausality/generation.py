@@ -268,13 +268,15 @@ def _vllm_engine(
     longest_prompt: int,
     adapter_path: str | None,
     trust_remote_code: bool,
+    dtype: str = "auto",
 ) -> Any:
-    """A vLLM engine for the model folder, sized for ``longest_prompt`` plus the completion."""
+    """A vLLM engine for the model folder, sized for ``longest_prompt`` plus the completion;
+    ``dtype`` ``auto`` leaves the precision to vLLM (fp16 for an fp32 checkpoint)."""
     from vllm import LLM
 
-    lora_options: dict[str, Any] = {}
+    options: dict[str, Any] = {} if dtype == "auto" else {"dtype": dtype}
     if adapter_path is not None:
-        lora_options = {"enable_lora": True, "max_lora_rank": lora_rank_limit(adapter_path)}
+        options.update(enable_lora=True, max_lora_rank=lora_rank_limit(adapter_path))
     return LLM(
         model=model_path,
         seed=settings.seed,
@@ -283,7 +285,7 @@ def _vllm_engine(
         max_model_len=longest_prompt + settings.max_new_tokens,
         # Sampling defaults from our settings alone, not the hub's generation_config.
         generation_config="vllm",
-        **lora_options,
+        **options,
     )
 
 
@@ -317,6 +319,7 @@ def generate_vllm(
     settings: GenerationSettings,
     adapter_path: str | None = None,
     trust_remote_code: bool = False,
+    dtype: str = "auto",
     *,
     chunk_size: int | None = None,
     on_chunk: ChunkCallback | None = None,
@@ -324,7 +327,8 @@ def generate_vllm(
 ) -> Generations:
     """Generate with vLLM from a model folder (plus an optional LoRA adapter).
 
-    ``chunk_size``, ``on_chunk`` and ``progress`` as in ``generate_transformers``.
+    ``dtype``: ``evaluate.dtype``. ``chunk_size``, ``on_chunk`` and ``progress`` as in
+    ``generate_transformers``.
     """
     # Token ids, not text: the chat template already holds any BOS, which vLLM would add again.
     # vLLM batches and orders requests itself and returns them in the order given.
@@ -332,7 +336,7 @@ def generate_vllm(
         {"prompt_token_ids": tokenizer(p, add_special_tokens=False)["input_ids"]} for p in prompts
     ]
     longest = max((len(r["prompt_token_ids"]) for r in requests), default=1)
-    llm = _vllm_engine(model_path, settings, longest, adapter_path, trust_remote_code)
+    llm = _vllm_engine(model_path, settings, longest, adapter_path, trust_remote_code, dtype)
     params = _sampling_params(settings, tokenizer)
     lora = _lora_request(adapter_path)
     log = progress or ProgressLog("generate", len(prompts), "prompt", PROGRESS_INTERVAL_S)

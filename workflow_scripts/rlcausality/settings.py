@@ -246,6 +246,7 @@ class Evaluate(Block):
     top_p: float
     max_samples: int | None
     use_vllm: bool
+    dtype: str  # auto (the model's training precision) | bfloat16 | float32
     chunk_size: int
     progress_interval_s: float
 

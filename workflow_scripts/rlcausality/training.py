@@ -26,6 +26,7 @@ from typing import Any
 
 from rlcausality import launch
 from rlcausality.io import atomic_directory, sha256_file, write_json
+from rlcausality.lm_head import label_positions_only
 from rlcausality.lora import TrainableModel, fp32_adapters_for_fp16
 from rlcausality.models.loading import Precision, choose_precision, load_model
 from rlcausality.provenance import provenance
@@ -270,5 +271,6 @@ def train(trainer: Any, output_dir: str | Path) -> tuple[Any, float, Path | None
     if resume is not None:
         print(f"resuming from {resume}", flush=True)
     start = time.monotonic()
-    output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    with label_positions_only():  # the fused LM head skips the prompt on a CPU too
+        output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     return output, time.monotonic() - start, resume

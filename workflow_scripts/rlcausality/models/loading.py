@@ -61,6 +61,29 @@ def choose_precision(
     return Precision(torch.float16, bf16=False, fp16=True)
 
 
+def inference_precision(
+    model: Model, requested: str = "auto", capability: tuple[int, int] | str | None = "detect"
+) -> Precision:
+    """The precision evaluation runs the model in (``evaluate.dtype``).
+
+    ``auto``: the model's own (``choose_precision(model.dtype)``, what training used).
+    ``bfloat16`` on a CPU too: there decoding is bound by reading the weights once per step,
+    and halving them halves it (docs/demo.md); on a GPU without bf16 it is refused, as in
+    training. ``float32``: full precision anywhere.
+    """
+    if requested == "auto":
+        return choose_precision(model.dtype, capability)
+    if requested == "float32":
+        return Precision(torch.float32, bf16=False, fp16=False)
+    if requested != "bfloat16":
+        raise ValueError(f"evaluate.dtype: {requested!r}; expected auto, bfloat16 or float32")
+    if capability == "detect":
+        capability = cuda_capability()
+    if capability is None:
+        return Precision(torch.bfloat16, bf16=True, fp16=False)
+    return choose_precision("bfloat16", capability)
+
+
 def configure_threads(threads: int | None) -> None:
     """Pin CPU threads (the 2-core machines train tiny models far faster with few threads)."""
     if threads is None:

@@ -40,6 +40,8 @@ def setup_for(settings: Settings, arch: Arch, rule: str, gpu: Gpu | None) -> mem
     quantization = model.quantization
     gpus = settings.resources.of(rule).gpus if gpu else 0
     compute_bytes = 4 if gpu is None or model.dtype == "float32" else 2
+    if rule == "evaluate" and settings.evaluate.dtype != "auto":  # loading.inference_precision
+        compute_bytes = 4 if settings.evaluate.dtype == "float32" else 2
     deepspeed = None
     if rule != "evaluate" and gpus:
         deepspeed = launch.deepspeed_stage(settings.of(rule).deepspeed, model.quantized)
