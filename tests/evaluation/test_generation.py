@@ -181,6 +181,24 @@ def test_evaluate_in_bf16_says_so_and_keeps_the_items(tmp_path, tiny_model_dir, 
     assert keys["auto"] != keys["bfloat16"]
 
 
+def test_an_adapter_is_folded_in_for_generation(tiny_model_dir, adapter_manifest):
+    from peft import PeftModel
+
+    settings = load_settings(eval_settings(tiny_model_dir)).model
+    manifest = json.loads(adapter_manifest.read_text())
+    adapted = loading.load_trained(settings, manifest)
+    folded = loading.load_trained(settings, manifest, merge=True)
+    assert isinstance(adapted, PeftModel) and not isinstance(folded, PeftModel)
+    assert not any("lora_" in name for name, _ in folded.named_parameters())
+    ids = torch.tensor([[5, 9, 11, 3, 7, 2]])
+    with torch.no_grad():
+        assert torch.allclose(adapted(ids).logits, folded(ids).logits, atol=1e-4)
+    # training continues from base + adapter: nothing is folded there
+    assert isinstance(
+        loading.load_trained(settings, manifest, trainable=True, merge=True), PeftModel
+    )
+
+
 def test_evaluate_needs_manifest_after_base(tmp_path, tiny_model_dir):
     with pytest.raises(SystemExit, match="--manifest"):
         run_evaluate(tmp_path, tiny_model_dir, "sft", None)

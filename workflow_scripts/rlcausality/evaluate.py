@@ -122,7 +122,9 @@ def run_generation(
     if not prompts:
         return generation.no_generations(tokenizer, gen)
     precision = loading.inference_precision(model_settings, dtype)
-    model = loading.load_trained(model_settings, dict(manifest) if manifest else None, precision)
+    model = loading.load_trained(
+        model_settings, dict(manifest) if manifest else None, precision, merge=True
+    )
     if torch.cuda.is_available() and model.device.type == "cpu":
         model = model.to("cuda")
     return generation.generate_transformers(model, tokenizer, prompts, gen, **chunking)

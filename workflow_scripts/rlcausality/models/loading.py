@@ -184,8 +184,16 @@ def load_trained(
     manifest: dict[str, Any] | None,
     precision: Precision | None = None,
     trainable: bool = False,
+    merge: bool = False,
 ) -> Any:
-    """The model a stage produced (``artifacts``); ``trainable`` always takes base + adapter."""
+    """The model a stage produced (``artifacts``); ``trainable`` always takes base + adapter.
+
+    ``merge`` (for generation): an adapter on a base that is not quantised is folded into the
+    weights in memory (``merge_and_unload``), so each layer runs one matmul, not the base's and
+    the adapter's: a stage saved as an adapter alone (GRPO) then generates as fast as a merged
+    one (docs/demo.md, "Time"). A quantised base keeps its adapter, which cannot be folded
+    into 4-bit weights without rounding it away.
+    """
     parts = artifacts(model, manifest)
     if manifest is not None and trainable and parts.merged:
         parts = artifacts(model, {**manifest, "merged_path": None})
@@ -197,4 +205,7 @@ def load_trained(
         return base
     from peft import PeftModel
 
-    return PeftModel.from_pretrained(base, parts.adapter, is_trainable=trainable)
+    adapted = PeftModel.from_pretrained(base, parts.adapter, is_trainable=trainable)
+    if merge and not trainable and not model.quantized:
+        return adapted.merge_and_unload()
+    return adapted

@@ -1,0 +1,111 @@
+"""Seconds per SFT step with TRL's fused LM head on its full path and on its compact one.
+
+TRL projects every position of the padded batch through the LM head on a CPU and only the
+labelled ones on CUDA (``rlcausality.lm_head``); the SFT job takes the compact path on a CPU
+too. This runs the SFT job's trainer (``rlcausality.sft.run``: the model's settings from
+config.yaml, only ``max_steps``, ``save_steps`` and the output directory changed) for
+``--steps`` steps on each path, the same batches in the same order, and prints the median step
+time of each, their ratio, and the first logged loss of each (they agree to float rounding).
+The first step of a run (allocation) is left out of the median. Run from a workflow directory
+whose formatted data and base model exist (e.g. after the demo)::
+
+    OMP_NUM_THREADS=2 python benchmarks/sft_step.py --model smollm2-135m \
+        --configfile config.yaml profiles/demo/demo.yaml --steps 9 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import shutil
+import statistics
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rlcausality import config as rlconfig
+from rlcausality import sft, training
+from rlcausality.models import loading
+
+
+@contextlib.contextmanager
+def full_head() -> Iterator[None]:
+    """The SFT job with TRL's own choice on a CPU: every position through the head."""
+    original = training.label_positions_only
+    training.label_positions_only = contextlib.nullcontext  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        training.label_positions_only = original
+
+
+def step_times(settings: Any, train: str, work: Path) -> tuple[list[float], float | None]:
+    """Per-step seconds and the first logged loss of one short SFT run."""
+    from transformers import TrainerCallback
+
+    times: list[float] = []
+
+    class Clock(TrainerCallback):
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.start = time.perf_counter()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            times.append(time.perf_counter() - self.start)
+
+    shutil.rmtree(work, ignore_errors=True)
+    original = sft.trainer_callback  # the progress lines give way to the clock here
+    sft.trainer_callback = lambda *a: Clock()  # type: ignore[assignment]
+    try:
+        manifest = sft.run(settings, train, str(work), str(work / "manifest.json"))
+    finally:
+        sft.trainer_callback = original
+    history = (manifest or {}).get("log_history_path")
+    loss = None
+    if history:
+        logged = [e for e in json.loads(Path(history).read_text()) if "loss" in e]
+        loss = float(logged[0]["loss"]) if logged else None
+    shutil.rmtree(work, ignore_errors=True)
+    return times, loss
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--configfile", nargs="+", default=["config.yaml"])
+    parser.add_argument("--steps", type=int, default=9)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--work", default="results/sft_step")
+    args = parser.parse_args(argv)
+    loading.configure_threads(args.threads)
+    config: dict[str, Any] = {}
+    for path in args.configfile:  # merged in order, as Snakemake merges --configfile
+        config = rlconfig.deep_merge(config, yaml.safe_load(Path(path).read_text("utf-8")))
+    config = rlconfig.validate_config(config, " + ".join(args.configfile))
+    settings = rlconfig.resolved_settings(config, args.model)
+    stage = dataclasses.replace(
+        settings.sft, max_steps=args.steps, save_steps=10 * args.steps, logging_steps=1
+    )
+    settings = dataclasses.replace(settings, sft=stage)
+    target = rlconfig.resolve_model(config, args.model)["format"].get("sft_target")
+    fmt = "trace" if target == "trace" else "sft"
+    train = f"results/data/{args.model}/{fmt}/train.jsonl"
+    medians = {}
+    for name, context in (("full", full_head), ("compact", contextlib.nullcontext)):
+        with context():
+            times, loss = step_times(settings, train, Path(args.work) / name)
+        medians[name] = statistics.median(times[1:] or times)
+        print(
+            f"{name:8s} head: median {medians[name]:.2f} s/step over {len(times) - 1} steps "
+            f"(all: {', '.join(f'{t:.2f}' for t in times)}); first loss {loss}",
+            flush=True,
+        )
+    print(f"compact / full: {medians['compact'] / medians['full']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
