@@ -131,6 +131,18 @@ def test_zero3_shards_an_unquantised_base_but_gathers_it_for_rollouts() -> None:
     assert mem.base_weight_bytes(setup, gathered=True) == full
 
 
+def test_evaluation_precision_sets_the_planned_weight_bytes() -> None:
+    gpu = plan.gpu("A100-80GB")
+    widths = {}
+    for dtype in ("auto", "float32", "bfloat16"):
+        cfg = config()
+        cfg["models"]["qwen2.5-1.5b"].setdefault("evaluate", {})["dtype"] = dtype
+        settings = resolved_settings(cfg, "qwen2.5-1.5b")
+        qwen = archs.for_model(cfg, settings.model)
+        widths[dtype] = stages.setup_for(settings, qwen, "evaluate", gpu).compute_bytes
+    assert widths == {"auto": 2, "float32": 4, "bfloat16": 2}  # auto: bf16 on an A100
+
+
 def test_a_quantised_base_runs_zero2_and_its_lora_state_is_partitioned() -> None:
     cfg = config()
     settings = resolved_settings(cfg, "deepseek-r1-7b")
