@@ -80,3 +80,12 @@ def test_the_switch_is_scoped_and_restored() -> None:
     with pytest.raises(ValueError), label_positions_only():
         raise ValueError("raised inside")
     assert utils._use_triton is original
+
+
+def test_a_moved_switch_is_a_named_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import trl.trainer.utils as utils
+
+    monkeypatch.delattr(utils, "_use_triton")
+    gone = r"trl\.trainer\.utils\._use_triton is gone \(trl 1\."
+    with pytest.raises(RuntimeError, match=gone), label_positions_only():
+        pass

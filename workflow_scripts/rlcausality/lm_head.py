@@ -4,14 +4,14 @@ TRL 1.16 computes SFT's loss and GRPO's log-probabilities through a fused LM hea
 (``trl.trainer.utils.add_fused_lm_head``). On CUDA/XPU with Triton it projects only the
 positions whose label is not -100; everywhere else it projects every position of the padded
 batch and zeroes the ignored ones afterwards, a choice made for devices that recompile on
-every new tile shape (Neuron). On a CPU that costs most of a step: the prompt is most of each
-sequence (SFT on the demo's traces: ~80 labelled tokens of ~360), and the head of a small
+every new tile shape (Neuron). On a CPU that is 44% of the demo's SFT step: the prompt is
+most of each sequence (the demo's traces: ~80 labelled tokens of ~360), and the head of a small
 model is a large share of its weights (SmolLM2-135M: 28M of 135M parameters, a 49,152-word
 vocabulary). Eager CPU execution has no compilation to protect, so ``label_positions_only``
 makes the head take the compact path there, which is the same arithmetic on fewer rows: the
 loss, the log-probabilities and the gradients are those of the full path (tested in
-tests/training/test_lm_head.py), and an SFT step of the demo takes ~0.6 of the time
-(docs/demo.md, "Time").
+tests/training/test_lm_head.py), and an SFT step of the demo takes 0.44 of the time
+(``benchmarks/sft_step.py``; docs/demo.md, "Time").
 
 The switch is TRL's own module attribute (``trl.trainer.utils._use_triton``, read at each
 call of the head); entering the context fails with the TRL version named if it is gone, and
