@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from rlcausality import config as rlconfig
 from rlcausality import grpo
@@ -128,9 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     loading.configure_threads(args.threads)
-    config: dict[str, Any] = {}
-    for path in args.configfile:  # merged in order, as Snakemake merges --configfile
-        config = rlconfig.deep_merge(config, yaml.safe_load(Path(path).read_text("utf-8")))
+    config = rlconfig.read_config_files(args.configfile)
     config = rlconfig.validate_config(config, " + ".join(args.configfile))
     settings = rlconfig.resolved_settings(config, args.model)
     model = settings.model

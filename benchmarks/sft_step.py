@@ -26,11 +26,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from rlcausality import config as rlconfig
 from rlcausality import sft, training
 from rlcausality.models import loading
+from rlcausality.stages import train_format
 
 
 @contextlib.contextmanager
@@ -82,17 +81,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", default="results/sft_step")
     args = parser.parse_args(argv)
     loading.configure_threads(args.threads)
-    config: dict[str, Any] = {}
-    for path in args.configfile:  # merged in order, as Snakemake merges --configfile
-        config = rlconfig.deep_merge(config, yaml.safe_load(Path(path).read_text("utf-8")))
+    config = rlconfig.read_config_files(args.configfile)
     config = rlconfig.validate_config(config, " + ".join(args.configfile))
     settings = rlconfig.resolved_settings(config, args.model)
     stage = dataclasses.replace(
         settings.sft, max_steps=args.steps, save_steps=10 * args.steps, logging_steps=1
     )
     settings = dataclasses.replace(settings, sft=stage)
-    target = rlconfig.resolve_model(config, args.model)["format"].get("sft_target")
-    fmt = "trace" if target == "trace" else "sft"
+    fmt = train_format("sft", settings.format.sft_target)
     train = f"results/data/{args.model}/{fmt}/train.jsonl"
     medians = {}
     for name, context in (("full", full_head), ("compact", contextlib.nullcontext)):

@@ -53,6 +53,16 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any] | None) -> dict[st
     return merged
 
 
+def read_config_files(paths: Iterable[str]) -> dict[str, Any]:
+    """The config files merged in order, later keys winning, as Snakemake merges
+    ``--configfile``; not yet validated (``validate_config``)."""
+    config: dict[str, Any] = {}
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            config = deep_merge(config, yaml.safe_load(handle) or {})
+    return config
+
+
 MODEL_DEFAULTS = {"quantization": "none", "dtype": "auto", "trust_remote_code": False,
                   "revision": None}  # fmt: skip
 

@@ -71,17 +71,13 @@ def inference_precision(
     and halving them halves it (docs/demo.md); on a GPU without bf16 it is refused, as in
     training. ``float32``: full precision anywhere.
     """
-    if requested == "auto":
-        return choose_precision(model.dtype, capability)
-    if requested == "float32":
-        return Precision(torch.float32, bf16=False, fp16=False)
-    if requested != "bfloat16":
+    if requested not in ("auto", "bfloat16", "float32"):
         raise ValueError(f"evaluate.dtype: {requested!r}; expected auto, bfloat16 or float32")
     if capability == "detect":
         capability = cuda_capability()
-    if capability is None:
+    if requested == "bfloat16" and capability is None:
         return Precision(torch.bfloat16, bf16=True, fp16=False)
-    return choose_precision("bfloat16", capability)
+    return choose_precision(model.dtype if requested == "auto" else requested, capability)
 
 
 def configure_threads(threads: int | None) -> None:

@@ -9,10 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-import yaml
-
 from rlcausality import plan
-from rlcausality.config import ConfigError, deep_merge, validate_config
+from rlcausality.config import ConfigError, read_config_files, validate_config
 from rlcausality.plan import render
 
 
@@ -23,10 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default="results/plan.json")
     parser.add_argument("--md", default="results/plan.md")
     args = parser.parse_args(argv)
-    config: dict = {}
-    for path in args.configfile:
-        with open(path, encoding="utf-8") as handle:
-            config = deep_merge(config, yaml.safe_load(handle) or {})
+    config = read_config_files(args.configfile)
     if args.run:
         config["run"] = [name.strip() for name in args.run.split(",") if name.strip()]
     try:
