@@ -79,8 +79,11 @@ rule format:
             if w.split == "train"
             else 0
         ),
+        exclude=lambda w, input: (
+            f"--exclude {shlex.quote(input.exclude)}" if "exclude" in input.keys() else ""
+        ),
     shell:
         "{params.env}python -m rlcausality.formatting --settings {params.settings:q} --fmt {wildcards.fmt}"
         " --input {input.data:q} --output {output.data:q} --stats {output.stats:q}"
-        " --max-samples {params.max_samples} {params.keep_long}"
+        " --max-samples {params.max_samples} {params.keep_long} {params.exclude}"
         " --threads {threads} > {log:q} 2>&1"

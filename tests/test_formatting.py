@@ -218,6 +218,56 @@ def test_balance_needs_a_train_cap_in_config() -> None:
     validate_config(config)
 
 
+def test_exclude_leaves_out_another_samples_rows(
+    tiny_model: dict, rows_factory, tmp_path: Path
+) -> None:
+    """``--exclude`` (format.grpo_prompts: unseen): GRPO's sample holds no row of SFT's."""
+    rows = rows_factory(60, seed=5, prefix="r")
+    for index, row in enumerate(rows):
+        row["label"] = int(index % 4 == 0)  # 15 Yes, 45 No
+    src = tmp_path / "train.jsonl"
+    write_jsonl(src, rows)
+    settings = {"model": tiny_model, "format": {"max_length": 4096, "balance": True}}
+    run_cli(settings, "sft", src, tmp_path / "sft.jsonl", "--max-samples", "20")
+    sft_ids = {r["id"] for r in read_jsonl(tmp_path / "sft.jsonl")}
+    assert len(sft_ids) == 20
+    stats = run_cli(
+        settings, "grpo", src, tmp_path / "grpo.jsonl", "--max-samples", "20",
+        "--exclude", str(tmp_path / "sft.jsonl"),
+    )  # fmt: skip
+    grpo_ids = [r["id"] for r in read_jsonl(tmp_path / "grpo.jsonl")]
+    assert not sft_ids & set(grpo_ids)
+    assert stats["excluded"] == {"rows_of": str(tmp_path / "sft.jsonl"), "rows": 20}
+    assert stats["labels"] == {"yes": 10, "no": 10} and len(set(grpo_ids)) == 15  # 5 Yes left
+
+    everything = tmp_path / "all.jsonl"
+    write_jsonl(everything, rows)
+    with pytest.raises(DataError, match=r"all\.jsonl: its 60 ids cover all 60 rows"):
+        run_cli(settings, "grpo", src, tmp_path / "x.jsonl", "--exclude", str(everything))
+    no_id = tmp_path / "no_id.jsonl"
+    write_jsonl(no_id, [{"input": "P"}])
+    with pytest.raises(DataError, match=r"no_id\.jsonl: row 1 has no 'id'"):
+        run_cli(settings, "grpo", src, tmp_path / "y.jsonl", "--exclude", str(no_id))
+
+
+def test_unseen_grpo_prompts_need_a_cap_and_both_stages() -> None:
+    import yaml
+
+    from rlcausality.config import ConfigError, validate_config
+
+    config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
+    fmt = config["models"]["tiny"]["format"]
+    fmt.update(grpo_prompts="unseen", max_train_samples=None)
+    with pytest.raises(ConfigError, match=r"models\.tiny\.format\.grpo_prompts: unseen needs"):
+        validate_config(config)
+    fmt["max_train_samples"] = 64
+    config["models"]["tiny"]["stages"] = ["base", "grpo"]
+    with pytest.raises(ConfigError, match=r"needs both sft\s+and grpo in stages"):
+        validate_config(config)
+    del config["models"]["tiny"]["stages"]
+    validate_config(config)
+
+
 def corpus_rows(count: int) -> list[dict[str, Any]]:
     """Real corpus items (N = 2..4), a premise no DAG satisfies appended."""
     from rlcausality.corr2cause.generate import generate_corpus

@@ -79,6 +79,27 @@ def test_changing_grpo_settings_reruns_only_grpo_and_what_follows(embedded: Path
     assert counts == {"grpo": 1, "evaluate": 3, "report_stage": 1, "summary": 1, "all": 1}, counts
 
 
+def test_unseen_grpo_prompts_rerun_only_grpo_prompts_and_what_follows(embedded: Path) -> None:
+    """format.grpo_prompts is in the params of GRPO's train rows alone: SFT's rows, SFT and
+    the test sets are not rerun."""
+    change = "models:\n  tiny:\n    format:\n      grpo_prompts: unseen\n"
+    (embedded / "unseen.yaml").write_text(change)
+    args = ["--configfile", "config.yaml", "profiles/local/embedded.yaml", "unseen.yaml"]
+    counts = dry_run(embedded, "--profile", "profiles/local", *args)
+    assert counts == {
+        "format": 1,
+        "grpo": 1,
+        "evaluate": 3,
+        "report_stage": 1,
+        "summary": 1,
+        "all": 1,
+    }, counts
+    shown = run_snakemake(
+        embedded, "--profile", "profiles/local", *args, "-n", "-p", "--forcerun", "format"
+    )
+    assert "--exclude results/data/tiny/sft/train.jsonl" in shown
+
+
 def test_snakemake_report_builds(embedded: Path) -> None:
     run_snakemake(embedded, "--profile", "profiles/local", "--report", "report.zip")
     assert (embedded / "report.zip").stat().st_size > 10_000

@@ -16,7 +16,11 @@ was trained. Three formats (``FORMAT_PROMPTS``: the format's prompt style):
 CLI::
 
     python -m rlcausality.formatting --settings JSON --fmt sft|grpo --input SPLIT.jsonl \
-        --output OUT.jsonl --stats OUT_STATS.json [--max-samples N] [--threads N]
+        --output OUT.jsonl --stats OUT_STATS.json [--max-samples N] [--exclude ROWS.jsonl] \
+        [--threads N]
+
+``--exclude`` leaves out the rows whose ids another formatted file holds (GRPO's prompts drawn
+from the train rows SFT's sample does not hold: ``format.grpo_prompts: unseen``).
 """
 
 from __future__ import annotations
@@ -169,6 +173,26 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
             kept["class_id"] = premise_class_id(row["input"])
         rows.append(kept)
     return rows
+
+
+def without_rows_of(rows: list[dict[str, Any]], path: str | Path) -> list[dict[str, Any]]:
+    """``rows`` less those whose ``id`` is a row's of ``path`` (another stage's sample:
+    ``format.grpo_prompts: unseen`` leaves SFT's train rows out of GRPO's prompts).
+
+    DataError naming ``path`` when one of its rows has no id, or when nothing is left.
+    """
+    excluded = set()
+    for lineno, row in enumerate(read_jsonl(path), start=1):
+        if row.get("id") is None:
+            raise DataError(f"{path}: row {lineno} has no 'id'; rows are left out by id")
+        excluded.add(row["id"])
+    kept = [row for row in rows if row["id"] not in excluded]
+    if not kept:
+        raise DataError(
+            f"{path}: its {len(excluded)} ids cover all {len(rows)} rows; none is left to "
+            "sample (format.grpo_prompts: unseen needs a train split larger than SFT's sample)"
+        )
+    return kept
 
 
 def render(tokenizer: Any, messages: list[Message], add_generation_prompt: bool) -> str:
@@ -371,6 +395,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-samples", type=int, default=None, help="cap; 0 means none")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--exclude", default=None, help="formatted rows (JSONL) whose ids are left out"
+    )
+    parser.add_argument(
         "--keep-long", action="store_true", help="keep rows over max_length (test sets)"
     )
     args = cli.configure(parser.parse_args(argv), needs=("format",))
@@ -378,12 +405,17 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = args.settings
     rows = read_rows(args.input)
+    read = len(rows)
+    if args.exclude:
+        rows = without_rows_of(rows, args.exclude)
     tokenizer = load_tokenizer(settings.model)
     cap = args.max_samples if args.max_samples and args.max_samples > 0 else None
     out_rows, stats = format_split(
         rows, settings, args.fmt, tokenizer, cap, args.seed, drop_long=not args.keep_long
     )
     stats["input"] = args.input
+    if args.exclude:
+        stats["excluded"] = {"rows_of": args.exclude, "rows": read - len(rows)}
     write_jsonl(args.output, out_rows)
     write_json(args.stats, stats)
 

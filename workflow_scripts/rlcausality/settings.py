@@ -174,6 +174,9 @@ class Format(Block):
     max_train_samples: int | None
     balance: bool
     sft_target: str
+    # same | unseen; a format job's settings hold it only where it changes the job (GRPO's
+    # train prompts, rules/common.smk stage_params)
+    grpo_prompts: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -128,6 +128,7 @@ def _model_problems(config: dict[str, Any], name: str, entry: dict[str, Any]) ->
     except ConfigError as err:
         return problems + [f"{where}.{problem}" for problem in err.problems]
     problems += _balance_problems(where, settings.format)
+    problems += _grpo_prompt_problems(where, settings)
     problems += _grpo_problems(where, settings)
     problems += _vllm_problems(where, settings)
     problems += _sft_target_problems(where, settings)
@@ -150,6 +151,24 @@ def _balance_problems(where: str, fmt: Format) -> list[str]:
         return [
             f"{where}.format.balance: true needs format.max_train_samples (the size of the "
             "balanced train sample); set it, or set balance: false"
+        ]
+    return []
+
+
+def _grpo_prompt_problems(where: str, settings: Settings) -> list[str]:
+    """``format.grpo_prompts: unseen`` leaves SFT's sample out of GRPO's: there must be one."""
+    if settings.format.grpo_prompts != "unseen":
+        return []
+    key = f"{where}.format.grpo_prompts"
+    if not settings.format.max_train_samples:
+        return [
+            f"{key}: unseen needs format.max_train_samples (without a cap SFT trains on every "
+            "train row and none is left for GRPO); set it, or set grpo_prompts: same"
+        ]
+    if "sft" not in settings.model.stages or "grpo" not in settings.model.stages:
+        return [
+            f"{key}: unseen leaves SFT's train rows out of GRPO's prompts; it needs both sft "
+            f"and grpo in stages (got {list(settings.model.stages)}); set grpo_prompts: same"
         ]
     return []
 
