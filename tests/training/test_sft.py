@@ -179,6 +179,36 @@ def test_sft_resumes_from_newest_complete_checkpoint(
     assert [e["step"] for e in history if "loss" in e] == [1, 2, 3, 4, 5, 6]
 
 
+def test_checkpoints_of_other_settings_or_rows_are_set_aside_not_resumed(
+    tiny_model: dict, make_settings, formatted: dict[str, Path], tmp_path: Path
+) -> None:
+    """A rerun after a change (Snakemake reruns the job) must not resume the old run's
+    checkpoints: it would train the new settings from the old run's state, or not at all."""
+    settings = make_settings(tiny_model, "sft", max_steps=4, save_steps=2, logging_steps=1)
+    settings["sft"]["merge"] = False
+    run_sft(settings, formatted["train.sft"], tmp_path)
+    checkpoints = tmp_path / "checkpoints"
+    assert json.loads((checkpoints / "run.json").read_text())["settings"]["learning_rate"]
+
+    # How often to log is not what is trained: the finished checkpoint is resumed.
+    settings["sft"]["logging_steps"] = 2
+    same = run_sft(settings, formatted["train.sft"], tmp_path)
+    assert same["resumed_from"] == str(checkpoints / "checkpoint-4")
+
+    settings["sft"]["learning_rate"] = settings["sft"]["learning_rate"] * 2
+    changed = run_sft(settings, formatted["train.sft"], tmp_path)
+    assert changed["resumed_from"] is None and changed["global_step"] == 4
+    stale = tmp_path / "checkpoints.stale-1"
+    assert (stale / "run.json").is_file() and (stale / "checkpoint-4").is_dir()
+
+    rows = list(read_jsonl(formatted["train.sft"]))[:-1]  # other rows
+    other = tmp_path / "other.jsonl"
+    other.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    again = run_sft(settings, other, tmp_path)
+    assert again["resumed_from"] is None
+    assert (tmp_path / "checkpoints.stale-2" / "checkpoint-4").is_dir()
+
+
 def test_checkpoint_discovery(tmp_path: Path) -> None:
     assert training.latest_checkpoint(tmp_path / "missing") is None
 

@@ -63,10 +63,14 @@ def test_local_profile_builds_only_the_embedded_model(workflow: Path) -> None:
 
 
 def test_demo_profile_builds_smollm2_alone(workflow: Path) -> None:
-    counts = dry_run(workflow, "--profile", "profiles/demo")
+    proc = run_snakemake(workflow, "-n", "-p", "--profile", "profiles/demo")
+    out = proc.stdout + proc.stderr
+    counts = job_counts(out)
     assert counts["base_model"] == 1  # the GGUF conversion; no tiny build
     assert counts["sft"] == 1 and counts["grpo"] == 1
     assert counts["evaluate"] == 2  # SFT and GRPO on test
+    # GRPO's prompts are drawn from the train rows SFT's sample leaves out.
+    assert "--exclude results/data/smollm2-135m/trace/train.jsonl" in out
 
 
 def test_learn_profile_is_the_demo_chain_with_four_times_the_sft_data(workflow: Path) -> None:

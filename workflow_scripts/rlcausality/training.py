@@ -6,6 +6,8 @@ both entry points follow (train, resume, save, manifest).
 Layout of a training stage's ``output_dir``::
 
     checkpoints/checkpoint-N/   trainer checkpoints (resume point; not a declared output)
+    checkpoints/run.json        what they were trained from (``run_fingerprint``); a job whose
+                                fingerprint differs sets them aside (checkpoints.stale-K/)
     adapter/                    the final LoRA adapter (+ tokenizer)
     merged/                     base + adapter merged (when configured, base not quantised)
     log_history.json            the trainer's log history (loss / reward curves)
@@ -207,12 +209,64 @@ class StageRun:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# Keys that say how often to log or save, not what is trained: a change keeps the checkpoints.
+OPERATIONAL_KEYS = frozenset(
+    {"progress_interval_s", "save_steps", "save_total_limit", "logging_steps"}
+)
+
+
+def run_fingerprint(run: StageRun) -> dict[str, Any]:
+    """What the stage's checkpoints are trained from: the stage's settings (less
+    ``OPERATIONAL_KEYS``), the model block (less its list of stages), the train rows' sha256 and
+    the init manifest's. A checkpoint resumes only a run with the same fingerprint."""
+    settings = run.settings.to_dict()
+    stage = {k: v for k, v in settings.get(run.stage, {}).items() if k not in OPERATIONAL_KEYS}
+    model = {k: v for k, v in settings["model"].items() if k != "stages"}
+    init = run.trainable.init_manifest
+    return {
+        "stage": run.stage,
+        "settings": stage,
+        "model": model,
+        "train_sha256": run.data.get("train", {}).get("sha256"),
+        "init_manifest_sha256": sha256_file(init) if init else None,
+    }
+
+
+def set_aside_stale_checkpoints(checkpoints: Path, fingerprint: dict[str, Any]) -> Path | None:
+    """Move ``checkpoints`` to ``checkpoints.stale-K`` when they were trained from anything but
+    ``fingerprint`` (other settings, other rows, another init; or no record of it), then record
+    ``fingerprint`` there. Returns where stale checkpoints went, None when none were."""
+    record = checkpoints / "run.json"
+    moved = None
+    if checkpoints.is_dir() and any(checkpoints.iterdir()):
+        try:
+            recorded = json.loads(record.read_text("utf-8"))
+        except (OSError, ValueError):
+            recorded = None
+        if recorded != json.loads(json.dumps(fingerprint)):
+            k = 1
+            while (moved := checkpoints.with_name(f"{checkpoints.name}.stale-{k}")).exists():
+                k += 1
+            checkpoints.rename(moved)
+            print(
+                f"checkpoints: {checkpoints} were trained from other settings, rows or init "
+                f"than this run's; moved to {moved}, training starts afresh",
+                flush=True,
+            )
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    write_json(record, fingerprint)
+    return moved
+
+
 def run_stage(run: StageRun) -> dict[str, Any] | None:
     """Train (resuming from the newest complete checkpoint), save, write the manifest last.
 
     Call on every rank; returns the manifest on the main process, None on the others.
     """
     fp32_adapters_for_fp16(run.trainer.model, run.trainable.precision, run.settings.model)
+    if run.trainer.is_world_process_zero():
+        set_aside_stale_checkpoints(Path(run.output_dir) / "checkpoints", run_fingerprint(run))
+    run.trainer.accelerator.wait_for_everyone()
     output, runtime, resumed = train(run.trainer, run.output_dir)
     return finish_stage(run, output, runtime, resumed)
 
