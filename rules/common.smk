@@ -205,7 +205,7 @@ def excludes_sft_rows(wildcards):
     return (
         wildcards.fmt == "grpo"
         and wildcards.split == "train"
-        and settings(wildcards.model)["format"]["grpo_prompts"] == "unseen"
+        and settings(wildcards.model)["format"].get("grpo_prompts") == "unseen"
     )
 
 

@@ -80,7 +80,9 @@ rule format:
             else 0
         ),
         exclude=lambda w, input: (
-            f"--exclude {shlex.quote(input.exclude)}" if "exclude" in input.keys() else ""
+            f"--exclude {shlex.quote(input.exclude)}"
+            if "exclude" in input.keys()
+            else ""
         ),
     shell:
         "{params.env}python -m rlcausality.formatting --settings {params.settings:q} --fmt {wildcards.fmt}"
