@@ -97,7 +97,7 @@ def test_unseen_grpo_prompts_rerun_only_grpo_prompts_and_what_follows(embedded: 
     shown = run_snakemake(
         embedded, "--profile", "profiles/local", *args, "-n", "-p", "--forcerun", "format"
     )
-    assert "--exclude results/data/tiny/sft/train.jsonl" in shown
+    assert "--exclude results/data/tiny/sft/train.jsonl" in shown.stdout + shown.stderr
 
 
 def test_snakemake_report_builds(embedded: Path) -> None:
