@@ -63,15 +63,10 @@ def settings(model):
 def stage_params(stage):
     """Params for a job of ``stage``: the JSON slice of settings it depends on. A hub model's
     block is pinned to its downloaded snapshot (path and commit), read from the hub manifest:
-    an input of the job, and Snakemake evaluates params again once the inputs exist.
-
-    ``format.grpo_prompts`` is in the slice of the one job it changes (GRPO's train prompts,
-    when ``unseen``): setting it reruns neither SFT's rows nor the test sets."""
+    an input of the job, and Snakemake evaluates params again once the inputs exist."""
 
     def get(wildcards):
         sliced = rlconfig.stage_settings(config, wildcards.model, stage)
-        if stage == "format" and not excludes_sft_rows(wildcards):
-            sliced["format"].pop("grpo_prompts", None)
         if wildcards.model in HUB:
             manifest = rlhub.manifest_path(wildcards.model)
             sliced["model"] = rlhub.pinned(sliced["model"], manifest)

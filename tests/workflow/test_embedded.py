@@ -80,8 +80,8 @@ def test_changing_grpo_settings_reruns_only_grpo_and_what_follows(embedded: Path
 
 
 def test_unseen_grpo_prompts_rerun_only_grpo_prompts_and_what_follows(embedded: Path) -> None:
-    """format.grpo_prompts is in the params of GRPO's train rows alone: SFT's rows, SFT and
-    the test sets are not rerun."""
+    """format.grpo_prompts reaches GRPO's train format job alone, as an input (SFT's rows):
+    SFT's rows, SFT and the test sets are not rerun."""
     change = "models:\n  tiny:\n    format:\n      grpo_prompts: unseen\n"
     (embedded / "unseen.yaml").write_text(change)
     args = ["--configfile", "config.yaml", "profiles/local/embedded.yaml", "unseen.yaml"]

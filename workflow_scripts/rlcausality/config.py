@@ -172,11 +172,18 @@ def hub_download_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
     return {"model": model, "hub": config["hub"]}
 
 
+# Keys the workflow reads to build the DAG and no job reads: they reach a job as its inputs
+# (format.grpo_prompts: SFT's rows, an input of GRPO's train format job), so Snakemake's input
+# trigger reruns what they change, and only that.
+DAG_KEYS = {"format": ("grpo_prompts",)}
+
+
 def stage_settings(config: dict[str, Any], name: str, stage: str) -> dict[str, Any]:
     """The slice of settings one job of ``stage`` depends on (its params: a change reruns it)."""
     resolved = resolve_model(config, name)
     section = {"format": "format", "sft": "sft", "grpo": "grpo", "evaluate": "evaluate"}[stage]
-    return {"model": resolved["model"], section: resolved[section]}
+    sliced = {k: v for k, v in resolved[section].items() if k not in DAG_KEYS.get(section, ())}
+    return {"model": resolved["model"], section: sliced}
 
 
 def validate_config(config: dict[str, Any], source: str = "config.yaml") -> dict[str, Any]:

@@ -174,8 +174,8 @@ class Format(Block):
     max_train_samples: int | None
     balance: bool
     sft_target: str
-    # same | unseen; a format job's settings hold it only where it changes the job (GRPO's
-    # train prompts, rules/common.smk stage_params)
+    # same | unseen (None: same); read by the workflow and validation, never in a job's
+    # settings (config.DAG_KEYS): SFT's rows are an input of GRPO's train format job instead
     grpo_prompts: str | None = None
 
 
