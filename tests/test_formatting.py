@@ -246,7 +246,7 @@ def test_exclude_leaves_out_another_samples_rows(
         run_cli(settings, "grpo", src, tmp_path / "x.jsonl", "--exclude", str(everything))
     no_id = tmp_path / "no_id.jsonl"
     write_jsonl(no_id, [{"input": "P"}])
-    with pytest.raises(DataError, match=r"no_id\.jsonl: row 1 has no 'id'"):
+    with pytest.raises(DataError, match=r"no_id\.jsonl:1: row has no 'id'"):
         run_cli(settings, "grpo", src, tmp_path / "y.jsonl", "--exclude", str(no_id))
 
 

@@ -33,7 +33,7 @@ from rlcausality import cli
 from rlcausality.corr2cause import symbolic
 from rlcausality.corr2cause.load import premise_class_id
 from rlcausality.corr2cause.text import ParseError
-from rlcausality.io import DataError, read_jsonl, write_json, write_jsonl
+from rlcausality.io import DataError, read_jsonl_numbered, write_json, write_jsonl
 from rlcausality.models.families import get_family
 from rlcausality.settings import Model
 from rlcausality.task import (
@@ -160,9 +160,7 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
     A bad row raises DataError naming file:line.
     """
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        line_numbers = [n for n, line in enumerate(handle, start=1) if line.strip()]
-    for lineno, row in zip(line_numbers, read_jsonl(path), strict=True):
+    for lineno, row in read_jsonl_numbered(path):
         validate_row(row, f"{path}:{lineno}")
         kept = {column: row.get(column) for column in KEPT_COLUMNS}
         if kept["class_id"] is None:  # the items of one class share the premise

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcausality.formatting import format_row, system_prompt, token_lengths
-from rlcausality.io import DataError, read_jsonl
+from rlcausality.io import DataError, read_jsonl_numbered
 from rlcausality.models.families import get_family
 from rlcausality.settings import Settings
 from rlcausality.task import ANSWER_WORDS
@@ -29,9 +29,9 @@ def without_rows_of(rows: list[dict[str, Any]], path: str | Path) -> list[dict[s
     DataError naming ``path`` when one of its rows has no id, or when nothing is left.
     """
     excluded = set()
-    for lineno, row in enumerate(read_jsonl(path), start=1):
+    for lineno, row in read_jsonl_numbered(path):
         if row.get("id") is None:
-            raise DataError(f"{path}: row {lineno} has no 'id'; rows are left out by id")
+            raise DataError(f"{path}:{lineno}: row has no 'id'; rows are left out by id")
         excluded.add(row["id"])
     kept = [row for row in rows if row["id"] not in excluded]
     if not kept:

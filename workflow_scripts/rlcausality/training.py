@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcausality import launch
-from rlcausality.io import atomic_directory, sha256_file, write_json
+from rlcausality.io import atomic_directory, read_json, sha256_file, write_json
 from rlcausality.lm_head import label_positions_only
 from rlcausality.lora import TrainableModel, fp32_adapters_for_fp16
 from rlcausality.models.loading import Precision, choose_precision, load_model
@@ -240,7 +240,7 @@ def set_aside_stale_checkpoints(checkpoints: Path, fingerprint: dict[str, Any]) 
     moved = None
     if checkpoints.is_dir() and any(checkpoints.iterdir()):
         try:
-            recorded = json.loads(record.read_text("utf-8"))
+            recorded = read_json(record)
         except (OSError, ValueError):
             recorded = None
         if recorded != json.loads(json.dumps(fingerprint)):
