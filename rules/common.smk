@@ -15,7 +15,16 @@ from rlcausality.stages import STAGES, TRAINING_STAGES, train_format  # noqa: E4
 from rlcausality.models import hub as rlhub  # noqa: E402
 
 try:
-    rlconfig.validate_config(config)
+    # The error names every file merged, in order: a key may come from any of them.
+    rlconfig.validate_config(
+        config,
+        rlconfig.config_source(
+            workflow.configfiles,
+            workflow.config_settings.configfiles,
+            overrides=bool(workflow.config_settings.config),
+            replaced=workflow.config_settings.replace_workflow_config,
+        ),
+    )
 except rlconfig.ConfigError as err:
     raise WorkflowError(str(err)) from None
 

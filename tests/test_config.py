@@ -12,6 +12,7 @@ import yaml
 
 from rlcausality.config import (
     ConfigError,
+    config_source,
     corpus_splits,
     model_stages,
     resolve_model,
@@ -352,3 +353,21 @@ def test_test_sets_default_to_every_test_split_of_the_corpus(config: dict[str, A
     ]  # fmt: skip
     config["data"]["generate"]["robustness"] = False
     assert resolve_model(config, "qwen2.5-1.5b")["evaluate"]["test_sets"] == ["test"]
+
+
+def test_config_source_lists_the_files_in_merge_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    overlay = tmp_path / "profiles" / "demo.yaml"
+    # workflow.configfiles: the command line's (absolute) first, then the Snakefile's own.
+    workflow_files = [str(overlay), "/elsewhere/x.yaml", "config.yaml"]
+    command_line = [str(overlay), "/elsewhere/x.yaml"]
+    assert config_source(workflow_files, command_line) == (
+        "config.yaml + profiles/demo.yaml + /elsewhere/x.yaml"
+    )
+    assert config_source(["config.yaml"], overrides=True) == "config.yaml + --config"
+    assert config_source(workflow_files, command_line, replaced=True) == (
+        "profiles/demo.yaml + /elsewhere/x.yaml"
+    )
+    assert config_source([]) == "config.yaml"

@@ -93,6 +93,21 @@ def test_bad_config_fails_the_dry_run_with_the_key_named(workflow: Path) -> None
     proc = run_snakemake(workflow, "-n", "--config", "run=[tiny,nonexistent-model]", check=False)
     assert proc.returncode != 0
     assert "run: 'nonexistent-model' is not a key of models" in proc.stderr + proc.stdout
+    assert "config.yaml + --config: 1 problem(s)" in proc.stderr + proc.stdout
+
+
+def test_bad_config_error_names_every_file_merged(workflow: Path) -> None:
+    """A key may come from any --configfile: the error lists them in Snakemake's merge order."""
+    overlay = workflow / "sft-only.yaml"
+    overlay.write_text("models: {smollm2-135m: {stages: [sft]}}\n")
+    proc = run_snakemake(
+        workflow, "-n", "--configfile", "config.yaml", "profiles/demo/demo.yaml", str(overlay),
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    out = proc.stderr + proc.stdout
+    assert "config.yaml + profiles/demo/demo.yaml + sft-only.yaml: 1 problem(s)" in out, out
+    assert "models.smollm2-135m.format.grpo_prompts: unseen" in out
 
 
 def _job_blocks(output: str) -> list[dict[str, str]]:

@@ -12,6 +12,7 @@ import copy
 import functools
 from collections.abc import Iterable
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -184,6 +185,31 @@ def stage_settings(config: dict[str, Any], name: str, stage: str) -> dict[str, A
     section = {"format": "format", "sft": "sft", "grpo": "grpo", "evaluate": "evaluate"}[stage]
     sliced = {k: v for k, v in resolved[section].items() if k not in DAG_KEYS.get(section, ())}
     return {"model": resolved["model"], section: sliced}
+
+
+def config_source(
+    workflow_files: Iterable[str | Path],
+    command_line_files: Iterable[str | Path] = (),
+    overrides: bool = False,
+    replaced: bool = False,
+) -> str:
+    """What a merged config came from, for its error messages, in Snakemake's merge order: the
+    Snakefile's ``configfile:`` files (``workflow.configfiles`` less the command line's; none
+    when ``replaced``), then each ``--configfile``, then ``--config`` when the command line set
+    keys. Paths under the working directory are shown relative, each once."""
+
+    def shown(path: str | Path) -> str:
+        absolute = Path(path).absolute()
+        return (
+            str(absolute.relative_to(Path.cwd()))
+            if absolute.is_relative_to(Path.cwd())
+            else str(absolute)
+        )
+
+    command_line = [shown(path) for path in command_line_files]
+    own = [] if replaced else [shown(p) for p in workflow_files if shown(p) not in command_line]
+    names = list(dict.fromkeys(own + command_line)) or ["config.yaml"]
+    return " + ".join(names + (["--config"] if overrides else []))
 
 
 def validate_config(config: dict[str, Any], source: str = "config.yaml") -> dict[str, Any]:
