@@ -23,6 +23,17 @@ every run), and the runs' own ΔF1 in place of McNemar's p.
     python benchmarks/curve.py --baselines results/eval/baselines/test.json \
         "trace 640=../seed42/results/eval/smollm2-135m/sft/test" \
         "trace 640=../seed43/results/eval/smollm2-135m/sft/test"
+
+``--versus A B`` adds a table of B - A, run by run: the k-th run labelled B against the k-th
+labelled A (say each seed's GRPO against the SFT it was trained from), each pair's paired ΔF1
+[95% CI] and McNemar's p (with the items only A and only B got right), and with several pairs
+their mean with its class-bootstrap interval (``uncertainty.mean_of_paired_differences``):
+
+    python benchmarks/curve.py --baselines results/eval/baselines/test.json --versus SFT GRPO \
+        "SFT=../s42/results/eval/smollm2-135m/sft/test" \
+        "GRPO=../s42/results/eval/smollm2-135m/grpo/test" \
+        "SFT=../s43/results/eval/smollm2-135m/sft/test" \
+        "GRPO=../s43/results/eval/smollm2-135m/grpo/test"
 """
 
 from __future__ import annotations
@@ -37,7 +48,11 @@ from rlcausality.metrics import trace_metrics
 from rlcausality.reporting.cells import baseline_predictions_path
 from rlcausality.reporting.paired import baseline_answers
 from rlcausality.reporting.render import Estimate, fmt
-from rlcausality.uncertainty import mean_paired_comparison, paired_comparison
+from rlcausality.uncertainty import (
+    mean_of_paired_differences,
+    mean_paired_comparison,
+    paired_comparison,
+)
 
 BASELINES = ("always_valid", "relation_prior")
 
@@ -151,6 +166,45 @@ def mean_row(
     return cells
 
 
+def versus_table(runs: Sequence[tuple[str, Path]], a: str, b: str) -> str:
+    """B - A, the k-th run labelled B against the k-th labelled A (see the module's docstring)."""
+    groups = dict(grouped(runs))
+    for label in (a, b):
+        if label not in groups:
+            raise ValueError(f"--versus: no run is labelled {label!r} (labels: {sorted(groups)})")
+    if len(groups[a]) != len(groups[b]):
+        raise ValueError(
+            f"--versus: {len(groups[a])} runs labelled {a!r} but {len(groups[b])} labelled {b!r};"
+            " each B run is paired with the A run in the same place"
+        )
+    pairs = [
+        (list(read_jsonl(x / "predictions.jsonl")), list(read_jsonl(y / "predictions.jsonl")))
+        for x, y in zip(groups[a], groups[b], strict=True)
+    ]
+    head = ["pair", "n", f"ΔF1 {b} − {a} [95% CI]", f"McNemar p (only {a} / only {b} right)"]
+    rows = []
+    for k, (rows_a, rows_b) in enumerate(pairs, 1):
+        paired = paired_comparison(rows_a, rows_b)
+        rows.append([
+            f"{b} − {a} #{k}" if len(pairs) > 1 else f"{b} − {a}",
+            str(paired["n"]),
+            fmt(Estimate(paired["delta_f1"], paired["delta_f1_ci95"])),
+            f"{_p(paired['mcnemar_p'])} ({paired['a_only_correct']} / {paired['b_only_correct']})",
+        ])  # fmt: skip
+    if len(pairs) > 1:
+        mean = mean_of_paired_differences(pairs)
+        each = ", ".join(f"{d:+.3f}" for d in mean["delta_f1_runs"])
+        rows.append([
+            f"{b} − {a}, mean of {len(pairs)}",
+            str(mean["n"]),
+            fmt(Estimate(mean["delta_f1"], mean["delta_f1_ci95"])),
+            f"runs {each}",
+        ])  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines)
+
+
 def parse_run(text: str) -> tuple[str, Path]:
     label, sep, folder = text.partition("=")
     if not sep or not label or not folder:
@@ -166,8 +220,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=parse_run, help="LABEL=EVAL_FOLDER")
     parser.add_argument("--baselines", type=Path, required=True, help="baselines/{test}.json")
+    parser.add_argument(
+        "--versus",
+        nargs=2,
+        metavar=("A", "B"),
+        help="also B - A, the k-th B run against the k-th A",
+    )
     args = parser.parse_args(argv)
-    print(table(args.runs, args.baselines))
+    versus = ""
+    if args.versus:
+        try:
+            versus = "\n\n" + versus_table(args.runs, *args.versus)
+        except ValueError as err:
+            parser.error(str(err))
+    print(table(args.runs, args.baselines) + versus)
 
 
 if __name__ == "__main__":

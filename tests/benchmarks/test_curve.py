@@ -94,3 +94,28 @@ def test_runs_under_one_label_get_a_mean_row(test_set: Path) -> None:
     assert [float(d) for d in runs.split(", ")] == pytest.approx([1 - f1_valid, 0], abs=5e-4)
     low, high = (float(x) for x in delta.split("[")[1].rstrip("]").split(","))
     assert 0 < low <= float(delta.split()[0]) <= high
+
+
+def test_versus_pairs_the_kth_runs_of_two_labels(test_set: Path) -> None:
+    exact = evaluation_folder(test_set, "vs-exact", "symbolic")
+    valid = evaluation_folder(test_set, "vs-valid", "always_valid")
+    runs = [("A", valid), ("B", exact), ("A", exact), ("B", exact)]
+    text = curve.versus_table(runs, "A", "B")
+    rows = [cells(line) for line in text.splitlines()[2:]]
+    assert [row[0] for row in rows] == ["B − A #1", "B − A #2", "B − A, mean of 2"]
+    f1_valid = read_json(test_set / "test.json")["baselines"]["always_valid"]["f1"]
+    assert float(rows[0][2].split()[0]) == pytest.approx(1 - f1_valid, abs=5e-4)
+    assert rows[1][2].startswith("0.000 [0.00, 0.00]") and rows[1][3] == "1 (0 / 0)"
+    delta, _, runs_cell = rows[2][2], rows[2][1], rows[2][3]
+    assert float(delta.split()[0]) == pytest.approx((1 - f1_valid) / 2, abs=5e-4)
+    assert [float(d) for d in runs_cell.removeprefix("runs ").split(", ")] == pytest.approx(
+        [1 - f1_valid, 0], abs=5e-4
+    )
+
+
+def test_versus_refuses_unmatched_labels(test_set: Path) -> None:
+    exact = evaluation_folder(test_set, "vs-one", "symbolic")
+    with pytest.raises(ValueError, match="no run is labelled 'C'"):
+        curve.versus_table([("A", exact), ("B", exact)], "A", "C")
+    with pytest.raises(ValueError, match="2 runs labelled 'A' but 1 labelled 'B'"):
+        curve.versus_table([("A", exact), ("A", exact), ("B", exact)], "A", "B")

@@ -180,3 +180,27 @@ def test_formatting_carries_the_class_or_derives_it_from_the_premise(tmp_path):
     assert read["g"] == "n2-c0001"
     assert read["p1"] == read["p2"] == class_id_of(premise)  # one premise, one class
     assert read["odd"] is None  # its own cluster in the bootstrap
+
+
+def test_mean_of_paired_differences_averages_each_pairs_own_difference():
+    a = classes_of_identical_items(80, 3, seed=3)
+
+    def wrong_every(flip: int) -> list[dict]:
+        return [
+            {**r, "answer": r["label"] if k % flip else 1 - r["label"]} for k, r in enumerate(a)
+        ]
+
+    pairs = [(wrong_every(3), wrong_every(5)), (wrong_every(7), wrong_every(4))]
+    result = uncertainty.mean_of_paired_differences(pairs)
+    each = [compute_metrics(b)["f1"] - compute_metrics(x)["f1"] for x, b in pairs]
+    assert result["runs"] == 2 and result["n"] == len(a)
+    assert result["delta_f1_runs"] == pytest.approx(each)
+    assert result["delta_f1"] == pytest.approx(sum(each) / 2)
+    lo, hi = result["delta_f1_ci95"]
+    assert lo <= result["delta_f1"] <= hi
+    one = uncertainty.mean_of_paired_differences(pairs[:1])
+    assert one["delta_f1_ci95"] == pytest.approx(
+        uncertainty.paired_comparison(*pairs[0])["delta_f1_ci95"]
+    )
+    with pytest.raises(ValueError, match="at least one pair"):
+        uncertainty.mean_of_paired_differences([])

@@ -260,3 +260,36 @@ def mean_paired_comparison(
         out["mean_f1_ci95"] = interval(mean)
         out["delta_f1_ci95"] = interval(mean - boot_a)
     return out
+
+
+def mean_of_paired_differences(
+    pairs: Sequence[tuple[Sequence[Row], Sequence[Row]]],
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> dict[str, Any]:
+    """The mean over ``pairs`` of F1(b) - F1(a), each pair its own runs (say seed k's SFT and
+    the GRPO trained from it), with its paired class bootstrap interval.
+
+    Every side is restricted to the items all of them share; each resample draws the classes
+    once for all sides. ``delta_f1_runs`` gives each pair's own difference (their spread is
+    the runs' variation, which the interval does not hold).
+    """
+    if not pairs:
+        raise ValueError("mean_of_paired_differences needs at least one pair")
+    first, *rest = [side for pair in pairs for side in pair]
+    aligned = _aligned_f1(_shared_items(first, rest), resamples, seed)
+    f1 = aligned["f1"]
+    deltas = [f1[2 * i + 1] - f1[2 * i] for i in range(len(pairs))]
+    out: dict[str, Any] = {
+        "n": aligned["n"],
+        "n_clusters": aligned["n_clusters"],
+        "runs": len(pairs),
+        "delta_f1_runs": deltas,
+        "delta_f1": float(np.mean(deltas)),
+        "delta_f1_ci95": None,
+    }
+    if aligned["boot"] is not None:
+        boot = aligned["boot"]
+        differences = [boot[2 * i + 1] - boot[2 * i] for i in range(len(pairs))]
+        out["delta_f1_ci95"] = interval(np.mean(differences, axis=0))
+    return out
