@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from rlcausality import lora, sft, training
 from rlcausality.io import read_jsonl
@@ -194,6 +195,14 @@ def test_checkpoints_of_other_settings_or_rows_are_set_aside_not_resumed(
     settings["sft"]["logging_steps"] = 2
     same = run_sft(settings, formatted["train.sft"], tmp_path)
     assert same["resumed_from"] == str(checkpoints / "checkpoint-4")
+    # A checkpoint of the run's last step is loaded, not trained one step further.
+    assert same["global_step"] == same["max_steps"] == 4
+    assert not (checkpoints / "checkpoint-5").exists()
+    assert same["train_loss"] is None
+    saved = load_file(str(Path(same["adapter_path"]) / "adapter_model.safetensors"))
+    last = load_file(str(checkpoints / "checkpoint-4" / "adapter_model.safetensors"))
+    assert saved.keys() == last.keys()
+    assert all(torch.equal(saved[k], last[k]) for k in saved)
 
     settings["sft"]["learning_rate"] = settings["sft"]["learning_rate"] * 2
     changed = run_sft(settings, formatted["train.sft"], tmp_path)

@@ -319,12 +319,52 @@ def finish_stage(
     return manifest
 
 
+class _RunFinished(Exception):
+    """Raised before the first step of a resumed run whose checkpoint is its last step."""
+
+
+def _stop_if_finished() -> Any:
+    """A callback that ends ``train`` as it begins when the resumed state is already at
+    ``max_steps``: transformers would train one more step (past the schedule's end) before
+    checking. Weights, optimizer and state are loaded by then, by transformers' own resume
+    (DeepSpeed included), so what is saved is the checkpoint's."""
+    from transformers import TrainerCallback
+
+    class StopIfFinished(TrainerCallback):
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if 0 < state.max_steps <= state.global_step:
+                raise _RunFinished(state.global_step)
+
+    return StopIfFinished()
+
+
+def finished_steps(checkpoint: Path, max_steps: int) -> int | None:
+    """The checkpoint's step when it is at (or past) ``max_steps`` > 0; None otherwise."""
+    state = read_json(checkpoint / "trainer_state.json")
+    step = int(state.get("global_step", 0))
+    return step if 0 < max_steps <= step else None
+
+
 def train(trainer: Any, output_dir: str | Path) -> tuple[Any, float, Path | None]:
-    """Run the trainer, resuming from the newest complete checkpoint when there is one."""
+    """Run the trainer, resuming from the newest complete checkpoint when there is one. A
+    checkpoint of the run's last step is loaded, not trained on (the output is None)."""
     resume = latest_checkpoint(Path(output_dir) / "checkpoints")
+    finished = None
     if resume is not None:
-        print(f"resuming from {resume}", flush=True)
+        finished = finished_steps(resume, trainer.args.max_steps)
+        if finished is None:
+            print(f"resuming from {resume}", flush=True)
+        else:
+            print(
+                f"{resume} is the run's last step ({finished}): loading it, nothing to train",
+                flush=True,
+            )
+            trainer.add_callback(_stop_if_finished())
     start = time.monotonic()
-    with label_positions_only():  # the fused LM head skips the prompt on a CPU too
-        output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    output = None
+    try:
+        with label_positions_only():  # the fused LM head skips the prompt on a CPU too
+            output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    except _RunFinished:
+        pass
     return output, time.monotonic() - start, resume
