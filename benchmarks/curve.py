@@ -92,6 +92,12 @@ def _yes(predictions: Sequence[Mapping[str, Any]]) -> int:
     return sum(1 for p in predictions if p.get("answer") == 1)
 
 
+def _markdown(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines)
+
+
 def run_row(label: str, folder: Path, baselines: Mapping[str, list[dict[str, Any]]]) -> list[str]:
     metrics = read_json(folder / "metrics.json")
     predictions = list(read_jsonl(folder / "predictions.jsonl"))
@@ -130,9 +136,7 @@ def table(runs: Sequence[tuple[str, Path]], baselines_path: Path) -> str:
             continue
         rows += [run_row(f"{label} #{i}", path, baselines) for i, path in enumerate(folders, 1)]
         rows.append(mean_row(label, folders, baselines))
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
-    return "\n".join(lines)
+    return _markdown(head, rows)
 
 
 def grouped(runs: Sequence[tuple[str, Path]]) -> list[tuple[str, list[Path]]]:
@@ -200,9 +204,7 @@ def versus_table(runs: Sequence[tuple[str, Path]], a: str, b: str) -> str:
             fmt(Estimate(mean["delta_f1"], mean["delta_f1_ci95"])),
             f"runs {each}",
         ])  # fmt: skip
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
-    return "\n".join(lines)
+    return _markdown(head, rows)
 
 
 def parse_run(text: str) -> tuple[str, Path]:

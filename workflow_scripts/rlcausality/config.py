@@ -207,7 +207,7 @@ def config_source(
         )
 
     command_line = [shown(path) for path in command_line_files]
-    own = [] if replaced else [shown(p) for p in workflow_files if shown(p) not in command_line]
+    own = [] if replaced else [n for n in map(shown, workflow_files) if n not in command_line]
     names = list(dict.fromkeys(own + command_line)) or ["config.yaml"]
     return " + ".join(names + (["--config"] if overrides else []))
 

@@ -338,33 +338,18 @@ def _stop_if_finished() -> Any:
     return StopIfFinished()
 
 
-def finished_steps(checkpoint: Path, max_steps: int) -> int | None:
-    """The checkpoint's step when it is at (or past) ``max_steps`` > 0; None otherwise."""
-    state = read_json(checkpoint / "trainer_state.json")
-    step = int(state.get("global_step", 0))
-    return step if 0 < max_steps <= step else None
-
-
 def train(trainer: Any, output_dir: str | Path) -> tuple[Any, float, Path | None]:
     """Run the trainer, resuming from the newest complete checkpoint when there is one. A
     checkpoint of the run's last step is loaded, not trained on (the output is None)."""
     resume = latest_checkpoint(Path(output_dir) / "checkpoints")
-    finished = None
     if resume is not None:
-        finished = finished_steps(resume, trainer.args.max_steps)
-        if finished is None:
-            print(f"resuming from {resume}", flush=True)
-        else:
-            print(
-                f"{resume} is the run's last step ({finished}): loading it, nothing to train",
-                flush=True,
-            )
-            trainer.add_callback(_stop_if_finished())
+        print(f"resuming from {resume}", flush=True)
+        trainer.add_callback(_stop_if_finished())
     start = time.monotonic()
     output = None
     try:
         with label_positions_only():  # the fused LM head skips the prompt on a CPU too
             output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    except _RunFinished:
-        pass
+    except _RunFinished as finished:
+        print(f"{resume} is the run's last step ({finished}): loaded, nothing trained", flush=True)
     return output, time.monotonic() - start, resume
