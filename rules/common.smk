@@ -9,6 +9,7 @@ from rlcausality import advice as rladvice  # noqa: E402
 from rlcausality import launch  # noqa: E402
 from rlcausality import config as rlconfig  # noqa: E402
 from rlcausality import plan as rlplan  # noqa: E402
+from rlcausality.plan import calibration as rlcalibration  # noqa: E402
 from rlcausality.plan import render as rlplan_render  # noqa: E402
 from rlcausality.models.sources import SOURCES  # noqa: E402
 from rlcausality.stages import STAGES, TRAINING_STAGES, train_format  # noqa: E402
@@ -29,10 +30,24 @@ except rlconfig.ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 # The run plan (rlcausality.plan): one TRAIN line per training job (launcher, steps, time and
-# GPU memory against what it asks for), one PLAN line per job that does not fit, a summary.
-PLAN = rlplan.plan_jobs(config)
+# GPU memory against what it asks for), one PLAN line per job that does not fit, a summary;
+# its times calibrated by the GPU benchmark of this cluster (rule gpu_bench) once it has run.
+CALIBRATION = (
+    rlcalibration.load(config["plan"]["calibration"])
+    if config["plan"]["calibration"]
+    else None
+)
+PLAN = rlplan.plan_jobs(config, CALIBRATION)
 if workflow.is_main_process:
-    for line in rlplan.dry_run_lines(PLAN) + rladvice.learning_rate_warnings(config):
+    plan_gpus = sorted({job.gpu for job in PLAN if job.gpu != "CPU"})
+    calibration_lines = (
+        [rlcalibration.describe(CALIBRATION, plan_gpus)] if plan_gpus else []
+    )
+    for line in (
+        rlplan.dry_run_lines(PLAN)
+        + calibration_lines
+        + rladvice.learning_rate_warnings(config)
+    ):
         print(line, file=sys.stderr)
     misfits = [rlplan.misfit_line(job) for job in PLAN if not job.fits]
     if misfits and config["plan"]["strict"]:
@@ -254,6 +269,22 @@ def stage_report_input(wildcards):
             f"results/models/{wildcards.model}/{wildcards.stage}/manifest.json"
         )
     return inputs
+
+
+def gpu_models():
+    """The selected models that train on a GPU: what rule gpu_bench measures."""
+    models = [
+        m
+        for m in config["run"]
+        if any(settings(m)["resources"][s]["gpus"] for s in ("sft", "grpo", "evaluate"))
+    ]
+    if not models:
+        raise WorkflowError(
+            "results/cluster/gpu_bench.json: no model of `run` uses a GPU "
+            f"({', '.join(config['run'])}); set run to the models to calibrate, e.g. "
+            "--config run='[qwen2.5-1.5b]'"
+        )
+    return models
 
 
 def max_gpus():

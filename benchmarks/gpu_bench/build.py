@@ -44,7 +44,7 @@ class SftSetup:
 
 def benchmark_stage(sft: Sft, args: Any) -> Sft:
     """config.yaml's SFT stage with the benchmark's step shape: ``--lora-r`` (alpha 2r), one
-    batch of ``--seq-len`` tokens per step, no saving, logging or DeepSpeed."""
+    batch of ``--seq-len`` tokens per step, no saving or logging, DeepSpeed when asked."""
     return dataclasses.replace(
         sft,
         lora=dataclasses.replace(sft.lora, r=args.lora_r, alpha=2 * args.lora_r),
@@ -57,7 +57,7 @@ def benchmark_stage(sft: Sft, args: Any) -> Sft:
         save_steps=10**9,
         save_total_limit=None,
         logging_steps=10**9,
-        deepspeed=None,  # one process on one GPU: ZeRO would shard nothing
+        deepspeed=args.deepspeed,  # --deepspeed zero2 under torchrun, else one plain process
     )
 
 

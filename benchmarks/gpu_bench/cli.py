@@ -28,6 +28,8 @@ FULL = {
     "prompt_len": 256,
     "gen_tokens": "2048",
     "eval_tokens": "256",
+    "grpo_tokens": 512,
+    "grpo_steps": 2,
     "budget_s": 540.0,
 }
 SMOKE = {
@@ -38,6 +40,8 @@ SMOKE = {
     "prompt_len": 16,
     "gen_tokens": "16",
     "eval_tokens": "16",
+    "grpo_tokens": 16,
+    "grpo_steps": 2,
     "budget_s": 300.0,
 }
 SMOKE_EVAL_BATCH = 4
@@ -75,6 +79,22 @@ def add_sft_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="timed SFT steps (5)")
     parser.add_argument("--lora-r", type=int, default=64)
     parser.add_argument("--completion-fraction", type=float, default=0.25)
+    parser.add_argument(
+        "--deepspeed",
+        choices=("zero2",),
+        default=None,
+        help="train the SFT and GRPO steps under the project's DeepSpeed config (start the "
+        "benchmark with torchrun, as the workflow starts a DeepSpeed job)",
+    )
+
+
+def add_grpo_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--grpo-steps", type=int, default=None, help="GRPO steps, the first a warm-up (2; 0: none)"
+    )
+    parser.add_argument(
+        "--grpo-tokens", type=int, default=None, help="new tokens per GRPO completion (512)"
+    )
 
 
 def add_generation_options(parser: argparse.ArgumentParser) -> None:
@@ -108,7 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
         description=gpu_bench.__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    for add in (add_model_options, add_sft_options, add_generation_options, add_run_options):
+    for add in (
+        add_model_options,
+        add_sft_options,
+        add_grpo_options,
+        add_generation_options,
+        add_run_options,
+    ):
         add(parser)
     return parser
 
@@ -145,16 +171,29 @@ def prepare_process(smoke: bool) -> None:
     configure_threads(None)
 
 
-def write_results(results: dict[str, Any], args: argparse.Namespace) -> None:
+def is_main_process() -> bool:
+    """Rank 0 of a torchrun group (or a plain process): the one that writes the results."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def write_results(results: dict[str, Any], args: argparse.Namespace, final: bool = True) -> None:
+    """The JSON (and Markdown) as they stand: after every model, so a run cut short keeps what
+    it measured (``complete`` says whether every model has run)."""
+    if not is_main_process():
+        return
+    results["complete"] = final
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n", "utf-8")
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text(json.dumps(results, indent=2) + "\n", "utf-8")
+    partial.replace(out)
     table = markdown(results)
     if args.markdown:
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
         Path(args.markdown).write_text(table, "utf-8")
-    print(table)
-    print(f"results: {out} ({results['wall_s']} s)")
+    if final:
+        print(table)
+        print(f"results: {out} ({results['wall_s']} s)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,12 +211,15 @@ def main(argv: list[str] | None = None) -> int:
         "flops_formula": FLOPS_FORMULA,
         "options": vars(args),
         "models": [],
+        "complete": False,
     }
     if not cuda() and not args.smoke:
         print("warning: no CUDA device; timings are CPU timings", file=sys.stderr)
     for name in args.models:
         print(f"== {name}", file=sys.stderr, flush=True)
         results["models"].append(run_model(name, args, env, budget))
+        results["wall_s"] = round(budget.elapsed(), 1)
+        write_results(results, args, final=False)
     results["wall_s"] = round(budget.elapsed(), 1)
     write_results(results, args)
     return 1 if any(entry["errors"] for entry in results["models"]) else 0

@@ -52,4 +52,18 @@ def plan_estimates(
         for gen in result.get("generation", [])
         if "sequences" in gen
     ]
-    return {"sft": sft, "generation": generation}
+    estimates = {"sft": sft, "generation": generation}
+    grpo = result.get("grpo") or {}
+    if "sequences" in grpo:
+        estimates["grpo"] = bench.grpo_step(
+            facts,
+            quant,
+            gpu_name,
+            targets,
+            args.lora_r,
+            result.get("lora_dropout", 0.0),
+            grpo["sequences"],
+            grpo["prompt_len"],
+            grpo["new_tokens"],
+        )
+    return estimates

@@ -90,6 +90,16 @@ def plan_table(results: dict[str, Any]) -> list[str]:
                 f"{cell(sft.get('peak_reserved_gib'), 2)} | {cell(plan['sft']['peak_gib'], 2)} | "
                 f"{cell(sft.get('mean_step_s'), 3)} | {cell(plan['sft']['step_s'], 3)} |"
             )
+        grpo, est = entry.get("grpo") or {}, plan.get("grpo")
+        if est and "mean_step_s" in grpo:
+            shape = f"GRPO step {grpo['sequences']}×{grpo['new_tokens']}"
+            for part, key in (("rollout", "rollout_s"), ("update", "update_s")):
+                lines.append(
+                    f"| {entry['model']} | {shape}: {part} | "
+                    f"{cell(grpo.get('peak_reserved_gib'), 2) if part == 'rollout' else ''} | "
+                    f"{cell(est['peak_gib'], 2) if part == 'rollout' else ''} | "
+                    f"{cell(grpo.get(key), 3)} | {cell(est[key], 3)} |"
+                )
         measured = {(g["kind"], g.get("new_tokens")): g for g in entry.get("generation", [])}
         for est in plan.get("generation", []):
             got = measured.get((est["kind"], est["new_tokens"]), {})

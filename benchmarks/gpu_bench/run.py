@@ -26,6 +26,7 @@ from benchmarks.gpu_bench.environment import (
     peak_tflops,
 )
 from benchmarks.gpu_bench.estimates import plan_estimates
+from benchmarks.gpu_bench.grpo_step import measure_grpo
 from benchmarks.gpu_bench.measure import measure_generate, measure_sft
 from benchmarks.gpu_bench.vllm_worker import measure_vllm
 
@@ -87,6 +88,7 @@ def start_run(name: str, args: Any, env: dict[str, Any], budget: Budget) -> Mode
         "model": name,
         "stands_for": arch.stands_for,
         "architecture": arch.architecture,
+        "model_type": arch.model_type,
         "architecture_source": arch.facts.source,
         "dims": dims,
         "configured_quantization": configured,
@@ -150,13 +152,20 @@ def generation_runs(args: Any) -> list[tuple[str, int, int, float, int]]:
 
 
 def measure_trainable(run: ModelRun, model: Any) -> None:
-    """The SFT steps, then every generation run while the time budget lasts."""
+    """The SFT steps, the GRPO steps, then every generation run while the time budget lasts."""
     args, result = run.args, run.result
     peak = peak_tflops(run.env, args.peak_tflops)
     with recorded(result, "sft"):
         matmul = result["matmul_parameters"]
         result["sft"] = measure_sft(model, run.setup, run.vocab, matmul, args, peak)
     free_memory()
+    if args.grpo_steps > 0:
+        if run.budget.left():
+            with recorded(result, "grpo"):
+                result["grpo"] = measure_grpo(model, run.setup, run.vocab, matmul, args, peak)
+        else:
+            result["grpo"] = {"skipped": BUDGET_SPENT}
+        free_memory()
     result["generation"] = []
     for kind, prompts, repeats, temperature, new_tokens in generation_runs(args):
         if not run.budget.left():

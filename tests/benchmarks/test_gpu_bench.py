@@ -19,6 +19,7 @@ LLAMA_STYLE = sorted(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_p
 TOP_KEYS = {
     "benchmark",
     "smoke",
+    "complete",
     "environment",
     "peak_bf16_tflops",
     "flops_formula",
@@ -43,9 +44,25 @@ MODEL_KEYS = {
     "family",
     "lora_targets",
     "sft",
+    "grpo",
     "generation",
     "vllm",
     "errors",
+}
+GRPO_KEYS = {
+    "sequences",
+    "new_tokens",
+    "step_times_s",
+    "rollout_times_s",
+    "mean_completion_tokens",
+    "mean_step_s",
+    "rollout_s",
+    "update_s",
+    "rollout_tokens_per_s",
+    "ms_per_decode_step",
+    "update_tokens",
+    "peak_reserved_gib",
+    "mfu",
 }
 SFT_KEYS = {
     "mean_step_s",
@@ -129,6 +146,21 @@ def check_model(model: dict[str, Any]) -> None:
     assert rollout["completions_per_prompt"] == 4
     assert rollout["sequences"] == rollout["prompts"] * 4
     assert "skipped" in model["vllm"]
+    check_grpo(model["grpo"], steps=2)
+
+
+def check_grpo(grpo: dict[str, Any], steps: int) -> None:
+    """TRL's GRPOTrainer ran ``steps`` steps of full-length completions, each step's rollout
+    timed inside it (the update is the rest of the step)."""
+    assert not GRPO_KEYS - grpo.keys()
+    assert grpo["sequences"] == 2 * 4  # smoke: 2 prompts x 4 generations per step
+    assert grpo["mean_completion_tokens"] == [16.0] * steps  # min_new_tokens: full length
+    assert len(grpo["step_times_s"]) == len(grpo["rollout_times_s"]) == steps
+    for total, rollout in zip(grpo["step_times_s"], grpo["rollout_times_s"], strict=True):
+        assert 0 < rollout < total
+    assert grpo["update_s"] > 0
+    assert abs(grpo["rollout_s"] + grpo["update_s"] - grpo["mean_step_s"]) < 0.002
+    assert grpo["update_tokens"] == 8 * (16 + 16)
 
 
 def test_smoke_run_models(tmp_path: Path) -> None:
@@ -167,7 +199,10 @@ def test_smoke_run_models(tmp_path: Path) -> None:
         plan = model["plan"]
         assert plan["sft"]["gpu"] == "A100-80GB" and plan["sft"]["peak_gib"] > 0
         assert len(plan["generation"]) == len(model["generation"])
+        assert plan["grpo"]["rollout_s"] > 0 and plan["grpo"]["update_s"] > 0
     assert "| measured peak reserved (GiB) | plan (GiB) |" in table
+    assert "GRPO step 8×16: rollout" in table and "GRPO step 8×16: update" in table
+    assert results["complete"] is True
 
 
 def test_smoke_other_config_models(tmp_path: Path) -> None:
@@ -200,3 +235,68 @@ def test_smoke_quantized_reload(tmp_path: Path) -> None:
     check_model(model)
     assert model["quantization"].startswith("4bit-nf4")
     assert model["stored_parameters"] < model["parameters"]  # packed 4-bit weights
+
+
+def test_results_written_after_each_model(tmp_path: Path) -> None:
+    """A run cut short keeps what it measured: the JSON is rewritten after every model, marked
+    incomplete until the last one has run."""
+    out = tmp_path / "bench.json"
+    script = (
+        "import sys, json\n"
+        "from benchmarks.gpu_bench import cli\n"
+        "real = cli.run_model\n"
+        "def second_dies(name, *a):\n"
+        "    if name == 'tiny':\n"
+        "        print(json.load(open(sys.argv[1]))['complete'], flush=True)\n"
+        "        raise SystemExit(3)\n"
+        "    return real(name, *a)\n"
+        "cli.run_model = second_dies\n"
+        "cli.main(['--smoke', '--models', 'smollm2-135m,tiny', '--grpo-steps', '0',\n"
+        "          '--gen-tokens=', '--out', sys.argv[1]])\n"
+    )
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(out)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "False"
+    results = json.loads(out.read_text("utf-8"))
+    assert results["complete"] is False
+    assert [m["model"] for m in results["models"]] == ["smollm2-135m"]
+    assert results["models"][0]["sft"]["mean_step_s"] > 0
+    assert "grpo" not in results["models"][0]  # --grpo-steps 0
+
+
+def test_deepspeed_under_torchrun(tmp_path: Path) -> None:
+    """--deepspeed zero2 under torchrun: the SFT and GRPO steps train through the project's
+    DeepSpeed config (DeepSpeed's CPU accelerator and gloo here, NCCL on a GPU)."""
+    pytest.importorskip("deepspeed")
+    out = tmp_path / "bench.json"
+    shim = REPO / "tests" / "workflow" / "deepspeed_cpu"
+    path = os.pathsep.join(p for p in (str(shim), str(REPO), os.environ.get("PYTHONPATH")) if p)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": path,
+        "RLCAUSALITY_TEST_DEEPSPEED_CPU": "1",
+    }
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node=1", "-m", "benchmarks.gpu_bench", "--smoke", "--models",
+               "tiny", "--deepspeed", "zero2", "--gen-tokens=", "--eval-tokens=", "--out",
+               str(out)]  # fmt: skip
+    proc = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert "DeepSpeed config has" in proc.stdout + proc.stderr  # DeepSpeed ran the GRPO step
+    (model,) = json.loads(out.read_text("utf-8"))["models"]
+    assert not model["errors"], model["errors"]
+    assert model["sft"]["timed_steps"] == 1
+    assert model["grpo"]["deepspeed"] == "zero2"
+    check_grpo(model["grpo"], steps=2)

@@ -11,7 +11,15 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-WORKFLOW_FILES = ("Snakefile", "rules", "config.yaml", "profiles", "workflow_scripts", "envs")
+WORKFLOW_FILES = (
+    "Snakefile",
+    "rules",
+    "config.yaml",
+    "profiles",
+    "workflow_scripts",
+    "envs",
+    "benchmarks",  # rule gpu_bench runs benchmarks.gpu_bench
+)
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 
@@ -20,7 +28,7 @@ def copy_workflow(dest: Path) -> Path:
     for name in WORKFLOW_FILES:
         src = REPO / name
         if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "whl"))
         else:
             shutil.copy2(src, dest / name)
     return dest

@@ -165,19 +165,19 @@ def test_dry_run_prints_every_training_jobs_launcher_and_steps(workflow: Path) -
             r"\(A100-80GB\): fits$",
             line,
         ), line
-    assert "TRAIN sft qwen2.5-1.5b: torchrun, 1 GPU, DeepSpeed zero2, 5,186 steps" in proc.stderr
+    # qwen's SFT runs without DeepSpeed: ZeRO-2 on one GPU shards nothing and was slower
+    assert "TRAIN sft qwen2.5-1.5b: python, 1 GPU, 5,186 steps" in proc.stderr
     assert "PLAN: all 29 training and evaluation jobs fit (A100-80GB" in proc.stderr
+    assert "PLAN: times from the plan's constants (fitted on an H200;" in proc.stderr
     # DeepSpeed on one GPU still starts under torchrun (else it dies importing mpi4py)
-    proc = run_snakemake(
-        workflow,
-        "-n",
-        "-p",
-        "--config",
-        REAL,
-        "--",
-        "results/models/qwen2.5-1.5b/sft/manifest.json",
+    (workflow / "zero2.yaml").write_text(
+        "models:\n  qwen2.5-1.5b:\n    sft: {deepspeed: zero2}\n", "utf-8"
     )
+    target = "results/models/qwen2.5-1.5b/sft/manifest.json"
+    files = ("--configfile", "config.yaml", "zero2.yaml")
+    proc = run_snakemake(workflow, "-n", "-p", *files, "--config", REAL, "--", target)
     assert "torchrun --standalone --nproc_per_node=1 -m rlcausality.sft" in proc.stdout
+    assert "TRAIN sft qwen2.5-1.5b: torchrun, 1 GPU, DeepSpeed zero2" in proc.stderr
 
 
 def test_a_job_that_cannot_finish_in_its_runtime_is_named(workflow: Path) -> None:

@@ -121,7 +121,16 @@ def new_job_plan(
     )
 
 
-def training_job(config: dict[str, Any], settings: Settings, rule: str) -> JobPlan:
+def factors_for(calibration: Any, model: str, device: Gpu | None) -> Any:
+    """The calibration's ratios for ``model`` on ``device`` (plan.calibration), or None."""
+    if calibration is None or device is None:
+        return None
+    return calibration.factors(model, device.name)
+
+
+def training_job(
+    config: dict[str, Any], settings: Settings, rule: str, calibration: Any = None
+) -> JobPlan:
     job = budget.job_budget(config, settings, rule)
     res = settings.resources.of(rule)
     device = rule_gpu(config, rule) if res.gpus else None
@@ -146,8 +155,10 @@ def training_job(config: dict[str, Any], settings: Settings, rule: str) -> JobPl
     fill(plan, estimate, device, host_bytes(setup, estimate, merge), arch.source)
     plan.tokens_per_step = estimate.lengths.get("tokens_per_step")
     measured = res.seconds_per_step
-    plan.seconds_per_step = measured or estimate.seconds_per_step
-    plan.seconds_per_step_source = "config (measured)" if measured else "plan"
+    factors = factors_for(calibration, settings.model.name, device)
+    plan.seconds_per_step = measured or estimate.calibrated(factors)
+    source = "plan, calibrated (gpu_bench)" if factors else "plan"
+    plan.seconds_per_step_source = "config (measured)" if measured else source
     if plan.seconds_per_step is not None and job.steps is not None:
         seconds = job.steps * plan.seconds_per_step + timing.JOB_START_S
         plan.est_hours = round(seconds / 3600, 2)
@@ -188,7 +199,9 @@ def check(plan: JobPlan, device: Gpu | None) -> None:
     plan.fits = not plan.reasons
 
 
-def evaluation_jobs(config: dict[str, Any], settings: Settings) -> list[JobPlan]:
+def evaluation_jobs(
+    config: dict[str, Any], settings: Settings, calibration: Any = None
+) -> list[JobPlan]:
     res = settings.resources.evaluate
     device = rule_gpu(config, "evaluate") if res.gpus else None
     arch = archs.for_model(config, settings.model)
@@ -216,23 +229,26 @@ def evaluation_jobs(config: dict[str, Any], settings: Settings) -> list[JobPlan]
                 estimate = stages.evaluation(settings, arch, device, stage, test_set, items)
                 setup = stages.setup_for(settings, arch, "evaluate", device)
                 fill(plan, estimate, device, host_bytes(setup, estimate, False), arch.source)
+                factors = factors_for(calibration, settings.model.name, device)
                 if estimate.seconds_per_step is not None:
-                    seconds = estimate.seconds_per_step + timing.JOB_START_S
+                    seconds = estimate.calibrated(factors) + timing.JOB_START_S
                     plan.est_hours = round(seconds / 3600, 2)
                 check(plan, device)
             jobs.append(plan)
     return jobs
 
 
-def plan_jobs(config: dict[str, Any]) -> list[JobPlan]:
-    """Every SFT, GRPO and evaluation job of the selected models (``run``), in model order."""
+def plan_jobs(config: dict[str, Any], calibration: Any = None) -> list[JobPlan]:
+    """Every SFT, GRPO and evaluation job of the selected models (``run``), in model order;
+    times scaled by ``calibration`` (``plan.calibration.load``) where it measured the model on
+    the job's GPU."""
     jobs: list[JobPlan] = []
     for name in config["run"]:
         settings = resolved_settings(config, name)
         for rule in ("sft", "grpo"):
             if rule in settings.model.stages:
-                jobs.append(training_job(config, settings, rule))
-        jobs += evaluation_jobs(config, settings)
+                jobs.append(training_job(config, settings, rule, calibration))
+        jobs += evaluation_jobs(config, settings, calibration)
     return jobs
 
 

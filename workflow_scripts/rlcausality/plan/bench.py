@@ -58,7 +58,7 @@ def sft_step(
         "gpu": gpu_name,
         "peak_gib": round(sum(parts.values()) / mem.GIB, 2),
         "breakdown_gib": mem.gib(parts),
-        "step_s": round(timing.compute_seconds(setup, device, flops), 4),
+        "step_s": round(timing.train_seconds(setup, device, flops, 1), 4),
     }
 
 
@@ -81,6 +81,39 @@ def generation(
         "peak_gib": round(sum(mem.with_allowance(parts).values()) / mem.GIB, 2),
         "batch_s": round(seconds, 2),
         "tokens_per_s": round(sequences * new_tokens / seconds, 1),
+    }
+
+
+def grpo_step(
+    arch: Arch, quantization: str, gpu_name: str, targets: Any, rank: int, dropout: float,
+    sequences: int, prompt: int, new_tokens: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Estimated seconds (rollout and update) and peak GiB of one benchmark GRPO step:
+    ``sequences`` completions of ``new_tokens`` after prompts of ``prompt`` tokens, then one
+    micro-batch of one sequence per completion (as ``plan.stages.grpo`` prices a job's step)."""
+    device = gpu(gpu_name)
+    setup = mem.Setup(arch, quantization, compute_bytes=2, fp16=not device.bf16)
+    seq = prompt + new_tokens
+    parts, _ = stages.train_breakdown(setup, targets, rank, dropout, seq, seq, True)
+    lora = arch.lora_parameters(targets, rank)
+    rollout_parts = {
+        "base_weights": mem.base_weight_bytes(setup),
+        **{k: parts[k] for k in ("lora_params", "lora_grads", "optimizer")},
+        "kv_cache": mem.kv_cache_bytes(setup, sequences, seq),
+        "activations": mem.prefill_bytes(setup, sequences, prompt),
+    }
+    peak = max(sum(parts.values()), sum(rollout_parts.values()))
+    flops = timing.train_flops(setup, sequences * seq, seq, lora, True)
+    update = timing.train_seconds(setup, device, flops, sequences)  # one sequence a micro-batch
+    rollout = timing.generation_seconds(
+        setup, device, sequences, prompt, new_tokens, lora, rollout=True
+    )
+    return {
+        "gpu": gpu_name,
+        "peak_gib": round(sum(mem.with_allowance({"peak": peak}).values()) / mem.GIB, 2),
+        "rollout_s": round(rollout, 3),
+        "update_s": round(update, 3),
+        "step_s": round(rollout + update, 3),
     }
 
 

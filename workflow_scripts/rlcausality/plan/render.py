@@ -12,9 +12,12 @@ from rlcausality.plan import memory as mem
 CONSTANTS = {
     "train_mfu": timing.TRAIN_MFU,
     "quantized_speed": timing.QUANT_SPEED,
+    "microbatch_s": timing.MICROBATCH_S,
+    "deepspeed_microbatch_s": timing.DEEPSPEED_MICROBATCH_S,
     "bandwidth_efficiency": timing.BANDWIDTH_EFFICIENCY,
     "layer_launch_s": timing.LAYER_LAUNCH_S,
     "quantized_layer_launch_s": timing.QUANT_LAUNCH_S,
+    "quantized_rollout_layer_launch_s": timing.QUANT_ROLLOUT_LAUNCH_S,
     "job_start_s": timing.JOB_START_S,
     "cuda_context_gib": mem.CUDA_CONTEXT_BYTES / mem.GIB,
     "allocator_fraction": mem.ALLOCATOR_FRACTION,

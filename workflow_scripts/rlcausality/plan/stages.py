@@ -33,6 +33,14 @@ class Estimate:
     lengths: dict[str, int]
     notes: list[str] = field(default_factory=list)
     activations: dict[str, int] = field(default_factory=dict)  # with / without checkpointing
+    # seconds_per_step by kind (sft | rollout | update | eval): what a calibration scales
+    seconds_by_kind: dict[str, float] = field(default_factory=dict)
+
+    def calibrated(self, factors: Any) -> float | None:
+        """``seconds_per_step`` with each kind scaled by ``factors.of(kind)`` (plan.calibration)."""
+        if self.seconds_per_step is None or factors is None or not self.seconds_by_kind:
+            return self.seconds_per_step
+        return sum(s * factors.of(kind) for kind, s in self.seconds_by_kind.items())
 
 
 def setup_for(settings: Settings, arch: Arch, rule: str, gpu: Gpu | None) -> mem.Setup:
@@ -129,13 +137,15 @@ def sft(settings: Settings, arch: Arch, gpu: Gpu | None) -> Estimate:
     _, _, _, lora = lora_of(settings, "sft", arch)
     tokens = batch * stage.gradient_accumulation_steps * seq
     flops = timing.train_flops(setup, tokens, seq, lora, bool(stage.gradient_checkpointing))
-    seconds = timing.compute_seconds(setup, gpu, flops) if gpu else None
+    micro_batches = stage.gradient_accumulation_steps
+    seconds = timing.train_seconds(setup, gpu, flops, micro_batches) if gpu else None
     context = gpu is not None
     return Estimate(
         mem.with_allowance(parts, context),
         seconds,
         {"sequence": longest, "timed_sequence": seq, "tokens_per_step": tokens * setup.processes},
         activations=both,
+        seconds_by_kind={"sft": seconds} if seconds is not None else {},
     )
 
 
@@ -164,18 +174,23 @@ def grpo(settings: Settings, arch: Arch, gpu: Gpu | None) -> Estimate:
             parts = rollout
             notes.append(f"peak in the rollout: {rollouts} sequences of {prompt + completion}")
     seconds = None
+    by_kind: dict[str, float] = {}
     if gpu:
         tokens = rollouts * (median + completion)
         ck = bool(stage.gradient_checkpointing)
-        update = timing.compute_seconds(
-            setup, gpu, timing.train_flops(setup, tokens, median, lora, ck)
+        flops = timing.train_flops(setup, tokens, median, lora, ck)
+        update = timing.train_seconds(setup, gpu, flops, stage.gradient_accumulation_steps)
+        gen = timing.generation_seconds(
+            setup, gpu, rollouts, median, completion, lora, rollout=True
         )
-        gen = timing.generation_seconds(setup, gpu, rollouts, median, completion, lora)
         seconds = gen + update
+        by_kind = {"rollout": gen, "update": update}
         notes.append(f"rollout {gen:.0f} s + update {update:.0f} s per step")
     sizes = {"prompt": prompt, "completion": completion, "rollouts_per_gpu": rollouts}
     sizes["tokens_per_step"] = rollouts * (median + completion) * setup.processes
-    return Estimate(mem.with_allowance(parts, gpu is not None), seconds, sizes, notes, both)
+    return Estimate(
+        mem.with_allowance(parts, gpu is not None), seconds, sizes, notes, both, by_kind
+    )
 
 
 def stage_cap(settings: Settings) -> int:
@@ -205,4 +220,7 @@ def evaluation(
         batches = math.ceil(items / batch)
         seconds = batches * timing.generation_seconds(setup, gpu, batch, seq, new, lora)
     sizes = {"prompt": prompt, "new_tokens": new, "items": items, "batch": batch}
-    return Estimate(mem.with_allowance(parts, gpu is not None), seconds, sizes)
+    by_kind = {"eval": seconds} if seconds is not None else {}
+    return Estimate(
+        mem.with_allowance(parts, gpu is not None), seconds, sizes, seconds_by_kind=by_kind
+    )
