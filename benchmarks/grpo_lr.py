@@ -33,8 +33,9 @@ from typing import Any
 import torch
 
 from rlcausality import config as rlconfig
-from rlcausality import grpo
-from rlcausality.formatting import render
+from rlcausality import grpo, launch
+from rlcausality import validation as rlvalidation
+from rlcausality.chat_format import render
 from rlcausality.io import read_json, read_jsonl, write_json
 from rlcausality.models import loading
 from rlcausality.settings import Settings
@@ -126,9 +127,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", default="results/grpo_lr")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    loading.configure_threads(args.threads)
+    launch.configure_threads(args.threads)
     config = rlconfig.read_config_files(args.configfile)
-    config = rlconfig.validate_config(config, " + ".join(args.configfile))
+    config = rlvalidation.validate_config(config, " + ".join(args.configfile))
     settings = rlconfig.resolved_settings(config, args.model)
     model = settings.model
     paths = {

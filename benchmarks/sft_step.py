@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from rlcausality import config as rlconfig
-from rlcausality import sft, training
-from rlcausality.models import loading
+from rlcausality import launch, sft, training
+from rlcausality import validation as rlvalidation
 from rlcausality.stages import train_format
 
 
@@ -80,9 +80,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", default="results/sft_step")
     args = parser.parse_args(argv)
-    loading.configure_threads(args.threads)
+    launch.configure_threads(args.threads)
     config = rlconfig.read_config_files(args.configfile)
-    config = rlconfig.validate_config(config, " + ".join(args.configfile))
+    config = rlvalidation.validate_config(config, " + ".join(args.configfile))
     settings = rlconfig.resolved_settings(config, args.model)
     stage = dataclasses.replace(
         settings.sft, max_steps=args.steps, save_steps=10 * args.steps, logging_steps=1

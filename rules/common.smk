@@ -1,3 +1,4 @@
+import functools
 import json
 import shlex
 import sys
@@ -8,6 +9,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 from rlcausality import advice as rladvice  # noqa: E402
 from rlcausality import launch  # noqa: E402
 from rlcausality import config as rlconfig  # noqa: E402
+from rlcausality import validation as rlvalidation  # noqa: E402
 from rlcausality import plan as rlplan  # noqa: E402
 from rlcausality.plan import calibration as rlcalibration  # noqa: E402
 from rlcausality.plan import render as rlplan_render  # noqa: E402
@@ -17,7 +19,7 @@ from rlcausality.models import hub as rlhub  # noqa: E402
 
 try:
     # The error names every file merged, in order: a key may come from any of them.
-    rlconfig.validate_config(
+    rlvalidation.validate_config(
         config,
         rlconfig.config_source(
             workflow.configfiles,
@@ -29,27 +31,40 @@ try:
 except rlconfig.ConfigError as err:
     raise WorkflowError(str(err)) from None
 
+
 # The run plan (rlcausality.plan): one TRAIN line per training job (launcher, steps, time and
 # GPU memory against what it asks for), one PLAN line per job that does not fit, a summary;
 # its times calibrated by the GPU benchmark of this cluster (rule gpu_bench) once it has run.
-CALIBRATION = (
-    rlcalibration.load(config["plan"]["calibration"])
-    if config["plan"]["calibration"]
-    else None
-)
-PLAN = rlplan.plan_jobs(config, CALIBRATION)
+# Computed in the process that prints it (and for rule plan), never in a job's own process.
+@functools.cache
+def plan_jobs():
+    calibration = config["plan"]["calibration"]
+    return rlplan.plan_jobs(
+        config, rlcalibration.load(calibration) if calibration else None
+    )
+
+
 if workflow.is_main_process:
-    plan_gpus = sorted({job.gpu for job in PLAN if job.gpu != "CPU"})
+    CALIBRATION = (
+        rlcalibration.load(config["plan"]["calibration"])
+        if config["plan"]["calibration"]
+        else None
+    )
+    # The lines of the jobs the command line's targets need (every job for `all`, a summary,
+    # or no target); the result files named there are the targets.
+    SHOWN = rlplan.for_targets(
+        plan_jobs(), config, [arg for arg in sys.argv[1:] if arg.startswith("results/")]
+    )
+    plan_gpus = sorted({job.gpu for job in SHOWN if job.gpu != "CPU"})
     calibration_lines = (
         [rlcalibration.describe(CALIBRATION, plan_gpus)] if plan_gpus else []
     )
+    plan_lines = rlplan.dry_run_lines(SHOWN) if SHOWN else []
     for line in (
-        rlplan.dry_run_lines(PLAN)
-        + calibration_lines
-        + rladvice.learning_rate_warnings(config)
+        plan_lines + calibration_lines + rladvice.learning_rate_warnings(config)
     ):
         print(line, file=sys.stderr)
-    misfits = [rlplan.misfit_line(job) for job in PLAN if not job.fits]
+    misfits = [rlplan.misfit_line(job) for job in SHOWN if not job.fits]
     if misfits and config["plan"]["strict"]:
         raise WorkflowError(
             "plan: strict, and these jobs do not fit what they ask for:\n"
@@ -95,6 +110,18 @@ def stage_params(stage):
             manifest = rlhub.manifest_path(wildcards.model)
             sliced["model"] = rlhub.pinned(sliced["model"], manifest)
         return json.dumps(sliced, sort_keys=True)
+
+    return get
+
+
+def operational_params(stage):
+    """Params for a job of ``stage``: the settings that decide no output (how often to log,
+    save or report; settings.OPERATIONAL_KEYS), as a param that does not rerun the job.
+    """
+
+    def get(wildcards):
+        values = rlconfig.operational_settings(config, wildcards.model, stage)
+        return rlconfig.OperationalParam(values)
 
     return get
 
@@ -234,13 +261,23 @@ def sft_train(model):
     return f"results/data/{model}/{fmt}/train.jsonl"
 
 
+def trained(model, stage):
+    """A training stage's manifest, as an input; one whose listed files are gone (an adapter
+    deleted by hand, a scratch disk cleaned) is not up to date: the DAG stops and says so.
+    """
+    path = f"results/models/{model}/{stage}/manifest.json"
+    for problem in rlconfig.manifest_problems(path):
+        raise WorkflowError(problem)
+    return path
+
+
 def grpo_input(wildcards):
     inputs = {
         "train": f"results/data/{wildcards.model}/grpo/train.jsonl",
         "base": base_manifest(wildcards.model),
     }
     if settings(wildcards.model)["grpo"]["init"] == "sft":
-        inputs["init"] = f"results/models/{wildcards.model}/sft/manifest.json"
+        inputs["init"] = trained(wildcards.model, "sft")
     return inputs
 
 
@@ -251,9 +288,7 @@ def eval_input(wildcards):
         "base": base_manifest(wildcards.model),
     }
     if wildcards.stage != "base":
-        inputs["manifest"] = (
-            f"results/models/{wildcards.model}/{wildcards.stage}/manifest.json"
-        )
+        inputs["manifest"] = trained(wildcards.model, wildcards.stage)
     return inputs
 
 
@@ -265,9 +300,7 @@ def stage_report_input(wildcards):
         ]
     }
     if wildcards.stage != "base":
-        inputs["manifest"] = (
-            f"results/models/{wildcards.model}/{wildcards.stage}/manifest.json"
-        )
+        inputs["manifest"] = trained(wildcards.model, wildcards.stage)
     return inputs
 
 

@@ -21,6 +21,7 @@ rule evaluate:
         cpus_per_task=resource("evaluate", "cpus"),
     params:
         settings=stage_params("evaluate"),
+        operational=operational_params("evaluate"),
         env=offline_env,
         manifest=lambda w, input: (
             f"--manifest {shlex.quote(input.manifest)}"
@@ -29,6 +30,7 @@ rule evaluate:
         ),
     shell:
         "{params.env}python -m rlcausality.evaluate --settings {params.settings:q}"
+        " --operational {params.operational:q}"
         " --stage {wildcards.stage} --test-set {wildcards.test_set}"
         " --data {input.data:q} {params.manifest}"
         " --predictions {output.predictions:q} --metrics {output.metrics:q}"

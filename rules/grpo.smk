@@ -21,6 +21,7 @@ rule grpo:
         cpus_per_task=resource("grpo", "cpus"),
     params:
         settings=stage_params("grpo"),
+        operational=operational_params("grpo"),
         launcher=launcher("grpo"),
         outdir=lambda w: f"results/models/{w.model}/grpo",
         init=lambda w, input: (
@@ -30,5 +31,6 @@ rule grpo:
         ),
     shell:
         "{params.launcher} rlcausality.grpo --settings {params.settings:q}"
+        " --operational {params.operational:q}"
         " --train {input.train:q} {params.init} --output-dir {params.outdir:q}"
         " --manifest {output.manifest:q} --threads {threads} >> {log:q} 2>&1"

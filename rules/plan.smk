@@ -13,6 +13,8 @@ rule plan:
     log:
         "results/logs/plan.log",
     params:
-        jobs=json.dumps([job.as_dict() for job in PLAN], sort_keys=True),
+        jobs=lambda w: json.dumps(
+            [job.as_dict() for job in plan_jobs()], sort_keys=True
+        ),
     run:
-        rlplan_render.write(PLAN, output.json, output.md, log[0])
+        rlplan_render.write(plan_jobs(), output.json, output.md, log[0])

@@ -27,9 +27,11 @@ rule sft:
         cpus_per_task=resource("sft", "cpus"),
     params:
         settings=stage_params("sft"),
+        operational=operational_params("sft"),
         launcher=launcher("sft"),
         outdir=lambda w: f"results/models/{w.model}/sft",
     shell:
         "{params.launcher} rlcausality.sft --settings {params.settings:q}"
+        " --operational {params.operational:q}"
         " --train {input.train:q} --output-dir {params.outdir:q}"
         " --manifest {output.manifest:q} --threads {threads} >> {log:q} 2>&1"

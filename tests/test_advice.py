@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from rlcausality.advice import LORA_GRPO_STILL_RATE, learning_rate_warnings
-from rlcausality.config import validate_config
+from rlcausality.validation import validate_config
 
 
 def config_with(rates: dict[str, float]) -> dict:

@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import yaml
 
 from rlcausality import budget, lora
-from rlcausality.config import load_settings, validate_config
+from rlcausality.config import load_settings
+from rlcausality.validation import validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = {"name": "m", "source": "path", "family": "qwen2", "path": "unused", "stages": ["base"]}

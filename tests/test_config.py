@@ -17,8 +17,8 @@ from rlcausality.config import (
     model_stages,
     resolve_model,
     stage_settings,
-    validate_config,
 )
+from rlcausality.validation import validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -291,6 +291,27 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "models.deepseek-r1-7b.evaluate.use_vllm: true with quantization '4bit'",
     ),
     (
+        "an empty run list",
+        _set("run", []),
+        "run: empty, so nothing would be built; name the models to build, e.g. run: [",
+    ),
+    (
+        "tiny dims whose heads do not divide the hidden size",
+        _set("models.tiny.tiny.hidden_size", 66),
+        "models.tiny.tiny.hidden_size: 66 is not a multiple of num_heads 4; each head gets "
+        "hidden_size / num_heads dimensions (e.g. hidden_size: 64)",
+    ),
+    (
+        "tiny dims whose KV heads do not divide the heads",
+        _set("models.tiny.tiny.num_kv_heads", 3),
+        "models.tiny.tiny.num_kv_heads: 3 does not divide num_heads 4",
+    ),
+    (
+        "tiny dims with an odd head size",
+        _set("models.tiny.tiny.hidden_size", 20),
+        "models.tiny.tiny: hidden_size / num_heads = 5 is odd; rotary position embeddings",
+    ),
+    (
         "seconds_per_step not positive",
         _set("models.tiny.resources.sft.seconds_per_step", 0),
         "models.tiny.resources.sft.seconds_per_step: 0 is less than or equal to the minimum",
@@ -319,6 +340,23 @@ def test_every_problem_is_reported_once(config: dict[str, Any]) -> None:
     with pytest.raises(ConfigError) as info:
         validate_config(broken)
     assert len(info.value.problems) == 2, info.value.problems
+
+
+def test_a_local_model_folder_must_exist_when_it_is_built(
+    config: dict[str, Any], tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-model"
+    config["models"]["mine"] = {"source": "path", "id": str(missing), "family": "qwen2"}
+    validate_config(copy.deepcopy(config))  # not in run: not built, not checked
+    config["run"] = ["mine"]
+    with pytest.raises(ConfigError) as info:
+        validate_config(copy.deepcopy(config))
+    assert info.value.problems[0].startswith(f"models.mine.id: {missing} does not exist")
+    missing.mkdir()
+    with pytest.raises(ConfigError, match=r"models\.mine\.id: .* has no config\.json"):
+        validate_config(copy.deepcopy(config))
+    (missing / "config.json").write_text("{}")
+    validate_config(config)
 
 
 def test_file_source_names_a_missing_file(

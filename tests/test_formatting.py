@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rlcausality import formatting, task
+from rlcausality import chat_format, formatting, task
 from rlcausality.io import DataError, read_jsonl, write_jsonl
 
 
@@ -67,7 +67,7 @@ def test_system_prompt_rules(
     model_factory, typed_model, family: str, system_prompt: str | None, expected: str | None
 ) -> None:
     settings = typed_model(model_factory("x", family=family, system_prompt=system_prompt))
-    prompt = formatting.build_prompt(settings, "P", "sft")
+    prompt = chat_format.build_prompt(settings, "P", "sft")
     if expected is None:
         assert [m["role"] for m in prompt] == ["user"]
     else:
@@ -122,10 +122,10 @@ def test_token_lengths_use_the_chat_template(tiny_model: dict, typed_model, rows
     from rlcausality.models.loading import load_tokenizer
 
     tokenizer = load_tokenizer(typed_model(tiny_model))
-    row = formatting.format_row(rows_factory(1, seed=5)[0], typed_model(tiny_model), "sft")
+    row = chat_format.format_row(rows_factory(1, seed=5)[0], typed_model(tiny_model), "sft")
     text = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=False)
     expected = len(tokenizer(text, add_special_tokens=False)["input_ids"])
-    assert formatting.token_lengths(tokenizer, [row], "sft") == [expected]
+    assert chat_format.token_lengths(tokenizer, [row], "sft") == [expected]
 
 
 @pytest.mark.parametrize(
@@ -154,7 +154,7 @@ def test_invalid_json_names_line(tmp_path: Path, rows_factory) -> None:
     src = tmp_path / "broken.jsonl"
     src.write_text(json.dumps(rows_factory(1, seed=3)[0]) + "\n\n{not json\n")
     with pytest.raises(DataError, match=r"broken\.jsonl:3"):
-        formatting.read_rows(src)
+        chat_format.read_rows(src)
 
 
 def test_balance_gives_equal_labels_repeating_the_rare_one(
@@ -208,7 +208,8 @@ def test_balance_needs_both_labels(tiny_model: dict, rows_factory, tmp_path: Pat
 def test_balance_needs_a_train_cap_in_config() -> None:
     import yaml
 
-    from rlcausality.config import ConfigError, validate_config
+    from rlcausality.config import ConfigError
+    from rlcausality.validation import validate_config
 
     config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
     config["models"]["tiny"]["format"].update(balance=True, max_train_samples=None)
@@ -253,7 +254,8 @@ def test_exclude_leaves_out_another_samples_rows(
 def test_unseen_grpo_prompts_need_a_cap_and_both_stages() -> None:
     import yaml
 
-    from rlcausality.config import ConfigError, validate_config
+    from rlcausality.config import ConfigError
+    from rlcausality.validation import validate_config
 
     config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
     fmt = config["models"]["tiny"]["format"]
@@ -306,7 +308,7 @@ def test_trace_rows_teach_the_reasoning_format(
 def test_trace_rows_of_a_think_opening_template(tiny_model: dict, typed_model) -> None:
     rows = corpus_rows(40)[:4]
     model = typed_model(dict(tiny_model, family="qwen2-r1"))
-    out = [formatting.format_row(row, model, "trace") for row in rows]
+    out = [chat_format.format_row(row, model, "trace") for row in rows]
     for row in out:
         assert row is not None
         text = row["completion"][0]["content"]
@@ -317,7 +319,8 @@ def test_trace_rows_of_a_think_opening_template(tiny_model: dict, typed_model) -
 def test_trace_target_needs_the_reasoning_prompt_in_evaluation() -> None:
     import yaml
 
-    from rlcausality.config import ConfigError, validate_config
+    from rlcausality.config import ConfigError
+    from rlcausality.validation import validate_config
 
     config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
     config["models"]["tiny"]["format"] = {"sft_target": "trace"}

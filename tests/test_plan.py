@@ -13,10 +13,11 @@ import pytest
 import yaml
 
 from rlcausality import plan
-from rlcausality.config import ConfigError, resolved_settings, validate_config
+from rlcausality.config import ConfigError, resolved_settings
 from rlcausality.plan import arch as archs
 from rlcausality.plan import memory as mem
 from rlcausality.plan import stages
+from rlcausality.validation import validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = ["qwen2.5-1.5b", "phi-3.5-mini", "deepseek-r1-7b"]
@@ -164,7 +165,7 @@ def test_the_plan_imports_no_torch_and_is_fast() -> None:
     import sys
 
     code = (
-        "import sys, time, yaml; from rlcausality.config import validate_config;"
+        "import sys, time, yaml; from rlcausality.validation import validate_config;"
         "from rlcausality import plan;"
         f"c = validate_config(yaml.safe_load(open({str(REPO / 'config.yaml')!r})));"
         "t = time.perf_counter(); plan.plan_jobs(c); dt = time.perf_counter() - t;"
@@ -211,3 +212,28 @@ def test_the_plan_without_snakemake(tmp_path: Path) -> None:
     )  # fmt: skip
     assert out.stdout.splitlines()[-1].startswith("PLAN: all 29 training and evaluation jobs fit")
     assert len(json.loads((tmp_path / "p.json").read_text())["jobs"]) == 29
+
+
+def test_a_target_shows_the_plan_of_its_own_jobs_only() -> None:
+    cfg = config()
+    jobs = plan.plan_jobs(cfg)
+
+    def names(*targets: str) -> set[str]:
+        return {job.name for job in plan.for_targets(jobs, cfg, targets)}
+
+    deepseek = names("results/reports/deepseek-r1-7b/grpo.html")  # init base: no SFT job
+    assert deepseek == {"grpo deepseek-r1-7b"} | {
+        f"evaluate deepseek-r1-7b grpo {t}" for t in ("test", "test_paraphrased", "test_refactored")
+    }
+    assert names("results/models/qwen2.5-1.5b/grpo/manifest.json") == {
+        "sft qwen2.5-1.5b",  # init sft: GRPO needs it
+        "grpo qwen2.5-1.5b",
+    }
+    assert names("results/eval/phi-3.5-mini/sft/test/metrics.json") == {
+        "sft phi-3.5-mini",
+        "evaluate phi-3.5-mini sft test",
+    }
+    assert names("results/data/qwen2.5-1.5b/sft/train.jsonl") == set()
+    # a target of every model, or none at all: every job
+    assert len(plan.for_targets(jobs, cfg, ["results/reports/summary.html"])) == len(jobs)
+    assert len(plan.for_targets(jobs, cfg, [])) == len(jobs)

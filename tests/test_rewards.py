@@ -119,4 +119,38 @@ def test_string_completions_and_r1_format() -> None:
 def test_unknown_reward_is_named() -> None:
     with pytest.raises(KeyError, match=r"'bogus'.*known rewards: answered, correctness, format"):
         get_reward_functions(["bogus"])
-    assert set(REWARDS) == {"answered", "correctness", "format"}
+    assert set(REWARDS) == {"answered", "correctness", "format", "trace"}
+
+
+# The oracle trace of an item on A, B, C, D: A-B, A-C, B-C adjacent; C->D fixed (4 variables,
+# 6 pairs: A-B, A-C, A-D, B-C, B-D, C-D).
+ORACLE = "Adjacent: A-B, A-C, B-C, C-D. Fixed: C->D. Check A->C: no."
+
+
+def _trace_rewards(completions: list[str], oracle: str | None = ORACLE, n: int = 4) -> list:
+    (reward,) = get_reward_functions(["trace"])
+    rows = len(completions)
+    return reward([None] * rows, completions, trace=[oracle] * rows, num_variables=[n] * rows)
+
+
+def test_trace_reward_scores_each_variable_pair() -> None:
+    perfect = f"<think>{ORACLE}</think>\n\nTherefore: No"
+    one_wrong = "<think>Adjacent: A-B, A-C, B-C, B-D, C-D. Fixed: C->D.</think>\n\nTherefore: No"
+    reversed_edge = "<think>Adjacent: B-A, A-C, B-C, C-D. Fixed: D->C.</think>Therefore: No"
+    unoriented = "<think>Adjacent: A-B, A-C, B-C, C-D. Fixed: none.</think>Therefore: No"
+    everything = "<think>Adjacent: A-B, A-C, A-D, B-C, B-D, C-D. Fixed: none.</think>"
+    assert _trace_rewards([perfect, one_wrong, reversed_edge, unoriented, everything]) == [
+        1.0,
+        pytest.approx(5 / 6),  # B-D stated adjacent: one pair of six wrong
+        pytest.approx(5 / 6),  # the names of a pair in either order are the same pair
+        pytest.approx(5 / 6),  # C-D adjacent but its fixed direction not stated
+        pytest.approx(3 / 6),  # A-D, B-D wrong, C-D unoriented; A-B, A-C, B-C right
+    ]
+
+
+def test_trace_reward_is_zero_without_a_readable_trace() -> None:
+    missing_fixed = "<think>Adjacent: A-B, A-C, B-C, C-D.</think>\n\nTherefore: No"
+    open_think = "<think>Adjacent: A-B, A-C, B-C, C-D. Fixed: C->D. Check"  # cut off: still read
+    no_lists = "<think>A and B correlate.</think>\n\nTherefore: Yes"
+    assert _trace_rewards([missing_fixed, no_lists, open_think]) == [0.0, 0.0, 1.0]
+    assert _trace_rewards([f"<think>{ORACLE}</think>"], oracle=None) == [0.0]  # no oracle trace

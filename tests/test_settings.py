@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from rlcausality import config as rlconfig
+from rlcausality import validation as rlvalidation
 from rlcausality.config import ConfigError, load_settings
 from rlcausality.models.sources import BLOCKS
 from rlcausality.settings import (
@@ -35,7 +36,7 @@ SECTIONS = {"format": Format, "sft": Sft, "grpo": Grpo, "evaluate": Evaluate}
 
 @pytest.fixture
 def config() -> dict[str, Any]:
-    return rlconfig.validate_config(yaml.safe_load((REPO / "config.yaml").read_text()))
+    return rlvalidation.validate_config(yaml.safe_load((REPO / "config.yaml").read_text()))
 
 
 def _names(block: type) -> set[str]:
@@ -75,7 +76,12 @@ def test_the_recipe_is_the_one_home_of_defaults() -> None:
 def test_every_stage_slice_round_trips_exactly(config: dict[str, Any]) -> None:
     for name in config["models"]:
         for stage in ("format", "sft", "grpo", "evaluate"):
-            sliced = rlconfig.stage_settings(config, name, stage)
+            sliced = rlconfig.job_settings(config, name, stage)
+            # the params and --operational are the job's settings split in two
+            params = rlconfig.stage_settings(config, name, stage)
+            operational = rlconfig.operational_settings(config, name, stage)
+            assert rlconfig.deep_merge(params, operational) == sliced
+            assert "stages" not in params["model"] and "stages" in operational["model"]
             typed = load_settings(json.loads(json.dumps(sliced)), needs=(stage,))
             assert typed.to_dict() == rlconfig.complete_settings(sliced)
             assert json.dumps(typed.to_dict(), sort_keys=True) == json.dumps(sliced, sort_keys=True)
@@ -104,7 +110,6 @@ def test_a_missing_or_unknown_key_is_named() -> None:
         "model.source: missing",
         "model.family: missing",
         "model.path: missing",
-        "model.stages: missing",
         "sft.lora.rank: unknown key; check its spelling",
     ]
     with pytest.raises(ConfigError, match=r"grpo\.lora: expected a mapping, got int"):

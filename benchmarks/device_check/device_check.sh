@@ -108,10 +108,11 @@ R1_FLAGS=$BENCH_FLAGS
 step bench_r1 180 $PY -m benchmarks.gpu_bench --models deepseek-r1-7b $R1_FLAGS --tmp-dir "$ROOT" \
   --out "$W/bench/bench_r1.json"
 step bench_phi 110 $PY -m benchmarks.gpu_bench --models phi-3.5-mini $BENCH_FLAGS --out "$W/bench/bench_phi.json"
-# 7. the benchmark's own DeepSpeed path: torchrun + ZeRO-2 (NCCL), qwen, short shapes
+# 7. opt-in (RLC_ONLY=bench_qwen_z2; it has not run on a GPU yet): the benchmark's own DeepSpeed
+#    path, torchrun + ZeRO-2 (NCCL), qwen, short shapes
 Z2_FLAGS="--gen-prompts 2 --gen-tokens= --eval-tokens= --grpo-steps 2 --grpo-tokens 64 --warmup-steps 1 --steps 2 --vllm-models="
 [ -n "$SMOKE" ] && Z2_FLAGS="--smoke --gen-tokens= --eval-tokens= --vllm-models="
-step bench_qwen_z2 60 $TR -m benchmarks.gpu_bench --models $q --deepspeed zero2 $Z2_FLAGS \
+[[ " ${RLC_ONLY:-} " == *" bench_qwen_z2 "* ]] && step bench_qwen_z2 60 $TR -m benchmarks.gpu_bench --models $q --deepspeed zero2 $Z2_FLAGS \
   --out "$W/bench/bench_qwen_z2.json"
 kill "$SMI" 2>/dev/null
 $PY "$KIT/collect.py" "$W" "$OUT"

@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from rlcausality import config as rlconfig
+from rlcausality import validation as rlvalidation
 from rlcausality.models.tiny import corpus_texts, train_tokenizer, wrap_tokenizer
 
 MODEL_ROOT = "/dev/shm/gpucheck"  # where make_model.py puts the random models (device script may
@@ -59,7 +60,7 @@ def main() -> None:
     tokenizer.save_pretrained(kit / "tokenizer")
 
     cfg = yaml.safe_load(Path(args.config).read_text("utf-8"))
-    rlconfig.validate_config(cfg)
+    rlvalidation.validate_config(cfg)
 
     # The project's formatter, with the kit tokenizer standing in for the model's.
     fmt_settings = rlconfig.stage_settings(cfg, "qwen2.5-1.5b", "format")

@@ -16,7 +16,7 @@ from benchmarks.gpu_bench.environment import Budget, cuda, environment, peak_tfl
 from benchmarks.gpu_bench.measure import FLOPS_FORMULA
 from benchmarks.gpu_bench.report import markdown
 from benchmarks.gpu_bench.run import run_model
-from rlcausality.models.loading import configure_threads
+from rlcausality.launch import configure_threads
 
 MODULE = "benchmarks.gpu_bench"
 # Options whose default depends on --smoke: the full run's, and the CPU smoke run's.

@@ -1,9 +1,10 @@
 """An evaluation killed with SIGKILL part-way resumes from the chunks it saved.
 
 The evaluate CLI runs as a subprocess on the tiny model, saving every few items; the test kills
-it (SIGKILL) once a chunk is on disk, checks that no declared output exists, reruns it and
-checks that it resumed and that its predictions equal an uninterrupted run's (greedy decoding
-in the same chunks, hence the same batches, is deterministic).
+it (SIGKILL) once a chunk is on disk, checks that no declared output exists, reruns it with
+another chunk size and checks that it resumed and that its predictions equal an uninterrupted
+run's of a third chunk size (greedy decoding in the same batches is deterministic, and the
+batches do not depend on the chunk size: it is an operational key).
 """
 
 from __future__ import annotations
@@ -34,30 +35,30 @@ SOURCES = Path(evaluate.__file__).resolve().parents[1]  # the workflow_scripts u
 def test_partial_file_keeps_whole_chunks_and_drops_a_torn_tail(tmp_path):
     path = tmp_path / "partial" / "predictions.jsonl"
     ids = ["a", "b", "c", "d", "e", "f"]
-    partial = PartialPredictions(path, "key-1", ids, chunk=2)
+    partial = PartialPredictions(path, "key-1", ids, batch_size=2)
     done, message = partial.resume()
     assert done == [] and "starting at item 0" in message
     partial.append([{"id": "a"}, {"id": "b"}])
     partial.append([{"id": "c"}, {"id": "d"}])
     with open(path, "a", encoding="utf-8") as handle:
         handle.write('{"id": "e"}\n{"id": "f", "compl')  # killed mid-chunk: one line torn
-    done, message = PartialPredictions(path, "key-1", ids, chunk=2).resume()
-    assert [r["id"] for r in done] == ["a", "b", "c", "d"]  # whole chunks only
+    done, message = PartialPredictions(path, "key-1", ids, batch_size=2).resume()
+    assert [r["id"] for r in done] == ["a", "b", "c", "d"]  # whole batches only
     assert "4 of 6 items already predicted" in message
     assert len(path.read_text().splitlines()) == 5  # header + 4: the tail is gone
-    done, message = PartialPredictions(path, "key-2", ids, chunk=2).resume()
+    done, message = PartialPredictions(path, "key-2", ids, batch_size=2).resume()
     assert done == [] and "starting afresh" in message
     assert len(path.read_text().splitlines()) == 1
     partial.remove()
     assert not path.parent.exists()
 
 
-def _argv(tmp_path: Path, model_dir: Path, out: Path) -> list[str]:
+def _argv(tmp_path: Path, model_dir: Path, out: Path, chunk: int = CHUNK) -> list[str]:
     data = tmp_path / "data" / "test.jsonl"
     if not data.exists():
         write_jsonl(data, [item(i) for i in range(ITEMS)])
     settings = eval_settings(
-        model_dir, batch_size=CHUNK, chunk_size=CHUNK, progress_interval_s=0,
+        model_dir, batch_size=CHUNK, chunk_size=chunk, progress_interval_s=0,
         max_new_tokens={"sft": 96, "grpo": 96},
     )  # fmt: skip
     return [
@@ -97,7 +98,7 @@ def test_sigkill_mid_evaluation_resumes(tmp_path, tiny_model_dir):
     assert CHUNK <= saved < ITEMS
     assert not (out / "metrics.json").exists() and not (out / "predictions.jsonl").exists()
 
-    rerun = _run(argv, tmp_path / "resumed.log")
+    rerun = _run(_argv(tmp_path, tiny_model_dir, out, chunk=7), tmp_path / "resumed.log")
     assert rerun.wait(timeout=600) == 0, (tmp_path / "resumed.log").read_text()
     log = (tmp_path / "resumed.log").read_text()
     found = re.search(r"resume: (\d+) of 30 items already predicted", log)
@@ -110,7 +111,7 @@ def test_sigkill_mid_evaluation_resumes(tmp_path, tiny_model_dir):
     assert not partial.parent.exists()  # removed once the declared outputs were written
 
     whole = tmp_path / "whole"
-    evaluate.main(_argv(tmp_path, tiny_model_dir, whole))
+    evaluate.main(_argv(tmp_path, tiny_model_dir, whole, chunk=ITEMS))
     expected = list(read_jsonl(whole / "predictions.jsonl"))
     assert list(read_jsonl(out / "predictions.jsonl")) == expected
     assert json.loads((whole / "metrics.json").read_text())["resumed_items"] == 0

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from rlcausality import formatting, uncertainty
+from rlcausality import chat_format, uncertainty
 from rlcausality.corr2cause.load import class_id_of
 from rlcausality.io import write_jsonl
 from rlcausality.metrics import compute_metrics
@@ -176,7 +176,7 @@ def test_formatting_carries_the_class_or_derives_it_from_the_premise(tmp_path):
         {"id": "odd", "input": "no premise here", "label": 0},
     ]  # fmt: skip
     write_jsonl(tmp_path / "test.jsonl", rows)
-    read = {row["id"]: row["class_id"] for row in formatting.read_rows(tmp_path / "test.jsonl")}
+    read = {row["id"]: row["class_id"] for row in chat_format.read_rows(tmp_path / "test.jsonl")}
     assert read["g"] == "n2-c0001"
     assert read["p1"] == read["p2"] == class_id_of(premise)  # one premise, one class
     assert read["odd"] is None  # its own cluster in the bootstrap

@@ -43,6 +43,21 @@ def test_grpo_from_base(
     }
 
 
+def test_grpo_trace_reward_reads_each_rows_oracle_trace(
+    tiny_model: dict, make_settings, formatted: dict[str, Path], tmp_path: Path
+) -> None:
+    """The trace reward gets each prompt's oracle trace and size from the rows (GRPO_COLUMNS),
+    and its curve is logged apart (rewards/trace/mean)."""
+    settings = make_settings(
+        tiny_model, "grpo", init="base", max_steps=1, rewards=["correctness", "trace"],
+        reward_weights=[1.0, 0.5],
+    )  # fmt: skip
+    manifest = run_grpo(settings, formatted["train.grpo"], tmp_path)
+    assert manifest["rewards"] == ["correctness", "trace"]
+    (entry,) = reward_entries(manifest)
+    assert 0.0 <= entry["rewards/trace/mean"] <= 1.0  # an untrained model states no lists
+
+
 def test_grpo_continues_the_sft_adapter(
     tiny_model: dict, make_settings, formatted: dict[str, Path], sft_run: dict, tmp_path: Path
 ) -> None:
@@ -72,7 +87,7 @@ def test_grpo_init_sft_needs_the_sft_manifest(
 def test_grpo_drops_long_prompts(
     tiny_model: dict, typed_model, make_settings, formatted: dict[str, Path], tmp_path: Path
 ) -> None:
-    from rlcausality.formatting import token_lengths
+    from rlcausality.chat_format import token_lengths
     from rlcausality.io import read_jsonl
     from rlcausality.models.loading import load_tokenizer
 

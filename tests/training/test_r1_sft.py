@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rlcausality import formatting, sft
+from rlcausality import chat_format, sft
 from rlcausality.generation import render_prompts
 from rlcausality.settings import Model
 
@@ -45,7 +45,7 @@ def r1_base(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> Path:
 def _row(model: Model, rows_factory, label: int = 1) -> dict:
     row = rows_factory(1, seed=7)[0]
     row["label"] = label
-    return formatting.format_row(row, model, "sft")
+    return chat_format.format_row(row, model, "sft")
 
 
 def test_the_sft_target_closes_the_opened_think_block(
@@ -63,7 +63,7 @@ def test_the_sft_target_closes_the_opened_think_block(
     whole = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=False)
     assert prompt.endswith("<｜Assistant｜><think>\n") and not whole.startswith(prompt)
     # The tokenised row: the prompt exactly as evaluation tokenises it, then the target.
-    ids = formatting.tokenized_sft_row(tokenizer, row)
+    ids = chat_format.tokenized_sft_row(tokenizer, row)
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     assert ids["input_ids"][: len(prompt_ids)] == prompt_ids
     assert ids["completion_mask"] == [0] * len(prompt_ids) + [1] * (
@@ -79,7 +79,7 @@ def test_r1_sft_trains_on_the_evaluation_context(
     from rlcausality.io import write_jsonl
 
     model = model_factory(r1_base, family="qwen2-r1", name="r1-tiny")
-    rows = [formatting.format_row(r, typed_model(model), "sft") for r in rows_factory(32, seed=3)]
+    rows = [chat_format.format_row(r, typed_model(model), "sft") for r in rows_factory(32, seed=3)]
     write_jsonl(tmp_path / "train.jsonl", rows)
     settings = make_settings(model, "sft", max_steps=2, save_steps=2, merge=False)
     out = tmp_path / "sft"

@@ -59,13 +59,26 @@ def test_sft_answers_parse_on_held_out_items(sft_run: dict, formatted: dict[str,
     assert rate >= 0.95, replies[:10]
 
 
+def facts(manifest: dict) -> dict:
+    """The run facts beside a manifest (training_run.json)."""
+    return json.loads(Path(manifest["training_run_path"]).read_text())
+
+
 def test_sft_manifest_and_outputs(sft_run: dict) -> None:
     expected = {
         "model", "stage", "base_model", "adapter_path", "merged_path", "init", "settings",
-        "data", "global_step", "max_steps", "train_runtime_s", "log_history_path",
-        "precision", "provenance",
+        "data", "global_step", "max_steps", "log_history_path", "training_run_path",
+        "adapter_sha256", "precision", "provenance",
     }  # fmt: skip
     assert expected <= set(sft_run)
+    # what varies between identical runs is beside the manifest, not in it
+    assert not {"train_runtime_s", "resumed_from", "train_loss"} & set(sft_run)
+    assert set(sft_run["provenance"]) == {"settings_hash", "model_source"}
+    run = facts(sft_run)
+    assert run["train_runtime_s"] > 0 and run["provenance"]["versions"]["trl"]
+    assert not {"logging_steps", "save_steps", "progress_interval_s"} & set(
+        sft_run["settings"]["sft"]
+    )
     assert sft_run["stage"] == "sft" and sft_run["init"] == "base"
     assert sft_run["global_step"] == sft_run["max_steps"] == 60
     assert sft_run["precision"] == "fp32"
@@ -163,7 +176,7 @@ def test_sft_resumes_from_newest_complete_checkpoint(
         tiny_model, "sft", max_steps=6, save_steps=3, logging_steps=1, merge=False
     )
     first = run_sft(settings, formatted["train.sft"], tmp_path)
-    assert first["resumed_from"] is None and first["global_step"] == 6
+    assert facts(first)["resumed_from"] is None and first["global_step"] == 6
     checkpoints = tmp_path / "checkpoints"
     assert {p.name for p in checkpoints.glob("checkpoint-*")} == {"checkpoint-3", "checkpoint-6"}
     # Simulate a kill while checkpoint-6 was being written, before any final output existed.
@@ -174,7 +187,7 @@ def test_sft_resumes_from_newest_complete_checkpoint(
     assert training.latest_checkpoint(checkpoints) == checkpoints / "checkpoint-3"
 
     second = run_sft(settings, formatted["train.sft"], tmp_path)
-    assert second["resumed_from"] == str(checkpoints / "checkpoint-3")
+    assert facts(second)["resumed_from"] == str(checkpoints / "checkpoint-3")
     assert second["global_step"] == second["max_steps"] == 6
     history = json.loads(Path(second["log_history_path"]).read_text())
     assert [e["step"] for e in history if "loss" in e] == [1, 2, 3, 4, 5, 6]
@@ -188,17 +201,20 @@ def test_checkpoints_of_other_settings_or_rows_are_set_aside_not_resumed(
     settings = make_settings(tiny_model, "sft", max_steps=4, save_steps=2, logging_steps=1)
     settings["sft"]["merge"] = False
     run_sft(settings, formatted["train.sft"], tmp_path)
+    finished = (tmp_path / "manifest.json").read_bytes()
     checkpoints = tmp_path / "checkpoints"
     assert json.loads((checkpoints / "run.json").read_text())["settings"]["learning_rate"]
 
     # How often to log is not what is trained: the finished checkpoint is resumed.
     settings["sft"]["logging_steps"] = 2
     same = run_sft(settings, formatted["train.sft"], tmp_path)
-    assert same["resumed_from"] == str(checkpoints / "checkpoint-4")
+    assert facts(same)["resumed_from"] == str(checkpoints / "checkpoint-4")
+    # the same weights: the same manifest, byte for byte (what reads it has nothing to redo)
+    assert (tmp_path / "manifest.json").read_bytes() == finished
     # A checkpoint of the run's last step is loaded, not trained one step further.
     assert same["global_step"] == same["max_steps"] == 4
     assert not (checkpoints / "checkpoint-5").exists()
-    assert same["train_loss"] is None
+    assert facts(same)["train_loss"] is None
     saved = load_file(str(Path(same["adapter_path"]) / "adapter_model.safetensors"))
     last = load_file(str(checkpoints / "checkpoint-4" / "adapter_model.safetensors"))
     assert saved.keys() == last.keys()
@@ -206,7 +222,7 @@ def test_checkpoints_of_other_settings_or_rows_are_set_aside_not_resumed(
 
     settings["sft"]["learning_rate"] = settings["sft"]["learning_rate"] * 2
     changed = run_sft(settings, formatted["train.sft"], tmp_path)
-    assert changed["resumed_from"] is None and changed["global_step"] == 4
+    assert facts(changed)["resumed_from"] is None and changed["global_step"] == 4
     stale = tmp_path / "checkpoints.stale-1"
     assert (stale / "run.json").is_file() and (stale / "checkpoint-4").is_dir()
 
@@ -214,7 +230,7 @@ def test_checkpoints_of_other_settings_or_rows_are_set_aside_not_resumed(
     other = tmp_path / "other.jsonl"
     other.write_text("".join(json.dumps(r) + "\n" for r in rows))
     again = run_sft(settings, other, tmp_path)
-    assert again["resumed_from"] is None
+    assert facts(again)["resumed_from"] is None
     assert (tmp_path / "checkpoints.stale-2" / "checkpoint-4").is_dir()
 
 
@@ -266,9 +282,10 @@ def test_configured_models_give_valid_trainer_configs(tmp_path: Path) -> None:
 
     from rlcausality import config as cfg
     from rlcausality import grpo
+    from rlcausality.validation import validate_config
 
     config_file = Path(__file__).resolve().parents[2] / "config.yaml"
-    config = cfg.validate_config(yaml.safe_load(config_file.read_text()))
+    config = validate_config(yaml.safe_load(config_file.read_text()))
     for name in config["models"]:
         sft_settings = cfg.load_settings(cfg.stage_settings(config, name, "sft"))
         precision = lora.stage_precision(dataclasses.replace(sft_settings.model, dtype="auto"))

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rlcausality.config import resolve_model, validate_config
+from rlcausality.config import resolve_model
+from rlcausality.validation import validate_config
 
 from .helpers import copy_workflow, dry_run, job_counts, run_snakemake
 
@@ -40,6 +41,11 @@ def test_deepseek_grpo_report_has_no_sft_job(workflow: Path) -> None:
     assert "sft" not in counts
     assert counts["grpo"] == 1
     assert counts["evaluate"] == 3
+    # the plan's lines are those of this target's jobs, not of every configured model
+    proc = run_snakemake(workflow, "-n", "results/reports/deepseek-r1-7b/grpo.html")
+    train = [line for line in proc.stderr.splitlines() if line.startswith("TRAIN ")]
+    assert len(train) == 1 and train[0].startswith("TRAIN grpo deepseek-r1-7b:"), train
+    assert "PLAN: all 4 training and evaluation jobs fit" in proc.stderr
 
 
 def test_flipping_deepseek_init_to_sft_adds_the_sft_job(workflow: Path) -> None:

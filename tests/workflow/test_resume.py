@@ -93,12 +93,13 @@ def test_killed_training_resumes(workdir: Path, stage: str, max_steps: int) -> N
     )
     manifest = json.loads((workdir / f"results/models/tiny/{stage}/manifest.json").read_text())
     assert manifest["global_step"] == max_steps
-    assert manifest["resumed_from"] is not None
-    resumed_step = int(Path(manifest["resumed_from"]).name.split("-")[1])
+    resumed_from = json.loads((workdir / manifest["training_run_path"]).read_text())["resumed_from"]
+    assert resumed_from is not None
+    resumed_step = int(Path(resumed_from).name.split("-")[1])
     assert resumed_step >= killed_at
     history = json.loads((workdir / f"results/models/tiny/{stage}/log_history.json").read_text())
     steps = [entry["step"] for entry in history if "loss" in entry]
     # one loss entry per step, 1..max_steps, none repeated or skipped across the restart
     assert steps == list(range(1, max_steps + 1)), steps
     log = (workdir / f"results/logs/{stage}/tiny.log").read_text()
-    assert f"resuming from {manifest['resumed_from']}" in log
+    assert f"resuming from {resumed_from}" in log

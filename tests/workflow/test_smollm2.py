@@ -34,6 +34,7 @@ def _settings(base: Path) -> dict[str, Any]:
     import yaml
 
     from rlcausality import config as rlconfig
+    from rlcausality import validation as rlvalidation
 
     config = yaml.safe_load((REPO / "config.yaml").read_text("utf-8"))
     config["models"]["smollm2-135m"]["sft"] = rlconfig.deep_merge(
@@ -50,7 +51,7 @@ def _settings(base: Path) -> dict[str, Any]:
             "merge": False,
         },
     )
-    rlconfig.validate_config(config)
+    rlvalidation.validate_config(config)
     settings = rlconfig.resolve_model(config, "smollm2-135m")
     settings["model"]["path"] = str(base)
     return settings
@@ -70,7 +71,7 @@ def _rows() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from rlcausality import formatting, sft
+    from rlcausality import chat_format, sft
     from rlcausality.config import load_settings
     from rlcausality.io import write_jsonl
     from rlcausality.models.gguf import convert
@@ -81,7 +82,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     base_manifest = convert(resolved["model"], base)
     settings = load_settings(resolved)
     rows = _rows()
-    formatted = [formatting.format_row(row, settings.model, "sft") for row in rows]
+    formatted = [chat_format.format_row(row, settings.model, "sft") for row in rows]
     write_jsonl(root / "train.jsonl", formatted)
     manifest = sft.run(settings, str(root / "train.jsonl"), str(root / "sft"), str(root / "m.json"))
     return {

@@ -21,6 +21,7 @@ import yaml
 from process_tree import kill_tree
 
 from rlcausality import config as rlconfig
+from rlcausality import validation as rlvalidation
 
 from .helpers import SNAKEMAKE, complete_checkpoints, copy_workflow, run_snakemake
 
@@ -123,8 +124,9 @@ def test_two_ranks_killed_with_sigkill_resume(tmp_path: Path) -> None:
     _build(workdir, target)
     manifest = _manifest(workdir, "sft")
     assert manifest["world_size"] == 2 and manifest["global_step"] == 12
-    assert manifest["resumed_from"] is not None
-    assert int(Path(manifest["resumed_from"]).name.split("-")[1]) >= killed_at
+    resumed_from = json.loads((workdir / manifest["training_run_path"]).read_text())["resumed_from"]
+    assert resumed_from is not None
+    assert int(Path(resumed_from).name.split("-")[1]) >= killed_at
     history = json.loads((workdir / "results/models/tiny/sft/log_history.json").read_text())
     assert [e["step"] for e in history if "loss" in e] == list(range(1, 13))
 
@@ -169,7 +171,7 @@ def test_deepspeed_without_a_launcher_names_the_fix(
     config = yaml.safe_load((workdir / "config.yaml").read_text())
     for extra in ("profiles/local/embedded.yaml", "ranks.yaml"):
         config = rlconfig.deep_merge(config, yaml.safe_load((workdir / extra).read_text()))
-    rlconfig.validate_config(config)
+    rlvalidation.validate_config(config)
     settings = rlconfig.stage_settings(config, "tiny", "sft")
     settings["sft"]["deepspeed"] = "zero2"
     env = dict(os.environ, **DEEPSPEED_ENV)

@@ -1,7 +1,8 @@
 """The one shape of every entry point (``python -m rlcausality.X``).
 
 * ``--settings``: a JSON object, inline or as the path of a JSON file (``json_object``), read
-  into the job's typed settings (``configure``: ``config.load_settings``);
+  into the job's typed settings (``configure``: ``config.load_settings``); ``--operational``,
+  the keys that decide no output (a workflow job's params leave them out), merged over it;
 * ``--threads``: CPU threads, set before any work (``configure``);
 * a bad input (``DataError``) or configuration (``ConfigError``) ends the process with one line
   on stderr and exit status 2 (``entry``); ``main(argv)`` itself raises, so tests and callers
@@ -21,7 +22,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from rlcausality.config import ConfigError, complete_settings, load_settings
+from rlcausality import launch
+from rlcausality.config import ConfigError, complete_settings, deep_merge, load_settings
 from rlcausality.io import DataError
 
 
@@ -50,6 +52,13 @@ def parser(doc: str | None, settings_help: str | None = None) -> argparse.Argume
     made = argparse.ArgumentParser(description=description)
     if settings_help is not None:
         made.add_argument("--settings", type=json_object, required=True, help=settings_help)
+        made.add_argument(
+            "--operational",
+            type=json_object,
+            default=None,
+            help="JSON: the settings that decide no output (settings.OPERATIONAL_KEYS: how "
+            "often to log, save or report), merged over --settings",
+        )
     made.add_argument("--threads", type=int, default=None, help="CPU threads")
     return made
 
@@ -65,6 +74,8 @@ def configure(
     source's, not a stage's).
     """
     if isinstance(getattr(args, "settings", None), dict):
+        if getattr(args, "operational", None):
+            args.settings = deep_merge(args.settings, args.operational)
         if typed:
             args.settings = load_settings(args.settings, needs=needs)
         else:
@@ -73,9 +84,7 @@ def configure(
         return args
     if args.threads:
         os.environ.setdefault("RAYON_NUM_THREADS", str(args.threads))  # tokenizers' pool
-    from rlcausality.models.loading import configure_threads  # torch: only for model work
-
-    configure_threads(args.threads)
+    launch.configure_threads(args.threads)  # torch is imported only when threads are set
     return args
 
 

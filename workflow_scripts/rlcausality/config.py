@@ -1,7 +1,7 @@
-"""Configuration: the recipe's defaults, merging, and per-model settings; ``validate_config``.
+"""Configuration: the recipe's defaults, merging, and per-model settings.
 
-Used by the Snakefile at parse time (``validate_config``, whose checks live in
-``rlcausality.validation``, so ``snakemake -n`` reports every mistake before a job is queued)
+Used by the Snakefile at parse time (checked first by ``validation.validate_config``, so
+``snakemake -n`` reports every mistake before a job is queued)
 and by the entry points, which read their settings typed (``load_settings``: the frozen
 dataclasses of ``rlcausality.settings``).
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -19,7 +20,7 @@ import yaml
 
 from rlcausality.models.families import FAMILIES
 from rlcausality.models.sources import BLOCKS, BUILT_SOURCES, SOURCES
-from rlcausality.settings import ConfigError, Settings
+from rlcausality.settings import ConfigError, Settings, split_operational
 from rlcausality.stages import ROBUSTNESS_VARIANTS, STAGES
 
 SETTING_SECTIONS = ("format", "sft", "grpo", "evaluate", "resources")
@@ -56,7 +57,7 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any] | None) -> dict[st
 
 def read_config_files(paths: Iterable[str]) -> dict[str, Any]:
     """The config files merged in order, later keys winning, as Snakemake merges
-    ``--configfile``; not yet validated (``validate_config``)."""
+    ``--configfile``; not yet validated (``validation.validate_config``)."""
     config: dict[str, Any] = {}
     for path in paths:
         with open(path, encoding="utf-8") as handle:
@@ -179,12 +180,58 @@ def hub_download_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
 DAG_KEYS = {"format": ("grpo_prompts",)}
 
 
-def stage_settings(config: dict[str, Any], name: str, stage: str) -> dict[str, Any]:
-    """The slice of settings one job of ``stage`` depends on (its params: a change reruns it)."""
+def job_settings(config: dict[str, Any], name: str, stage: str) -> dict[str, Any]:
+    """Every setting one job of ``stage`` reads: the model block and the stage's section."""
     resolved = resolve_model(config, name)
     section = {"format": "format", "sft": "sft", "grpo": "grpo", "evaluate": "evaluate"}[stage]
     sliced = {k: v for k, v in resolved[section].items() if k not in DAG_KEYS.get(section, ())}
     return {"model": resolved["model"], section: sliced}
+
+
+def stage_settings(config: dict[str, Any], name: str, stage: str) -> dict[str, Any]:
+    """What decides the output of one job of ``stage``: its params (a change reruns it). The
+    operational keys (``settings.OPERATIONAL_KEYS``) reach it apart (``operational_settings``)."""
+    return split_operational(job_settings(config, name, stage))[0]
+
+
+def operational_settings(config: dict[str, Any], name: str, stage: str) -> dict[str, Any]:
+    """The operational keys one job of ``stage`` reads (``--operational``; reruns nothing)."""
+    return split_operational(job_settings(config, name, stage))[1]
+
+
+MANIFEST_FILES = ("adapter_path", "merged_path")
+
+
+def manifest_problems(path: str | Path) -> list[str]:
+    """Why a training manifest that exists is not up to date: a file it lists is gone. Empty
+    when it is fine or does not exist (then Snakemake builds it)."""
+    try:
+        manifest = json.loads(Path(path).read_text("utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as err:
+        return [f"{path}: unreadable ({err}); delete it to train the stage again"]
+    return [
+        f"{path} lists {manifest[key]}, which is gone: delete the manifest to train the stage "
+        "again (it resumes from its newest checkpoint) or put the folder back"
+        for key in MANIFEST_FILES
+        if manifest.get(key) and not Path(manifest[key]).exists()
+    ]
+
+
+class OperationalParam:
+    """A job's operational settings as a Snakemake param, shown in its command as JSON.
+
+    Snakemake's params trigger compares only params of plain types (its persistence leaves any
+    other value out as unrepresentable), so this one is given to the job without being part of
+    what reruns it: exactly right for keys that decide no output (``OPERATIONAL_KEYS``).
+    tests/workflow/test_reruns.py holds Snakemake to it."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.text = json.dumps(values, sort_keys=True)
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def config_source(
@@ -210,14 +257,6 @@ def config_source(
     own = [] if replaced else [n for n in map(shown, workflow_files) if n not in command_line]
     names = list(dict.fromkeys(own + command_line)) or ["config.yaml"]
     return " + ".join(names + (["--config"] if overrides else []))
-
-
-def validate_config(config: dict[str, Any], source: str = "config.yaml") -> dict[str, Any]:
-    """Fill schema defaults into ``config`` (in place); raise ConfigError listing every problem
-    (``rlcausality.validation``)."""
-    from rlcausality import validation  # not at the top: validation reads this module
-
-    return validation.validate(config, source)
 
 
 def model_stages(config: dict[str, Any], name: str) -> list[str]:

@@ -17,8 +17,9 @@ equivalence classes (the predictions' ``class_id``), seeded (``rlcausality.uncer
 
 Predictions are saved every ``evaluate.chunk_size`` items to a partial file that is not a
 declared output (``--partial``, default ``partial/predictions.jsonl`` beside the outputs); a
-job killed part-way resumes from its complete chunks when the settings, items, data and model
-are unchanged (``rlcausality.partial``), and says so in its log. The declared outputs are
+job killed part-way resumes from its complete batches when the settings, items, data and
+model are unchanged (``rlcausality.partial``; the chunk size may differ: the batches do not
+depend on it), and says so in its log. The declared outputs are
 written at the end, then the partial file is removed. A progress line (items done, seconds per
 item, ETA) is logged every ``evaluate.progress_interval_s`` seconds.
 
@@ -39,6 +40,7 @@ from typing import Any
 from rlcausality import cli, generation
 from rlcausality.io import DataError, read_json, read_jsonl, sha256_file, write_json, write_jsonl
 from rlcausality.metrics import compute_metrics, trace_metrics
+from rlcausality.models import loading
 from rlcausality.partial import PartialPredictions, fingerprint
 from rlcausality.progress import ProgressLog
 from rlcausality.provenance import provenance
@@ -108,8 +110,6 @@ def run_generation(
     conversations, transformers loads no model (the parameters are still reported).
     """
     import torch
-
-    from rlcausality.models import loading  # torch: only where a model is loaded
 
     parts = loading.artifacts(model_settings, dict(manifest) if manifest else None)
     tokenizer = loading.load_tokenizer(model_settings, parts.tokenizer)
@@ -189,7 +189,6 @@ def generation_block(settings: Settings, stage: str, gen: Any, output: Any) -> d
         "seed": gen.seed,
         "use_vllm": gen.use_vllm,
         "dtype": evaluate.dtype,
-        "chunk_size": chunk_size(settings),
     }
 
 
@@ -217,7 +216,7 @@ def open_partial(
         settings, ids, stage=job.stage, test_set=job.test_set, seed=job.seed,
         data_sha256=data_sha, manifest_sha256=manifest["sha256"] if manifest else None,
     )  # fmt: skip
-    return PartialPredictions(partial_path(job), key, ids, chunk_size(settings))
+    return PartialPredictions(partial_path(job), key, ids, int(settings.evaluate.batch_size))
 
 
 def predict(
@@ -227,28 +226,33 @@ def predict(
     rows: Sequence[Mapping[str, Any]],
     partial: PartialPredictions,
 ) -> tuple[list[dict[str, Any]], Any, int]:
-    """Predictions of every row (resumed ones first), the generations of the rest, resumed count."""
+    """Predictions of every row in the rows' order (resumed ones from the partial file), the
+    generations of the rest, and how many were resumed."""
     done, message = partial.resume()
     log(message)
     resumed = len(done)
     predictions = list(done)
+    done_ids = {record["id"] for record in done}
+    todo = [row for row in rows if row["id"] not in done_ids]
     style = answer_style(settings.evaluate.prompt.of(job.stage))
     interval = float(settings.evaluate.progress_interval_s)
     progress = ProgressLog("evaluate", len(rows), "item", interval, start=resumed)
 
-    def save(start: int, part: Any) -> None:
-        chunk = rows[resumed + start : resumed + start + len(part.texts)]
+    def save(indices: list[int], part: Any) -> None:
+        chunk = [todo[i] for i in indices]
         records = prediction_rows(chunk, part.texts, part.token_counts, style, part.truncated)
         partial.append(records)
         predictions.extend(records)
 
     gen = generation_settings(settings, job.stage, job.seed)
-    conversations = [row["prompt"] for row in rows[resumed:]]
+    conversations = [row["prompt"] for row in todo]
     output = run_generation(
         settings.model, manifest, conversations, gen, settings.evaluate.dtype,
-        chunk_size=partial.chunk_size, on_chunk=save, progress=progress,
+        chunk_size=chunk_size(settings), on_chunk=save, progress=progress,
     )  # fmt: skip
     progress.close()
+    position = {row["id"]: index for index, row in enumerate(rows)}
+    predictions.sort(key=lambda record: position[record["id"]])
     return predictions, output, resumed
 
 

@@ -1,10 +1,13 @@
 """Batched generation with the model's own chat template.
 
-Prompts are rendered with ``apply_chat_template(..., add_generation_prompt=True)``. They are
-generated in chunks (``chunk_size`` prompts, in the order given; a caller may save each chunk as
-it completes), each chunk sorted by length (longest first, so little padding is wasted) and
-generated in batches with left padding; results come back in the original order. Greedy
-decoding when ``temperature == 0``, otherwise sampling with ``temperature`` and ``top_p``.
+Prompts are rendered with ``apply_chat_template(..., add_generation_prompt=True)``. With
+transformers they are sorted by length once (longest first, so little padding is wasted; ties in
+the order given) and generated in batches of consecutive prompts of that order, with left
+padding; a chunk (``chunk_size`` prompts, rounded up to whole batches) is what a caller saves
+at a time. The batches, hence every completion, are the same whatever the chunk size: it decides
+only how often results are saved (an operational key). Results come back in the original
+order. Greedy decoding when ``temperature == 0``, otherwise sampling with ``temperature`` and
+``top_p``.
 
 Every generation parameter comes from ``GenerationSettings``, never from the model folder's
 ``generation_config.json`` (a hub model's may set a repetition penalty, ``top_k`` or extra end
@@ -69,8 +72,8 @@ class Generations:
     parameters: dict[str, Any] = field(default_factory=dict)  # what generation was given
 
 
-# Called after each chunk with the chunk's first index (in ``prompts``) and its generations.
-ChunkCallback = Callable[[int, Generations], None]
+# Called after each chunk with the indices (in ``prompts``) of its prompts and their generations.
+ChunkCallback = Callable[[list[int], Generations], None]
 
 
 def vllm_usable(settings: GenerationSettings) -> bool:
@@ -174,6 +177,22 @@ def _prepare_tokenizer(tokenizer: Any) -> None:
         tokenizer.pad_token = tokenizer.eos_token
 
 
+def length_order(encoded: Sequence[Sequence[int]]) -> list[int]:
+    """Prompt indices, longest first; ties in the order given (a stable sort)."""
+    return sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+
+
+def chunks_of_batches(
+    order: Sequence[int], chunk_size: int | None, batch_size: int
+) -> list[list[int]]:
+    """``order`` cut into chunks of whole batches: ``chunk_size`` rounded up to a multiple of
+    ``batch_size`` (all of ``order`` when None), so every chunk starts a batch."""
+    if not order:
+        return []
+    per_chunk = len(order) if not chunk_size else -(-int(chunk_size) // batch_size) * batch_size
+    return [list(order[i : i + per_chunk]) for i in range(0, len(order), per_chunk)]
+
+
 def _generate_chunk(
     model: Any,
     tokenizer: Any,
@@ -182,15 +201,14 @@ def _generate_chunk(
     batch_size: int,
     progress: ProgressLog,
 ) -> Generations:
-    """One chunk, longest prompts first, in batches; results in the chunk's order."""
+    """Batches of consecutive prompts, in the order given; results in that order."""
     import torch
 
     stop_ids = set(config.eos_token_id)
-    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
     texts, counts, truncated = [""] * len(encoded), [0] * len(encoded), [False] * len(encoded)
     device = next(model.parameters()).device
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
+    for start in range(0, len(encoded), batch_size):
+        batch = list(range(start, min(start + batch_size, len(encoded))))
         inputs = tokenizer.pad(
             {"input_ids": [encoded[i] for i in batch]}, padding=True, return_tensors="pt"
         ).to(device)
@@ -230,16 +248,20 @@ def generate_transformers(
     model.eval()
     log.restart()  # the rate measures generation, not the model's loading
 
-    def generate_part(start: int, stop: int) -> Generations:
-        return _generate_chunk(
-            model, tokenizer, encoded[start:stop], config, settings.batch_size, log
-        )
-
+    chunks = chunks_of_batches(length_order(encoded), chunk_size, settings.batch_size)
+    parts: list[tuple[list[int], Generations]] = []
     with own_generation_config(model, config):
-        parts = _in_chunks(len(prompts), chunk_size, generate_part, on_chunk)
+        for indices in chunks:
+            part = _generate_chunk(
+                model, tokenizer, [encoded[i] for i in indices], config, settings.batch_size, log
+            )
+            parts.append((indices, part))
+            if on_chunk is not None:
+                on_chunk(indices, part)
     if progress is None:
         log.close()
-    return _joined(parts, "transformers", config_parameters(config, tokenizer, settings))
+    parameters = config_parameters(config, tokenizer, settings)
+    return _joined(parts, len(prompts), "transformers", parameters)
 
 
 def lora_rank_limit(adapter_path: str) -> int:
@@ -342,47 +364,40 @@ def generate_vllm(
     log = progress or ProgressLog("generate", len(prompts), "prompt", PROGRESS_INTERVAL_S)
     log.restart()
 
-    def generate_part(start: int, stop: int) -> Generations:
-        outputs = llm.generate(requests[start:stop], params, lora_request=lora, use_tqdm=True)
+    step = chunk_size or max(1, len(requests))
+    parts: list[tuple[list[int], Generations]] = []
+    for start in range(0, len(requests), step):  # vLLM schedules each chunk itself
+        indices = list(range(start, min(start + step, len(requests))))
+        outputs = llm.generate([requests[i] for i in indices], params, lora_request=lora,
+                               use_tqdm=True)  # fmt: skip
         log.update(len(outputs))
-        return _vllm_generations(outputs)
-
-    parts = _in_chunks(len(requests), chunk_size, generate_part, on_chunk)
+        parts.append((indices, _vllm_generations(outputs)))
+        if on_chunk is not None:
+            on_chunk(*parts[-1])
     if progress is None:
         log.close()
     parameters = {key: getattr(params, key, None) for key in VLLM_PARAMETERS}
-    return _joined(parts, "vllm", parameters)
+    return _joined(parts, len(requests), "vllm", parameters)
 
 
 VLLM_PARAMETERS = ("max_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "seed")
 
 
-def _in_chunks(
+def _joined(
+    parts: Sequence[tuple[list[int], Generations]],
     count: int,
-    chunk_size: int | None,
-    generate_part: Callable[[int, int], Generations],
-    on_chunk: ChunkCallback | None,
-) -> list[Generations]:
-    """``generate_part(start, stop)`` over consecutive chunks of ``chunk_size`` of ``count``
-    prompts (all at once when None); ``on_chunk`` sees each chunk as soon as it is done."""
-    step = chunk_size or max(1, count)
-    parts: list[Generations] = []
-    for start in range(0, count, step):
-        parts.append(generate_part(start, min(start + step, count)))
-        if on_chunk is not None:
-            on_chunk(start, parts[-1])
-    return parts
-
-
-def _joined(parts: Sequence[Generations], backend: str, parameters: dict[str, Any]) -> Generations:
-    """The chunks' generations as one, with the ``parameters`` generation was given."""
-    return Generations(
-        texts=[t for p in parts for t in p.texts],
-        token_counts=[n for p in parts for n in p.token_counts],
-        backend=backend,
-        truncated=[t for p in parts for t in p.truncated],
-        parameters=parameters,
-    )
+    backend: str,
+    parameters: dict[str, Any],
+) -> Generations:
+    """The chunks' generations as one, in the prompts' order, with the ``parameters``
+    generation was given."""
+    texts, counts, truncated = [""] * count, [0] * count, [False] * count
+    for indices, part in parts:
+        for position, index in enumerate(indices):
+            texts[index] = part.texts[position]
+            counts[index] = part.token_counts[position]
+            truncated[index] = part.truncated[position] if part.truncated else False
+    return Generations(texts, counts, backend, truncated, parameters)
 
 
 def no_generations(tokenizer: Any, settings: GenerationSettings) -> Generations:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcausality import cli, launch, lora, training
-from rlcausality.formatting import token_lengths
+from rlcausality.chat_format import token_lengths
 from rlcausality.io import read_jsonl
 from rlcausality.models.families import get_family
 from rlcausality.models.loading import load_tokenizer
@@ -25,7 +25,8 @@ from rlcausality.progress import trainer_callback
 from rlcausality.rewards import get_reward_functions
 from rlcausality.settings import Settings
 
-GRPO_COLUMNS = ("prompt", "label", "id", "relation", "num_variables")
+# the columns the reward functions get (the oracle trace's body for the ``trace`` reward)
+GRPO_COLUMNS = ("prompt", "label", "id", "relation", "num_variables", "trace")
 
 
 def prompt_limit(settings: Settings, tokenizer: Any, requested: int | None) -> int:

@@ -89,3 +89,14 @@ def require_vllm(section: str) -> None:
             "environment; install a vLLM that fits the pinned torch/transformers (README: vLLM) "
             "or set use_vllm: false"
         )
+
+
+def configure_threads(threads: int | None) -> None:
+    """Pin CPU threads (the 2-core machines train tiny models far faster with few threads)."""
+    if threads is None:
+        env = os.environ.get("OMP_NUM_THREADS")
+        threads = int(env) if env and env.isdigit() else None
+    if threads and cuda_capability() is None:
+        import torch
+
+        torch.set_num_threads(threads)

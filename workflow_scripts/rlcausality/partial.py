@@ -1,13 +1,15 @@
 """Predictions saved chunk by chunk while an evaluation runs, so a killed job resumes.
 
 The partial file is not a declared output (Snakemake deletes those when a job fails). It is
-JSON Lines: a header ``{"partial": "predictions", "fingerprint": …, "items": N, "chunk_size":
-C}``, then one prediction per line, in the order of the items, appended one chunk at a time
-(a single write, flushed and fsynced). A SIGKILL during a write leaves at worst a torn tail:
-``resume`` keeps the complete lines before it, rounded down to whole chunks (so the rest is
-generated in the same chunks, hence the same batches, as an uninterrupted run), and rewrites
-the file without the tail. A header whose fingerprint differs (other settings, items, data or
-model) means the file belongs to another run: it is discarded and the run starts afresh.
+JSON Lines: a header ``{"partial": "predictions", "fingerprint": …, "items": N}``, then one
+prediction per line, in the order they were generated (longest prompt first:
+``generation.generate_transformers``), appended one chunk of whole batches at a time (a single
+write, flushed and fsynced). A SIGKILL during a write leaves at worst a torn tail: ``resume``
+keeps the complete lines before it, rounded down to whole batches (so the rest is generated in
+the same batches as an uninterrupted run), and rewrites the file without the tail. A header
+whose fingerprint differs (other settings, items, data or model) means the file belongs to
+another run: it is discarded and the run starts afresh. The chunk size is not in the
+fingerprint: it decides when predictions are saved, not what they are.
 """
 
 from __future__ import annotations
@@ -21,17 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from rlcausality.io import write_text
-from rlcausality.settings import Settings
-
-# evaluate settings that do not change a prediction (left out of the fingerprint)
-UNFINGERPRINTED = ("progress_interval_s", "test_sets")
+from rlcausality.settings import Settings, deciding
 
 
 def fingerprint(settings: Settings, ids: Sequence[Any], **context: Any) -> str:
-    """Hash of what decides the predictions: settings, item ids in order, data and model hashes."""
-    plain = settings.to_dict()
-    evaluate = {k: v for k, v in plain["evaluate"].items() if k not in UNFINGERPRINTED}
-    payload = {"settings": {**plain, "evaluate": evaluate}, "ids": list(ids), **context}
+    """Hash of what decides the predictions: settings (less ``settings.OPERATIONAL_KEYS``), item
+    ids in order, data and model hashes."""
+    payload = {"settings": deciding(settings.to_dict()), "ids": list(ids), **context}
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -43,20 +41,17 @@ def _lines(records: Sequence[Mapping[str, Any]]) -> str:
 class PartialPredictions:
     """The partial predictions of one evaluation: resumed, appended to, removed at the end."""
 
-    def __init__(self, path: str | os.PathLike[str], key: str, ids: Sequence[Any], chunk: int):
+    def __init__(self, path: str | os.PathLike[str], key: str, ids: Sequence[Any], batch_size: int):
         self.path = Path(path)
         self.ids = list(ids)
-        self.chunk_size = max(1, int(chunk))
-        self.header = {
-            "partial": "predictions",
-            "fingerprint": key,
-            "items": len(self.ids),
-            "chunk_size": self.chunk_size,
-        }
+        self.batch_size = max(1, int(batch_size))
+        self.header = {"partial": "predictions", "fingerprint": key, "items": len(self.ids)}
 
     def _read(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        """The header and the complete, in-order prediction lines (a torn tail is dropped)."""
+        """The header and the complete prediction lines of known, not yet seen items (a torn
+        tail, or anything after a line that is not one, is dropped)."""
         header, records = None, []
+        known, seen = set(self.ids), set()
         with open(self.path, encoding="utf-8") as handle:
             for number, line in enumerate(handle):
                 try:
@@ -66,10 +61,10 @@ class PartialPredictions:
                 if number == 0:
                     header = value if isinstance(value, dict) else None
                     continue
-                index = len(records)
-                stale = not isinstance(value, dict) or index >= len(self.ids)
-                if stale or value.get("id") != self.ids[index]:
+                item = value.get("id") if isinstance(value, dict) else None
+                if item not in known or item in seen:
                     break
+                seen.add(item)
                 records.append(value)
         return header, records
 
@@ -87,7 +82,7 @@ class PartialPredictions:
             )
         keep = len(records)
         if keep < len(self.ids):
-            keep -= keep % self.chunk_size
+            keep -= keep % self.batch_size
         self._write(records[:keep])
         return records[:keep], (
             f"resume: {keep} of {len(self.ids)} items already predicted in {self.path}; "

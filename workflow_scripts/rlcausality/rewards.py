@@ -9,9 +9,10 @@ only after a closed think block, so a completion cut off mid-reasoning earns not
 from __future__ import annotations
 
 from collections.abc import Callable
+from math import comb
 from typing import Any
 
-from rlcausality.task import completion_text, follows_reasoning_format, parse_answer
+from rlcausality.task import completion_text, follows_reasoning_format, parse_answer, read_trace
 
 RewardFunction = Callable[..., list[float]]
 ANSWER_STYLE = "reasoning"  # GRPO prompts ask for <think>…</think> then Therefore: Yes|No
@@ -48,11 +49,55 @@ def answered(prompts: list[Any], completions: list[Any], **_: Any) -> list[float
     ]
 
 
+def pair_states(lists: dict[str, frozenset[str] | None]) -> dict[frozenset[str], str]:
+    """What a trace says of each variable pair it names: ``-`` (adjacent, direction open) or the
+    edge ``A->B`` its ``Fixed`` list states; a pair it does not name is not adjacent."""
+    states: dict[frozenset[str], str] = {}
+    for pair in lists["adjacent"] or ():
+        states[frozenset(pair.split("-"))] = "-"
+    for edge in lists["fixed"] or ():
+        cause, _, effect = edge.partition("->")
+        states[frozenset((cause, effect))] = edge
+    return states
+
+
+def trace_score(completion: str, oracle: str | None, num_variables: int | None) -> float:
+    """The fraction of the N(N-1)/2 variable pairs whose state the completion's ``Adjacent`` and
+    ``Fixed`` lists give as the oracle trace does (not adjacent, adjacent with its direction
+    open, or oriented one way): 1.0 for the oracle's own lists. 0.0 when the completion does not
+    state both lists, or the item has no oracle trace (no DAG fits its premise)."""
+    if not oracle or not num_variables:
+        return 0.0
+    stated = read_trace(completion)
+    if None in stated.values():
+        return 0.0
+    mine, truth = pair_states(stated), pair_states(read_trace(oracle))
+    wrong = sum(mine.get(pair) != truth.get(pair) for pair in set(mine) | set(truth))
+    pairs = comb(int(num_variables), 2)
+    return max(0.0, 1.0 - wrong / pairs) if pairs else 0.0
+
+
+def trace(
+    prompts: list[Any],
+    completions: list[Any],
+    trace: list[str | None],
+    num_variables: list[int | None],
+    **_: Any,
+) -> list[float]:
+    """Per completion, ``trace_score`` against the row's oracle trace: a dense signal of how
+    much of the premise the reasoning read right, before the one bit of the answer."""
+    return [
+        trace_score(completion_text(c), oracle, n)
+        for c, oracle, n in zip(completions, trace, num_variables, strict=True)
+    ]
+
+
 # name -> factory(think_opened) returning the reward function
 REWARDS: dict[str, Callable[[bool], RewardFunction]] = {
     "correctness": lambda think_opened: correctness,
     "format": make_format_reward,
     "answered": lambda think_opened: answered,
+    "trace": lambda think_opened: trace,
 }
 
 

@@ -1,6 +1,6 @@
 """The train sample of a formatted split: which rows, how many of each label, and the stats.
 
-``format_split`` formats and measures rows (``formatting.format_row``, ``token_lengths``) in a
+``format_split`` formats and measures rows (``chat_format.format_row``, ``token_lengths``) in a
 seeded order until a cap or a balanced quota is met; ``without_rows_of`` leaves out another
 sample's rows first (``format.grpo_prompts: unseen``). The CLI is ``rlcausality.formatting``.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlcausality.formatting import format_row, system_prompt, token_lengths
+from rlcausality.chat_format import format_row, system_prompt, token_lengths
 from rlcausality.io import DataError, read_jsonl_numbered
 from rlcausality.models.families import get_family
 from rlcausality.settings import Settings

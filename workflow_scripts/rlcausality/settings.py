@@ -133,7 +133,8 @@ class Model(Block):
     trust_remote_code: bool
     revision: str | None
     system_prompt: str | None
-    stages: tuple[str, ...]
+    # the stages the DAG builds for the model: the workflow's, never a job's (OPERATIONAL_KEYS)
+    stages: tuple[str, ...] | None = None
     id: str | None = None  # the hub id or local folder (sources hub and path)
     hub: Mapping[str, Any] | None = None  # the downloaded snapshot it is pinned to (models.hub)
     # each source's own block (tiny, gguf: models.sources.BLOCKS), by its key
@@ -282,3 +283,42 @@ class Settings(Block):
     grpo: Grpo | None = None
     evaluate: Evaluate | None = None
     resources: Resources | None = None
+
+
+# --------------------------------------------------------------------------- operational keys
+
+_SAVING = frozenset({"logging_steps", "save_steps", "save_total_limit", "progress_interval_s"})
+# The keys that decide no output, declared once for every change detector (a job's Snakemake
+# params, its manifest, the checkpoints' run record, the partial predictions' fingerprint): how
+# often a job logs, saves or reports progress, how evaluation cuts the chunks it saves (its
+# batches do not depend on it: generation.generate_transformers), and which stages and test sets
+# exist (they decide which jobs exist, not what a job writes). A job gets them apart from its
+# params (``--operational``), so changing one reruns nothing. Resources are not settings of a job.
+OPERATIONAL_KEYS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        "model": frozenset({"stages"}),
+        "sft": _SAVING,
+        "grpo": _SAVING,
+        "evaluate": frozenset({"progress_interval_s", "chunk_size", "test_sets"}),
+    }
+)
+
+
+def split_operational(settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A settings dict as (what decides the job's output, the ``OPERATIONAL_KEYS`` in it)."""
+    deciding: dict[str, Any] = {}
+    operational: dict[str, Any] = {}
+    for section, value in settings.items():
+        keys = OPERATIONAL_KEYS.get(section, frozenset())
+        if not isinstance(value, Mapping) or not keys:
+            deciding[section] = value
+            continue
+        deciding[section] = {k: v for k, v in value.items() if k not in keys}
+        if picked := {k: v for k, v in value.items() if k in keys}:
+            operational[section] = picked
+    return deciding, operational
+
+
+def deciding(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` without its operational keys: what may change an output."""
+    return split_operational(settings)[0]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcausality import cli, lora, training
-from rlcausality.formatting import tokenized_sft_row
+from rlcausality.chat_format import tokenized_sft_row
 from rlcausality.io import read_jsonl
 from rlcausality.models.families import get_family
 from rlcausality.models.loading import load_tokenizer

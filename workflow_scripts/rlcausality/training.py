@@ -11,7 +11,13 @@ Layout of a training stage's ``output_dir``::
     adapter/                    the final LoRA adapter (+ tokenizer)
     merged/                     base + adapter merged (when configured, base not quantised)
     log_history.json            the trainer's log history (loss / reward curves)
-    manifest.json               written last; its presence means the stage finished
+    training_run.json           what varies between identical runs: wall time, resumed from,
+                                final loss, host, package versions, git commit
+    manifest.json               written last; its presence means the stage finished. It holds
+                                what was trained and nothing that varies between identical runs
+                                (settings less their operational keys, data, init, the adapter's
+                                sha256), so a rerun that trains the same weights writes the same
+                                bytes and what reads it (GRPO from SFT) has no reason to restart
 """
 
 from __future__ import annotations
@@ -31,8 +37,8 @@ from rlcausality.io import atomic_directory, read_json, sha256_file, write_json
 from rlcausality.lm_head import label_positions_only
 from rlcausality.lora import TrainableModel, fp32_adapters_for_fp16
 from rlcausality.models.loading import Precision, choose_precision, load_model
-from rlcausality.provenance import provenance
-from rlcausality.settings import Model, Settings, TrainingStage
+from rlcausality.provenance import model_source, provenance, settings_hash
+from rlcausality.settings import Model, Settings, TrainingStage, deciding
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 WEIGHT_FILES = (
@@ -166,6 +172,14 @@ def save_adapter(trainer: Any, tokenizer: Any, output_dir: str | Path) -> Path:
     return target
 
 
+def adapter_weights_sha256(adapter: Path) -> str | None:
+    """The sha256 of the saved adapter's weights file (what the stage trained)."""
+    for name in WEIGHT_FILES:
+        if (Path(adapter) / name).is_file():
+            return sha256_file(Path(adapter) / name)
+    return None
+
+
 def save_merged(
     model_settings: Model, adapter: Path, tokenizer: Any, output_dir: str | Path
 ) -> Path:
@@ -209,19 +223,13 @@ class StageRun:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-# Keys that say how often to log or save, not what is trained: a change keeps the checkpoints.
-OPERATIONAL_KEYS = frozenset(
-    {"progress_interval_s", "save_steps", "save_total_limit", "logging_steps"}
-)
-
-
 def run_fingerprint(run: StageRun) -> dict[str, Any]:
-    """What the stage's checkpoints are trained from: the stage's settings (less
-    ``OPERATIONAL_KEYS``), the model block (less its list of stages), the train rows' sha256 and
-    the init manifest's. A checkpoint resumes only a run with the same fingerprint."""
-    settings = run.settings.to_dict()
-    stage = {k: v for k, v in settings.get(run.stage, {}).items() if k not in OPERATIONAL_KEYS}
-    model = {k: v for k, v in settings["model"].items() if k != "stages"}
+    """What the stage's checkpoints are trained from: the stage's settings and the model block
+    (less ``settings.OPERATIONAL_KEYS``), the train rows' sha256 and the init manifest's. A
+    checkpoint resumes only a run with the same fingerprint."""
+    settings = deciding(run.settings.to_dict())
+    stage = settings.get(run.stage, {})
+    model = settings["model"]
     init = run.trainable.init_manifest
     return {
         "stage": run.stage,
@@ -289,6 +297,16 @@ def finish_stage(
         merged = save_merged(model_settings, adapter, run.tokenizer, output_dir)
     log_history_path = output_dir / "log_history.json"
     write_json(log_history_path, trainer.state.log_history)
+    trained = deciding(settings.to_dict())
+    write_json(
+        output_dir / "training_run.json",
+        {
+            "train_loss": getattr(train_output, "training_loss", None),
+            "train_runtime_s": round(runtime_s, 3),
+            "resumed_from": str(resumed_from) if resumed_from else None,
+            "provenance": provenance(trained),
+        },
+    )
     manifest = {
         "model": model_settings.name,
         "stage": run.stage,
@@ -301,18 +319,23 @@ def finish_stage(
         "quantization": model_settings.quantization,
         "lora_targets": trainable.targets,
         "adapted_modules": trainable.adapted,
-        "settings": settings.to_dict(),
+        "adapter_sha256": adapter_weights_sha256(adapter),
+        "settings": trained,
         "data": run.data,
         "global_step": trainer.state.global_step,
         "max_steps": trainer.state.max_steps,
-        "train_loss": getattr(train_output, "training_loss", None),
-        "train_runtime_s": round(runtime_s, 3),
-        "resumed_from": str(resumed_from) if resumed_from else None,
         "log_history_path": str(log_history_path),
+        "training_run_path": str(output_dir / "training_run.json"),
         "precision": trainable.precision.name,
-        "deepspeed": trainer.args.deepspeed,
+        "deepspeed": launch.deepspeed_stage(
+            run.settings.of(run.stage).deepspeed if trainer.args.deepspeed else None,
+            model_settings.quantized,
+        ),
         "world_size": trainer.args.world_size,
-        "provenance": provenance(settings.to_dict()),
+        "provenance": {
+            "settings_hash": settings_hash(trained),
+            "model_source": model_source(trained),
+        },
         **run.extra,
     }
     write_json(run.manifest_path, manifest)

@@ -1,5 +1,5 @@
-"""Checking a workflow config: the schema (with its defaults filled in), then what a schema
-cannot say (``rlcausality.config.validate_config`` calls ``validate``).
+"""Checking a workflow config (``validate_config``): the schema (with its defaults filled in),
+then what a schema cannot say.
 
 Every problem is one line naming the key, the value and the fix; all of them are collected
 and raised together as one ``ConfigError``, so a dry-run reports every mistake at once. A
@@ -19,6 +19,7 @@ import jsonschema
 from rlcausality.config import corpus_splits, resolved_settings, schema
 from rlcausality.models.families import FAMILIES
 from rlcausality.models.sources import SOURCES
+from rlcausality.plan import gpu_table
 from rlcausality.rewards import REWARDS
 from rlcausality.settings import ConfigError, Evaluate, Format, Settings
 
@@ -106,11 +107,63 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
 
 
 def _run_problems(run: Iterable[str], models: dict[str, Any]) -> list[str]:
+    run = list(run)
+    if not run:
+        return [
+            "run: empty, so nothing would be built; name the models to build, e.g. "
+            f"run: [{next(iter(sorted(models)), 'tiny')}] (configured models: "
+            + ", ".join(sorted(models))
+            + ")"
+        ]
     return [
         f"run: {name!r} is not a key of models; configured models: " + ", ".join(sorted(models))
         for name in run
         if name not in models
     ]
+
+
+def _local_path_problems(where: str, entry: dict[str, Any]) -> list[str]:
+    """A ``path`` model's folder exists and holds a config.json (relative to the working
+    directory, where Snakemake runs)."""
+    folder = entry.get("id")
+    if entry.get("source") != "path" or not folder:
+        return []
+    if not os.path.isdir(folder):
+        return [
+            f"{where}.id: {folder} does not exist (relative to the working directory "
+            f"{os.getcwd()}); source 'path' loads a local model folder: fix the path"
+        ]
+    if not os.path.isfile(os.path.join(folder, "config.json")):
+        return [f"{where}.id: {folder} has no config.json; give the folder of a saved model"]
+    return []
+
+
+def _tiny_problems(where: str, entry: dict[str, Any]) -> list[str]:
+    """Dimensions a ``tiny`` model can be built with (transformers refuses the rest later)."""
+    dims = entry.get("tiny") if entry.get("source") == "tiny" else None
+    if not isinstance(dims, dict):
+        return []
+    hidden, heads, kv = dims.get("hidden_size"), dims.get("num_heads"), dims.get("num_kv_heads")
+    if not all(isinstance(v, int) and v > 0 for v in (hidden, heads, kv)):
+        return []  # the schema names what is missing
+    problems = []
+    if hidden % heads:
+        nearest = heads * max(1, round(hidden / heads))
+        problems.append(
+            f"{where}.tiny.hidden_size: {hidden} is not a multiple of num_heads {heads}; "
+            f"each head gets hidden_size / num_heads dimensions (e.g. hidden_size: {nearest})"
+        )
+    elif (hidden // heads) % 2:
+        problems.append(
+            f"{where}.tiny: hidden_size / num_heads = {hidden // heads} is odd; rotary position "
+            "embeddings need an even head size"
+        )
+    if heads % kv:
+        problems.append(
+            f"{where}.tiny.num_kv_heads: {kv} does not divide num_heads {heads}; grouped "
+            "attention shares each KV head among num_heads / num_kv_heads query heads"
+        )
+    return problems
 
 
 def _model_problems(config: dict[str, Any], name: str, entry: dict[str, Any]) -> list[str]:
@@ -122,7 +175,9 @@ def _model_problems(config: dict[str, Any], name: str, entry: dict[str, Any]) ->
             f"{where}.family: {family!r} is not a known family; use one of "
             + ", ".join(sorted(FAMILIES))
         ]
-    problems = _source_problems(where, entry)
+    problems = _source_problems(where, entry) + _tiny_problems(where, entry)
+    if name in config.get("run", []):  # only the models to build need their folder now
+        problems += _local_path_problems(where, entry)
     try:
         settings = resolved_settings(config, name)
     except ConfigError as err:
@@ -223,7 +278,6 @@ def _test_set_problems(where: str, evaluate: Evaluate, available: list[str]) -> 
 
 
 def _plan_problems(plan: dict[str, Any]) -> list[str]:
-    from rlcausality.plan import gpu_table  # not at the top: rlcausality.plan imports this module
 
     known = gpu_table()
     named = {"plan.gpu": plan.get("gpu")}
@@ -264,7 +318,7 @@ def _vllm_problems(where: str, settings: Settings) -> list[str]:
     ]
 
 
-def validate(config: dict[str, Any], source: str = "config.yaml") -> dict[str, Any]:
+def validate_config(config: dict[str, Any], source: str = "config.yaml") -> dict[str, Any]:
     """Fill schema defaults into ``config`` (in place); raise ConfigError listing every problem."""
     problems = _schema_problems(config)
     if problems:

@@ -80,15 +80,6 @@ def inference_precision(
     return choose_precision(model.dtype if requested == "auto" else requested, capability)
 
 
-def configure_threads(threads: int | None) -> None:
-    """Pin CPU threads (the 2-core machines train tiny models far faster with few threads)."""
-    if threads is None:
-        env = os.environ.get("OMP_NUM_THREADS")
-        threads = int(env) if env and env.isdigit() else None
-    if threads and cuda_capability() is None:
-        torch.set_num_threads(threads)
-
-
 def _hub_kwargs(model: Model) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"trust_remote_code": bool(model.trust_remote_code)}
     if model.revision:

@@ -12,6 +12,8 @@ table (``plan.render``). Step counts are ``rlcausality.budget``'s, the trainers'
 from __future__ import annotations
 
 import functools
+import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import Any
@@ -250,6 +252,65 @@ def plan_jobs(config: dict[str, Any], calibration: Any = None) -> list[JobPlan]:
                 jobs.append(training_job(config, settings, rule, calibration))
         jobs += evaluation_jobs(config, settings, calibration)
     return jobs
+
+
+# Targets that name one model's stage, and what of it they need (rlcausality's file layout).
+_STAGE_TARGETS = (
+    re.compile(r"^results/reports/(?P<model>[^/]+)/(?P<stage>base|sft|grpo)\.html$"),
+    re.compile(r"^results/models/(?P<model>[^/]+)/(?P<stage>sft|grpo)/manifest\.json$"),
+    re.compile(
+        r"^results/eval/(?P<model>[^/]+)/(?P<stage>base|sft|grpo)/(?P<test_set>[^/]+)/"
+        r"(metrics\.json|predictions\.jsonl)$"
+    ),
+)
+# Targets of one model that need none of its GPU jobs (data, base model, download).
+_NO_GPU_TARGETS = re.compile(r"^results/(data/[^/]+/|models/[^/]+/(base|hub)/)")
+
+
+def _wanted(config: dict[str, Any], target: str) -> set[tuple[str, str, str, str | None]] | None:
+    """The (rule, model, stage, test set) of every planned job ``target`` needs (test set None:
+    any); None when the target is not one model's (a summary, the plan: every job)."""
+    if _NO_GPU_TARGETS.match(target):
+        return set()
+    for pattern in _STAGE_TARGETS:
+        found = pattern.match(target)
+        if not found or found["model"] not in config["run"]:
+            continue
+        model, stage = found["model"], found["stage"]
+        chain = {"base": [], "sft": ["sft"], "grpo": ["grpo"]}[stage]
+        if stage == "grpo" and resolved_settings(config, model).grpo.init == "sft":
+            chain.append("sft")
+        wanted = {(rule, model, rule, None) for rule in chain}
+        if not pattern.pattern.startswith("^results/models"):
+            wanted.add(("evaluate", model, stage, found.groupdict().get("test_set")))
+        return wanted
+    return None
+
+
+def for_targets(
+    jobs: list[JobPlan], config: dict[str, Any], targets: Iterable[str]
+) -> list[JobPlan]:
+    """The jobs of ``jobs`` that the targets' DAG holds: all of them unless every target names
+    one model's stage, data or base model (e.g. ``results/reports/deepseek-r1-7b/grpo.html``)."""
+    targets = list(targets)
+    wanted: set[tuple[str, str, str, str | None]] = set()
+    for target in targets:
+        needs = _wanted(config, target)
+        if needs is None:
+            return jobs
+        wanted |= needs
+    if not targets:
+        return jobs
+
+    def needed(job: JobPlan) -> bool:
+        return (job.rule, job.model, job.stage, job.test_set) in wanted or (
+            job.rule,
+            job.model,
+            job.stage,
+            None,
+        ) in wanted
+
+    return [job for job in jobs if needed(job)]
 
 
 def train_line(job: JobPlan) -> str:
