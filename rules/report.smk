@@ -46,6 +46,7 @@ rule summary:
             labels={"report": "summary"},
         ),
         md="results/reports/summary.md",
+        tsv="results/reports/metrics.tsv",
         plots=directory("results/reports/plots"),
     log:
         "results/logs/report/summary.log",
@@ -64,4 +65,5 @@ rule summary:
         " --predictions {input.predictions:q} --baselines {input.baselines:q}"
         " --baseline-predictions {input.baseline_predictions:q} --log-history {params.logs:q}"
         " --expected {params.expected:q} --out-html {output.html:q} --out-md {output.md:q}"
+        " --out-tsv {output.tsv:q}"
         " --plots-dir {output.plots:q} > {log:q} 2>&1"

@@ -31,6 +31,33 @@ def test_summary_lists_every_cell_and_the_missing_one(built):
     assert "](plots/f1_by_stage.png)" in md
 
 
+def test_every_number_is_in_one_tidy_table_the_summary_shows(built):
+    """results/reports/metrics.tsv: one pd.read_csv gives every metric with its interval, n and
+    classes; the summary's tables are built from it, so their numbers are its numbers."""
+    import pandas as pd
+
+    frame = pd.read_csv(built["out"] / "metrics.tsv", sep="\t")
+    assert list(frame.columns) == [
+        "model", "stage", "test_set", "metric", "value", "ci_low", "ci_high", "n", "classes",
+    ]  # fmt: skip
+    cells = frame[frame.model != "baseline"]
+    assert len(cells.groupby(["model", "stage", "test_set"])) == len(built["metrics"])
+    md = (built["out"] / "summary.md").read_text()
+    for path in built["metrics"]:
+        cell = json.loads(Path(path).read_text())
+        key = (cell["model"], cell["stage"], cell["test_set"], "f1")
+        row = frame.set_index(["model", "stage", "test_set", "metric"]).loc[key]
+        assert row.value == pytest.approx(cell["f1"])
+        assert [row.ci_low, row.ci_high] == pytest.approx(cell["f1_ci95"])
+        assert row.n == cell["n"]
+        # the summary shows the table's value and interval
+        shown = f"{row.value:.3f} [{row.ci_low:.2f}, {row.ci_high:.2f}]"
+        assert shown in md, shown
+    baselines = frame[frame.model == "baseline"]
+    assert {"always_valid", "symbolic"} <= set(baselines.stage)
+    assert set(baselines.test_set) == set(TEST_SETS)
+
+
 def test_summary_plots_written(built):
     plots = built["out"] / "plots"
     for name in ("f1_by_stage", "relation_f1_heatmap", "robustness", "training_curves"):

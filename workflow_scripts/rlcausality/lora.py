@@ -168,8 +168,16 @@ def new_lora_model(model_settings: Model, stage: TrainingStage, args: Any = None
 def attach_lora(
     base: Any, model_settings: Model, stage: TrainingStage, precision: Precision, args: Any = None
 ) -> TrainableModel:
-    """A fresh LoRA adapter of the stage's settings on an already loaded ``base``, checked."""
+    """A fresh LoRA adapter of the stage's settings on an already loaded ``base``, checked.
+
+    The adapter's random initialisation (PEFT draws ``lora_A`` from torch's global generator)
+    is seeded with the stage's ``seed`` first: the trainer seeds only once it is built, after
+    the model, so without this two runs of one seed started from different ``lora_A`` (the
+    first loss agrees, since ``lora_B`` starts at zero; every later one differed)."""
     from peft import get_peft_model
+    from transformers import set_seed
+
+    set_seed(int(stage.seed))
 
     family = get_family(model_settings.family)
     check_family(base, family)

@@ -36,6 +36,7 @@ from rlcausality.reporting.cells import (
 from rlcausality.reporting.documents import stage_document, summary_document
 from rlcausality.reporting.paired import comparison_rows
 from rlcausality.reporting.render import render_html, render_markdown
+from rlcausality.reporting.tidy import metrics_frame, write_tsv
 
 
 def parse_log_history_arg(text: str) -> tuple[str, str, Path]:
@@ -91,7 +92,11 @@ def summary_report(args: argparse.Namespace) -> None:
         baselines,
         load_baseline_predictions(args.baseline_predictions, baselines),
     )
-    doc = summary_document(cells, baselines, histories, absent, expected, plots_dir, comparisons)
+    frame = metrics_frame(cells, baselines)
+    write_tsv(frame, args.out_tsv or Path(args.out_md).with_name("metrics.tsv"))
+    doc = summary_document(
+        cells, baselines, histories, absent, expected, plots_dir, comparisons, frame
+    )
     write_text(args.out_html, render_html(doc.title, doc.subtitle, doc.blocks))
     md = render_markdown(doc.title, doc.subtitle, doc.blocks, Path(args.out_md))
     write_text(args.out_md, md)
@@ -116,6 +121,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     summary.add_argument("--expected", nargs="*", default=[], metavar="MODEL:STAGE:TESTSET")
     summary.add_argument("--out-html", required=True)
     summary.add_argument("--out-md", required=True)
+    summary.add_argument(
+        "--out-tsv",
+        default=None,
+        help="the tidy table of every number (metrics.tsv beside --out-md)",
+    )
     summary.add_argument("--plots-dir", required=True)
     return parser.parse_args(argv)
 

@@ -30,6 +30,7 @@ from rlcausality.reporting.tables import (
     robustness_table,
     summary_table,
 )
+from rlcausality.reporting.tidy import metrics_frame
 from rlcausality.uncertainty import RESAMPLES
 
 DEFINITIONS = (
@@ -137,10 +138,13 @@ def summary_document(
     expected: Sequence[Key],
     plots_dir: Path,
     comparisons: Sequence[Sequence[Any]] = (),
+    frame: Any = None,
 ) -> Document:
     """The report across everything; writes its plots to ``plots_dir``. ``absent`` names the
     MODEL:STAGE pairs whose log history was asked for but does not exist; ``comparisons`` are
-    the rows of the paired comparisons (``reporting.paired.comparison_rows``)."""
+    the rows of the paired comparisons (``reporting.paired.comparison_rows``); ``frame`` the
+    tidy table the metric tables are read from (``reporting.tidy.metrics_frame``)."""
+    frame = metrics_frame(cells, baselines) if frame is None else frame
     blocks: list[Block] = []
     missing = missing_cells(expected, cells)
     if missing:
@@ -155,7 +159,7 @@ def summary_document(
         blocks.append(Text(f"All {len(expected)} expected cells were built.", "ok"))
     blocks.append(Text(DEFINITIONS, "note"))
     blocks.append(Text("F1 by model, stage and test set", "h2"))
-    blocks.append(f1_pivot(cells, baselines, expected))
+    blocks.append(f1_pivot(frame, cells, baselines, expected))
 
     robust = robustness_rows(cells)
     blocks.append(Text("Plots", "h2"))
@@ -164,7 +168,7 @@ def summary_document(
         blocks.append(Text("Robustness", "h2"))
         blocks.append(robustness_table(robust))
     blocks.append(Text("All metrics", "h2"))
-    blocks.append(summary_table(cells, baselines, expected))
+    blocks.append(summary_table(frame, cells, baselines, expected))
     blocks += [t for t in (trace_table(cells), grpo_signal_table(histories)) if t is not None]
     blocks += paired_blocks(comparisons)
     if missing:

@@ -14,6 +14,7 @@ from rlcausality.reporting.cells import (
     relation_order,
 )
 from rlcausality.reporting.render import Estimate, Table
+from rlcausality.reporting.tidy import BASELINE, cell_metrics
 from rlcausality.uncertainty import CI_METRICS
 
 METRIC_COLUMNS = (
@@ -159,10 +160,13 @@ def robustness_table(rows: list[list[Any]]) -> Table:
 
 
 def f1_pivot(
+    frame: Any,
     cells: Mapping[Key, Mapping[str, Any]],
     baselines: Mapping[str, Mapping[str, Any]],
     expected: Sequence[Key],
 ) -> Table:
+    """F1 of every model/stage (rows) on every test set (columns), read from the tidy table
+    (``reporting.tidy``); ``cells`` and ``baselines`` give only which rows and columns exist."""
     keys = ordered_keys([*cells, *expected], expected)
     tests = list(dict.fromkeys(k[2] for k in keys)) or list(baselines)
     tests += [t for t in baselines if t not in tests]
@@ -171,7 +175,7 @@ def f1_pivot(
     for model, stage in pairs:
         row: list[Any] = [f"{model} / {stage}"]
         for test in tests:
-            metrics = cells.get((model, stage, test))
+            metrics = cell_metrics(frame, model, stage, test)
             expected_here = (model, stage, test) in expected
             missing = "NOT BUILT" if expected_here else None
             row.append(estimate(metrics, "f1") if metrics else missing)
@@ -180,30 +184,32 @@ def f1_pivot(
     for name, label in BASELINE_LABELS.items():
         row = [f"baseline: {label}"]
         for test in tests:
-            row.append(estimate(baselines.get(test, {}).get("baselines", {}).get(name, {}), "f1"))
+            row.append(estimate(cell_metrics(frame, BASELINE, name, test), "f1"))
         rows.append(row)
         classes.append("baseline")
     return Table(["model / stage", *tests], rows, "F1 of the valid class", classes)
 
 
 def summary_table(
+    frame: Any,
     cells: Mapping[Key, Mapping[str, Any]],
     baselines: Mapping[str, Mapping[str, Any]],
     expected: Sequence[Key],
 ) -> Table:
+    """Every metric of every cell and baseline, read from the tidy table (``reporting.tidy``)."""
     keys = ordered_keys([*cells, *expected], expected)
     rows, classes = [], []
     for key in keys:
         if key in cells:
-            rows.append(metric_row(" / ".join(key), cells[key]))
+            rows.append(metric_row(" / ".join(key), cell_metrics(frame, *key)))
             classes.append("")
         else:
             rows.append([" / ".join(key), "NOT BUILT", *([None] * (len(METRIC_COLUMNS) - 1))])
             classes.append("missing")
-    for test, data in baselines.items():
+    for test in baselines:
         for name, label in BASELINE_LABELS.items():
-            metrics = data.get("baselines", {}).get(name)
-            if metrics and "error" not in metrics:
+            metrics = cell_metrics(frame, BASELINE, name, test)
+            if metrics:
                 rows.append(metric_row(f"baseline {label} / {test}", metrics))
                 classes.append("baseline")
     return Table(metric_headers("model / stage / test set"), rows, "All cells", classes)
