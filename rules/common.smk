@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 from rlcausality import advice as rladvice  # noqa: E402
 from rlcausality import launch  # noqa: E402
 from rlcausality import config as rlconfig  # noqa: E402
+from rlcausality import tracking as rltracking  # noqa: E402
 from rlcausality import plan as rlplan  # noqa: E402
 from rlcausality.plan import render as rlplan_render  # noqa: E402
 from rlcausality.models.sources import SOURCES  # noqa: E402
@@ -48,11 +49,15 @@ BUILT = [m for m in MODELS if SOURCES[config["models"][m]["source"]].builder]
 # Hub models downloaded once by the local rule hub_model; their jobs load the snapshot offline.
 HUB = rlconfig.offline_hub_models(config)
 
-# Every job finds the package from this checkout, also inside a conda environment.
+# Every job finds the package from this checkout, also inside a conda environment. It also
+# gets config `tracking:` (TensorBoard/W&B curves, GRPO's logged completions) in the environment,
+# not in its params: how a run is watched decides no output, so changing it reruns nothing
+# (rlcausality.tracking).
 shell.prefix(
     "set -euo pipefail; export PYTHONPATH="
     + shlex.quote(str(SCRIPTS))
     + "${{PYTHONPATH:+:$PYTHONPATH}}; "
+    + rltracking.shell_export(config["tracking"]).replace("{", "{{").replace("}", "}}")
 )
 
 

@@ -16,16 +16,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rlcausality import cli, launch, lora, training
+from rlcausality import cli, launch, lora, tracking, training
 from rlcausality.formatting import token_lengths
 from rlcausality.io import read_jsonl
 from rlcausality.models.families import get_family
 from rlcausality.models.loading import load_tokenizer
 from rlcausality.progress import trainer_callback
 from rlcausality.rewards import get_reward_functions
-from rlcausality.settings import Settings
+from rlcausality.settings import Settings, Tracking
 
 GRPO_COLUMNS = ("prompt", "label", "id", "relation", "num_variables")
+COMPLETIONS_PRINTED = 2  # logged completions TRL prints to the job log per logged step
 
 
 def prompt_limit(settings: Settings, tokenizer: Any, requested: int | None) -> int:
@@ -66,7 +67,13 @@ def use_vllm(settings: Settings) -> bool:
     return True
 
 
-def grpo_config(settings: Settings, output_dir: str, precision: Any, prompt_limit: int) -> Any:
+def grpo_config(
+    settings: Settings,
+    output_dir: str,
+    precision: Any,
+    prompt_limit: int,
+    watched: Tracking | None = None,
+) -> Any:
     from trl import GRPOConfig
 
     stage = settings.grpo
@@ -81,7 +88,7 @@ def grpo_config(settings: Settings, output_dir: str, precision: Any, prompt_limi
         }
     weights = stage.reward_weights
     return GRPOConfig(
-        **training.common_arguments(settings.model, stage, output_dir, precision),
+        **training.common_arguments(settings.model, stage, output_dir, precision, watched),
         num_generations=stage.num_generations,
         max_completion_length=stage.max_completion_length,
         temperature=stage.temperature,
@@ -91,7 +98,10 @@ def grpo_config(settings: Settings, output_dir: str, precision: Any, prompt_limi
         scale_rewards=stage.scale_rewards,
         reward_weights=list(weights) if weights is not None else None,
         use_vllm=vllm,
-        log_completions=False,
+        # TRL writes checkpoints/completions/completions_NNNNN.parquet per logged step (and
+        # prints a sample of this many to the job log); tracking.keep_completions keeps them.
+        log_completions=bool(watched and watched.log_completions),
+        num_completions_to_print=COMPLETIONS_PRINTED,
         **vllm_options,
     )
 
@@ -114,7 +124,10 @@ def run(
     manifest_path: str,
     init_manifest: str | None = None,
     max_prompt_length: int | None = None,
+    watched: Tracking | None = None,
 ) -> dict[str, Any] | None:
+    """Train, save and write the manifest; ``watched``: curves and completions
+    (``rlcausality.tracking``)."""
     from trl import GRPOTrainer
 
     stage = settings.grpo
@@ -123,7 +136,7 @@ def run(
     limit = prompt_limit(settings, tokenizer, max_prompt_length)
     train_data, dropped = load_prompts(train_path, tokenizer, limit)
     precision = lora.stage_precision(settings.model)
-    args = grpo_config(settings, output_dir, precision, limit)  # before the model
+    args = grpo_config(settings, output_dir, precision, limit, watched)  # before the model
     trainable = trainable_model(settings, init_manifest, args)
     trainer = GRPOTrainer(
         model=trainable.model,
@@ -153,6 +166,7 @@ def run(
             trainer=trainer,
             data=data,
             extra=extra,
+            watched=watched,
         )
     )
 
@@ -165,6 +179,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--max-prompt-length", type=int, default=None)
     args = cli.configure(parser.parse_args(argv), needs=("grpo",))
+    watched = tracking.from_env()
+    tracking.require(watched)
     run(
         args.settings,
         args.train,
@@ -172,6 +188,7 @@ def main(argv: list[str] | None = None) -> None:
         args.manifest,
         args.init_manifest,
         args.max_prompt_length,
+        watched,
     )
 
 

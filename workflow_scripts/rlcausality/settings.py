@@ -272,6 +272,16 @@ class Resources(Block):
 
 
 @dataclasses.dataclass(frozen=True)
+class Tracking(Block):
+    """``tracking``: how a training run is watched (``rlcausality.tracking``). Not part of a
+    job's ``Settings``: it decides no output, so it is no job's params."""
+
+    report_to: str  # none | tensorboard | wandb
+    log_completions: bool  # GRPO: TRL's sampled completions, rewards and advantages
+    wandb_project: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings(Block):
     """A job's settings: the model block and the sections the job has (a stage's job gets its
     own section, ``config.stage_settings``; ``config.resolve_model`` gives them all)."""
