@@ -15,6 +15,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from rlcausality import grpo, sft, tracking
+from rlcausality.reporting.examples import completion_blocks, load_completions
 
 
 def scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
@@ -58,6 +59,23 @@ def test_grpo_writes_tensorboard_curves_and_keeps_its_completions(
     assert len(table) == 4
     assert {"step", "prompt", "completion", "correctness", "format", "advantage"} <= set(table)
     assert set(table["step"]) == {4}
+
+    # The GRPO report's section: per step range, highest then lowest advantage, every reward.
+    frame = load_completions(kept)
+    assert len(frame) == 16
+    [_, _, section] = completion_blocks(frame)
+    assert section.headers == [
+        "steps", "step", "advantage", "correctness", "format", "hypothesis", "completion",
+    ]  # fmt: skip
+    ranges = {row[0] for row in section.rows}
+    assert ranges == {"1–1", "2–3", "4–4"}
+    for label in ranges:
+        rows = [(row, kind) for row, kind in zip(section.rows, section.row_classes, strict=True)
+                if row[0] == label]  # fmt: skip
+        high = [row[2] for row, kind in rows if kind == "good"]
+        low = [row[2] for row, kind in rows if kind == "bad"]
+        assert len(high) == len(low) == 2 and min(high) >= max(low)
+    assert all(row[5] for row in section.rows)  # the hypothesis, read from the logged prompt
 
 
 def test_a_resumed_run_continues_its_curve(
