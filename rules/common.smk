@@ -9,6 +9,7 @@ from rlcausality import advice as rladvice  # noqa: E402
 from rlcausality import launch  # noqa: E402
 from rlcausality import config as rlconfig  # noqa: E402
 from rlcausality import tracking as rltracking  # noqa: E402
+from rlcausality import gpu_request as rlgpu  # noqa: E402
 from rlcausality import plan as rlplan  # noqa: E402
 from rlcausality.plan import render as rlplan_render  # noqa: E402
 from rlcausality.models.sources import SOURCES  # noqa: E402
@@ -29,11 +30,25 @@ try:
 except rlconfig.ConfigError as err:
     raise WorkflowError(str(err)) from None
 
+# The GPU type each GPU job asks SLURM for (resources.<stage>.gpu_model, or the profile's
+# set-resources): where it names a GPU the plan knows, the plan prices that rule on it.
+GPU_TYPES = rlgpu.requested_types(
+    config, workflow.resource_settings.overwrite_resources
+)
+config["plan"]["rules"] = rlgpu.plan_rules_from_requests(
+    config["plan"], GPU_TYPES, rlplan.gpu_table()
+)
+
 # The run plan (rlcausality.plan): one TRAIN line per training job (launcher, steps, time and
-# GPU memory against what it asks for), one PLAN line per job that does not fit, a summary.
+# GPU memory against what it asks for), one PLAN line per job that does not fit, a summary;
+# a GPU line per job that names a GPU type, beside the GPU the plan priced it on.
 PLAN = rlplan.plan_jobs(config)
 if workflow.is_main_process:
-    for line in rlplan.dry_run_lines(PLAN) + rladvice.learning_rate_warnings(config):
+    for line in (
+        rlplan.dry_run_lines(PLAN)
+        + rlgpu.request_lines(PLAN, GPU_TYPES)
+        + rladvice.learning_rate_warnings(config)
+    ):
         print(line, file=sys.stderr)
     misfits = [rlplan.misfit_line(job) for job in PLAN if not job.fits]
     if misfits and config["plan"]["strict"]:
@@ -125,6 +140,16 @@ def resource(stage, key, scale=False):
     def get(wildcards, attempt):
         value = settings(wildcards.model)["resources"][stage][key]
         return value * attempt if scale else value
+
+    return get
+
+
+def gpu_model(stage):
+    """The site's GPU type a job asks for (sbatch --gpus=TYPE:N), None for any type or no GPU;
+    a profile's set-resources gpu_model replaces it (rlcausality.gpu_request)."""
+
+    def get(wildcards):
+        return rlgpu.gpu_model(settings(wildcards.model), stage, {})
 
     return get
 
@@ -248,11 +273,14 @@ def eval_input(wildcards):
 
 
 def stage_report_input(wildcards):
+    cells = [
+        f"results/eval/{wildcards.model}/{wildcards.stage}/{t}"
+        for t in settings(wildcards.model)["evaluate"]["test_sets"]
+    ]
     inputs = {
-        "metrics": [
-            f"results/eval/{wildcards.model}/{wildcards.stage}/{t}/metrics.json"
-            for t in settings(wildcards.model)["evaluate"]["test_sets"]
-        ]
+        "metrics": [f"{cell}/metrics.json" for cell in cells],
+        # right and wrong answers per relation
+        "predictions": [f"{cell}/predictions.jsonl" for cell in cells],
     }
     if wildcards.stage != "base":
         inputs["manifest"] = (

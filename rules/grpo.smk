@@ -16,6 +16,7 @@ rule grpo:
     threads: resource("grpo", "cpus")
     resources:
         gpu=resource("grpo", "gpus"),
+        gpu_model=gpu_model("grpo"),
         mem_mb=resource("grpo", "mem_mb", scale=True),
         runtime=resource("grpo", "runtime", scale=True),
         cpus_per_task=resource("grpo", "cpus"),

@@ -220,6 +220,8 @@ class Grpo(TrainingStage):
     loss_type: str
     scale_rewards: str
     use_vllm: bool
+    # the GPU share vLLM's colocated engine takes (None: TRL's default, 0.3)
+    vllm_gpu_memory_utilization: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,6 +263,7 @@ class Resource(Block):
     runtime: int
     cpus: int
     seconds_per_step: float | None = None  # measured; None: the plan's estimate
+    gpu_model: str | None = None  # the site's GPU type (sbatch --gpus=TYPE:N); None: any
 
 
 @dataclasses.dataclass(frozen=True)
