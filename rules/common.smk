@@ -59,6 +59,7 @@ if workflow.is_main_process:
 
 SCRIPTS = Path(workflow.basedir) / "workflow_scripts"
 ENV = "../envs/rlcausality.yaml"
+VLLM_ENV = "../envs/rlcausality-vllm.yaml"  # jobs with use_vllm (README: vLLM)
 MODELS = sorted(config["models"])
 BUILT = [m for m in MODELS if SOURCES[config["models"][m]["source"]].builder]
 # Hub models downloaded once by the local rule hub_model; their jobs load the snapshot offline.
@@ -140,6 +141,16 @@ def resource(stage, key, scale=False):
     def get(wildcards, attempt):
         value = settings(wildcards.model)["resources"][stage][key]
         return value * attempt if scale else value
+
+    return get
+
+
+def job_env(stage):
+    """The conda environment of a job of ``stage``: the vLLM one where the model's stage sets
+    use_vllm (vLLM cannot share the main environment's numpy pin), else the main one."""
+
+    def get(wildcards):
+        return VLLM_ENV if settings(wildcards.model)[stage]["use_vllm"] else ENV
 
     return get
 

@@ -12,7 +12,7 @@ rule evaluate:
     benchmark:
         "results/benchmarks/evaluate/{model}/{stage}/{test_set}.tsv"
     conda:
-        ENV
+        job_env("evaluate")
     threads: resource("evaluate", "cpus")
     resources:
         gpu=resource("evaluate", "gpus"),

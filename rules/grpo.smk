@@ -12,7 +12,7 @@ rule grpo:
     benchmark:
         "results/benchmarks/grpo/{model}.tsv"
     conda:
-        ENV
+        job_env("grpo")
     threads: resource("grpo", "cpus")
     resources:
         gpu=resource("grpo", "gpus"),
