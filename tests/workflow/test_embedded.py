@@ -103,7 +103,7 @@ def test_unseen_grpo_prompts_rerun_only_grpo_prompts_and_what_follows(embedded: 
 def test_tensorboard_shows_every_training_stage_side_by_side(embedded: Path) -> None:
     """`tensorboard --logdir results/models`: one run per model and stage, read back with
     TensorBoard's own reader."""
-    from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 
     runs = EventMultiplexer().AddRunsFromDirectory(str(embedded / "results/models"))
     runs.Reload()
