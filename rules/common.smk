@@ -10,6 +10,8 @@ from rlcausality import advice as rladvice  # noqa: E402
 from rlcausality import launch  # noqa: E402
 from rlcausality import config as rlconfig  # noqa: E402
 from rlcausality import validation as rlvalidation  # noqa: E402
+from rlcausality import tracking as rltracking  # noqa: E402
+from rlcausality import gpu_request as rlgpu  # noqa: E402
 from rlcausality import plan as rlplan  # noqa: E402
 from rlcausality.plan import calibration as rlcalibration  # noqa: E402
 from rlcausality.plan import render as rlplan_render  # noqa: E402
@@ -31,10 +33,20 @@ try:
 except rlconfig.ConfigError as err:
     raise WorkflowError(str(err)) from None
 
+# The GPU type each GPU job asks SLURM for (resources.<stage>.gpu_model, or the profile's
+# set-resources): where it names a GPU the plan knows, the plan prices that rule on it.
+GPU_TYPES = rlgpu.requested_types(
+    config, workflow.resource_settings.overwrite_resources
+)
+config["plan"]["rules"] = rlgpu.plan_rules_from_requests(
+    config["plan"], GPU_TYPES, rlplan.gpu_table()
+)
+
 
 # The run plan (rlcausality.plan): one TRAIN line per training job (launcher, steps, time and
 # GPU memory against what it asks for), one PLAN line per job that does not fit, a summary;
-# its times calibrated by the GPU benchmark of this cluster (rule gpu_bench) once it has run.
+# its times calibrated by the GPU benchmark of this cluster (rule gpu_bench) once it has run;
+# a GPU line per job that names a GPU type, beside the GPU the plan priced it on.
 # Computed in the process that prints it (and for rule plan), never in a job's own process.
 @functools.cache
 def plan_jobs():
@@ -61,7 +73,10 @@ if workflow.is_main_process:
     )
     plan_lines = rlplan.dry_run_lines(SHOWN) if SHOWN else []
     for line in (
-        plan_lines + calibration_lines + rladvice.learning_rate_warnings(config)
+        plan_lines
+        + calibration_lines
+        + rlgpu.request_lines(SHOWN, GPU_TYPES)
+        + rladvice.learning_rate_warnings(config)
     ):
         print(line, file=sys.stderr)
     misfits = [rlplan.misfit_line(job) for job in SHOWN if not job.fits]
@@ -73,16 +88,21 @@ if workflow.is_main_process:
 
 SCRIPTS = Path(workflow.basedir) / "workflow_scripts"
 ENV = "../envs/rlcausality.yaml"
+VLLM_ENV = "../envs/rlcausality-vllm.yaml"  # jobs with use_vllm (README: vLLM)
 MODELS = sorted(config["models"])
 BUILT = [m for m in MODELS if SOURCES[config["models"][m]["source"]].builder]
 # Hub models downloaded once by the local rule hub_model; their jobs load the snapshot offline.
 HUB = rlconfig.offline_hub_models(config)
 
-# Every job finds the package from this checkout, also inside a conda environment.
+# Every job finds the package from this checkout, also inside a conda environment. It also
+# gets config `tracking:` (TensorBoard/W&B curves, GRPO's logged completions) in the environment,
+# not in its params: how a run is watched decides no output, so changing it reruns nothing
+# (rlcausality.tracking).
 shell.prefix(
     "set -euo pipefail; export PYTHONPATH="
     + shlex.quote(str(SCRIPTS))
     + "${{PYTHONPATH:+:$PYTHONPATH}}; "
+    + rltracking.shell_export(config["tracking"]).replace("{", "{{").replace("}", "}}")
 )
 
 
@@ -162,6 +182,26 @@ def resource(stage, key, scale=False):
     def get(wildcards, attempt):
         value = settings(wildcards.model)["resources"][stage][key]
         return value * attempt if scale else value
+
+    return get
+
+
+def job_env(stage):
+    """The conda environment of a job of ``stage``: the vLLM one where the model's stage sets
+    use_vllm (vLLM cannot share the main environment's numpy pin), else the main one."""
+
+    def get(wildcards):
+        return VLLM_ENV if settings(wildcards.model)[stage]["use_vllm"] else ENV
+
+    return get
+
+
+def gpu_model(stage):
+    """The site's GPU type a job asks for (sbatch --gpus=TYPE:N), None for any type or no GPU;
+    a profile's set-resources gpu_model replaces it (rlcausality.gpu_request)."""
+
+    def get(wildcards):
+        return rlgpu.gpu_model(settings(wildcards.model), stage, {})
 
     return get
 
@@ -293,11 +333,14 @@ def eval_input(wildcards):
 
 
 def stage_report_input(wildcards):
+    cells = [
+        f"results/eval/{wildcards.model}/{wildcards.stage}/{t}"
+        for t in settings(wildcards.model)["evaluate"]["test_sets"]
+    ]
     inputs = {
-        "metrics": [
-            f"results/eval/{wildcards.model}/{wildcards.stage}/{t}/metrics.json"
-            for t in settings(wildcards.model)["evaluate"]["test_sets"]
-        ]
+        "metrics": [f"{cell}/metrics.json" for cell in cells],
+        # right and wrong answers per relation
+        "predictions": [f"{cell}/predictions.jsonl" for cell in cells],
     }
     if wildcards.stage != "base":
         inputs["manifest"] = trained(wildcards.model, wildcards.stage)

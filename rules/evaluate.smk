@@ -12,10 +12,11 @@ rule evaluate:
     benchmark:
         "results/benchmarks/evaluate/{model}/{stage}/{test_set}.tsv"
     conda:
-        ENV
+        job_env("evaluate")
     threads: resource("evaluate", "cpus")
     resources:
         gpu=resource("evaluate", "gpus"),
+        gpu_model=gpu_model("evaluate"),
         mem_mb=resource("evaluate", "mem_mb", scale=True),
         runtime=resource("evaluate", "runtime", scale=True),
         cpus_per_task=resource("evaluate", "cpus"),

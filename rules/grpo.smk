@@ -12,10 +12,11 @@ rule grpo:
     benchmark:
         "results/benchmarks/grpo/{model}.tsv"
     conda:
-        ENV
+        job_env("grpo")
     threads: resource("grpo", "cpus")
     resources:
         gpu=resource("grpo", "gpus"),
+        gpu_model=gpu_model("grpo"),
         mem_mb=resource("grpo", "mem_mb", scale=True),
         runtime=resource("grpo", "runtime", scale=True),
         cpus_per_task=resource("grpo", "cpus"),

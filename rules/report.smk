@@ -32,7 +32,7 @@ rule report_stage:
         ),
     shell:
         "python -m rlcausality.report stage --metrics {input.metrics:q} {params.manifest}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --predictions {input.predictions:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule summary:

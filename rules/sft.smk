@@ -22,6 +22,7 @@ rule sft:
     threads: resource("sft", "cpus")
     resources:
         gpu=resource("sft", "gpus"),
+        gpu_model=gpu_model("sft"),
         mem_mb=resource("sft", "mem_mb", scale=True),
         runtime=resource("sft", "runtime", scale=True),
         cpus_per_task=resource("sft", "cpus"),

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,3 +61,51 @@ def test_every_extra_resolves_against_the_pins(tmp_path: Path) -> None:
     for extra in extras:
         for requirement in project["optional-dependencies"][extra]:
             assert not requirement.startswith("vllm"), "vLLM cannot share these pins (README)"
+
+
+def _env_pins(name: str) -> dict[str, str]:
+    env = yaml.safe_load((REPO / "envs" / name).read_text())
+    return _pins(next(d["pip"] for d in env["dependencies"] if isinstance(d, dict)))
+
+
+def test_the_vllm_job_environment_is_the_main_one_with_vllm_and_numpy_2_3() -> None:
+    assert _env_pins("rlcausality-vllm.yaml") == {
+        **_env_pins("rlcausality.yaml"),
+        "numpy": "2.3.5",
+        "vllm": "0.30.0",
+    }
+
+
+def _dry_run(tmp_path: Path, name: str, *requirements: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--no-input",
+         "--ignore-installed", "--report", str(tmp_path / f"{name}.json"), *requirements],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_vllm_resolves_in_its_job_environment_and_not_beside_the_slurm_plugin(
+    tmp_path: Path,
+) -> None:
+    """vLLM 0.30.0 with every job pin resolves (numpy 2.3.5); with the package's own pins it
+    cannot: its mistral-common caps numpy below 2.4 (Python <= 3.12), the SLURM executor plugin
+    needs numpy >= 2.4.5. Hence a job environment, not a pip extra (README, "vLLM")."""
+    job = _dry_run(
+        tmp_path, "job", *(f"{k}=={v}" for k, v in _env_pins("rlcausality-vllm.yaml").items())
+    )
+    assert job.returncode == 0, job.stderr[-3000:]
+    report = json.loads((tmp_path / "job.json").read_text())
+    versions = {i["metadata"]["name"].lower(): i["metadata"]["version"] for i in report["install"]}
+    assert versions["vllm"] == "0.30.0" and versions["numpy"] == "2.3.5"
+    assert versions["transformers"] == "5.24.0" and versions["trl"] == "1.16.0"
+    # With the package's pins: numpy 2.4.6 is above mistral-common's cap ...
+    beside = _dry_run(tmp_path, "beside", f"{REPO}", "vllm==0.30.0")
+    said = beside.stdout + beside.stderr
+    assert beside.returncode != 0
+    assert re.search(r"mistral-common [\d.]+ depends on numpy<2.4", said), said[-3000:]
+    # ... and numpy 2.3.5 is below the SLURM executor plugin's floor.
+    lower = _dry_run(tmp_path, "lower", "snakemake-executor-plugin-slurm==2.8.0", "numpy==2.3.5")
+    said = lower.stdout + lower.stderr
+    assert lower.returncode != 0
+    assert "snakemake-executor-plugin-slurm 2.8.0 depends on numpy<3 and >=2.4.5" in said, said

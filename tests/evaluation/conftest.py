@@ -150,6 +150,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
     )  # fmt: skip
     report.main(
         ["stage", "--metrics", *map(str, stage_metrics), "--manifest", str(manifest),
+         "--predictions", *(str(p.with_name("predictions.jsonl")) for p in stage_metrics),
          "--out", str(out / "qwen-test" / "sft.html")]
     )  # fmt: skip
     return {"root": root, "out": out, "metrics": metrics, "baselines": baseline_files}

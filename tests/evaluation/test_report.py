@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from eval_helpers import MISSING, TEST_SETS
+from eval_helpers import MISSING, REPORT_RELATIONS, TEST_SETS
 
 from rlcausality import report
 from rlcausality.reporting import plots
@@ -86,6 +86,22 @@ def test_stage_report(built):
     assert "By number of variables" in html and "confounder" in html
     assert "learning_rate" in html and "1234abcd5678ef90" in html
     assert html.count("data:image/png;base64,") == 1  # the SFT loss curve, from the manifest
+
+
+def test_stage_report_shows_right_and_wrong_answers_per_relation(built):
+    from rlcausality.reporting.examples import PER_KIND
+
+    html = (built["out"] / "qwen-test" / "sft.html").read_text()
+    for test in TEST_SETS:
+        assert f"Right (green) and wrong (red) answers per relation on {test}" in html
+    table = html.split("answers per relation on test,")[1].split("</table>")[0]
+    rows = re.findall(
+        r'<tr class="(good|bad)"><td>([^<]*)</td><td class="text">([^<]*)</td>', table
+    )
+    for relation in {r for _, r, _ in rows}:
+        kinds = [kind for kind, r, _ in rows if r == relation]
+        assert kinds.count("good") == kinds.count("bad") == PER_KIND, (relation, kinds)
+    assert {r for _, r, _ in rows} == set(REPORT_RELATIONS)
 
 
 def test_log_history_argument():

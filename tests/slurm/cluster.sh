@@ -32,6 +32,7 @@ DBD_PORT=${SLURM_TEST_DBD_PORT:-6819}
 MYSQL_PORT=${SLURM_TEST_MYSQL_PORT:-16306}
 CLUSTER=rltest
 ACCOUNT=rltest
+GPU_TYPE=h200 # the placeholder GPUs' type: a name the run plan knows (H200)
 DB_NAME=slurm_acct_db
 DB_USER=slurm
 DB_PASS=slurmtestpw
@@ -200,7 +201,8 @@ write_config() {
     [[ -n "$cpus" && -n "$realmem" ]] || die "cannot parse 'slurmd -C': $conf"
 
     # Placeholder GPU devices: gres.conf needs character devices (NVIDIA major 195),
-    # plain files leave CUDA_VISIBLE_DEVICES empty.
+    # plain files leave CUDA_VISIBLE_DEVICES empty. They have a type, as a site's GPUs do
+    # (sbatch --gpus=TYPE:N asks for it; --gpus=N takes any type).
     local n
     for n in 0 1; do
         [[ -c "$STATE/dev/nvidia$n" ]] || { rm -f "$STATE/dev/nvidia$n"; mknod "$STATE/dev/nvidia$n" c 195 "$n"; }
@@ -241,7 +243,7 @@ JobCompType=jobcomp/none
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
 AccountingStoragePort=$DBD_PORT
-AccountingStorageTRES=gres/gpu
+AccountingStorageTRES=gres/gpu,gres/gpu:$GPU_TYPE
 # munge socket for the connections to slurmdbd (AuthInfo covers the rest)
 AccountingStoragePass=$MUNGE_SOCK
 AccountingStorageEnforce=associations
@@ -254,14 +256,14 @@ SlurmdTimeout=30
 InactiveLimit=0
 KillWait=5
 MinJobAge=300
-NodeName=$host NodeAddr=127.0.0.1 NodeHostname=$host CPUs=$cpus Boards=${boards:-1} SocketsPerBoard=${sockets:-1} CoresPerSocket=${cores:-1} ThreadsPerCore=${threads:-1} RealMemory=$realmem Gres=gpu:2 State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 NodeHostname=$host CPUs=$cpus Boards=${boards:-1} SocketsPerBoard=${sockets:-1} CoresPerSocket=${cores:-1} ThreadsPerCore=${threads:-1} RealMemory=$realmem Gres=gpu:$GPU_TYPE:2 State=UNKNOWN
 PartitionName=cpu Nodes=$host Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=$host Default=NO MaxTime=INFINITE State=UP
 EOF
 
     cat >"$ETC/gres.conf" <<EOF
 AutoDetect=off
-NodeName=$host Name=gpu File=$STATE/dev/nvidia[0-1]
+NodeName=$host Name=gpu Type=$GPU_TYPE File=$STATE/dev/nvidia[0-1]
 EOF
 
     cat >"$ETC/slurmdbd.conf" <<EOF

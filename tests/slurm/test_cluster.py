@@ -109,7 +109,7 @@ def run_uuid(log: str) -> str:
 
 
 def sacct_rows(cluster, name: str) -> list[dict[str, str]]:
-    fields = "JobID,JobName,Partition,TimelimitRaw,ReqMem,AllocTRES,State,ExitCode,Comment"
+    fields = "JobID,JobName,Partition,TimelimitRaw,ReqMem,AllocTRES,ReqTRES,State,ExitCode,Comment"
     out = cluster.run(
         "sacct", "-X", "-P", "-n", "-a", "-S", "now-1days", f"--name={name}", f"--format={fields}"
     ).stdout
@@ -143,7 +143,7 @@ def test_cluster_partitions_idle(slurm_cluster):
     parts = dict(line.split() for line in out if line.strip())
     assert parts == {"cpu": "idle", "gpu": "idle"}, out
     node = slurm_cluster.run("scontrol", "show", "node").stdout
-    assert "Gres=gpu:2" in node, node
+    assert "Gres=gpu:h200:2" in node, node
     default = slurm_cluster.run("scontrol", "show", "partition", "cpu").stdout
     assert "Default=YES" in default
 

@@ -95,6 +95,15 @@ def test_every_cluster_job_got_what_config_asked_for(slurm_cluster, pipeline_run
                 assert f"gres/gpu={res['gpus']}" in tres, row
             else:
                 assert not any(t.startswith("gres/gpu") for t in tres), row
+            # the GPU type reaches sbatch (--gpus=h200:1) only where config names one
+            typed = f"gres/gpu:h200={res['gpus']}"
+            assert (typed in row["ReqTRES"].split(",")) == bool(res.get("gpu_model")), row
+
+
+def test_the_gpu_type_is_shown_beside_the_plans_gpu(pipeline_run):
+    _, proc = pipeline_run
+    assert "GPU grpo tiny: sbatch --gpus=h200:1; plan: H200 (same GPU)" in proc.log, proc.log
+    assert not re.search(r"^GPU (sft|evaluate) tiny", proc.log, re.M)
 
 
 def test_second_invocation_submits_nothing(slurm_cluster, pipeline_run):

@@ -149,6 +149,38 @@ def test_unseen_grpo_prompts_rerun_only_grpo_prompts_and_what_follows(embedded: 
     assert "--exclude results/data/tiny/sft/train.jsonl" in shown.stdout + shown.stderr
 
 
+def test_tensorboard_shows_every_training_stage_side_by_side(embedded: Path) -> None:
+    """`tensorboard --logdir results/models`: one run per model and stage, read back with
+    TensorBoard's own reader."""
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+
+    runs = EventMultiplexer().AddRunsFromDirectory(str(embedded / "results/models"))
+    runs.Reload()
+    assert set(runs.Runs()) == {"tiny/sft/tensorboard", "tiny/grpo/tensorboard"}
+    expected = {"sft": ("train/loss", 60, 5), "grpo": ("train/reward", 10, 1)}
+    for stage, (tag, steps, every) in expected.items():
+        events = runs.Scalars(f"tiny/{stage}/tensorboard", tag)
+        assert [e.step for e in events] == list(range(every, steps + 1, every)), stage
+
+
+def test_reports_show_completions_and_answers(embedded: Path) -> None:
+    grpo = (embedded / "results/reports/tiny/grpo.html").read_text()
+    assert "Completions GRPO rewarded" in grpo
+    assert "Highest (green) and lowest (red) advantage per step range" in grpo
+    assert "<th>correctness</th><th>format</th>" in grpo
+    assert grpo.count('<tr class="good">') >= 3 and grpo.count('<tr class="bad">') >= 3
+    for stage in ("base", "sft", "grpo"):
+        html = (embedded / f"results/reports/tiny/{stage}.html").read_text()
+        assert "Right (green) and wrong (red) answers per relation on test," in html
+    assert "oracle&#x27;s trace" in grpo  # the reasoning prompt: the oracle's trace beside
+
+
+def test_changing_tracking_reruns_nothing(embedded: Path) -> None:
+    (embedded / "tracking.yaml").write_text("tracking: {report_to: none, log_completions: false}\n")
+    args = ["--configfile", "config.yaml", "profiles/local/embedded.yaml", "tracking.yaml"]
+    assert dry_run(embedded, "--profile", "profiles/local", *args) == {}
+
+
 def test_snakemake_report_builds(embedded: Path) -> None:
     run_snakemake(embedded, "--profile", "profiles/local", "--report", "report.zip")
     assert (embedded / "report.zip").stat().st_size > 10_000

@@ -71,7 +71,7 @@ def _rows() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from rlcausality import chat_format, sft
+    from rlcausality import chat_format, sft, tracking
     from rlcausality.config import load_settings
     from rlcausality.io import write_jsonl
     from rlcausality.models.gguf import convert
@@ -84,7 +84,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     rows = _rows()
     formatted = [chat_format.format_row(row, settings.model, "sft") for row in rows]
     write_jsonl(root / "train.jsonl", formatted)
-    manifest = sft.run(settings, str(root / "train.jsonl"), str(root / "sft"), str(root / "m.json"))
+    watched = tracking.load(None)  # the workflow's default: TensorBoard
+    manifest = sft.run(
+        settings, str(root / "train.jsonl"), str(root / "sft"), str(root / "m.json"), None, watched
+    )
     return {
         "settings": settings,
         "base_manifest": base_manifest,
@@ -99,6 +102,17 @@ def test_base_is_converted_from_the_packaged_gguf(trained: dict[str, Any]) -> No
     assert manifest["source"] == "gguf" and manifest["model_type"] == "llama"
     assert manifest["parameters"] == 134_515_008
     assert manifest["logit_check"]
+
+
+def test_tensorboard_shows_the_sft_loss(trained: dict[str, Any]) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(Path(trained["manifest"]["adapter_path"]).parent / "tensorboard"))
+    events.Reload()
+    losses = [entry["loss"] for entry in trained["history"] if "loss" in entry]
+    curve = events.Scalars("train/loss")
+    assert [e.step for e in curve] == list(range(1, 9))
+    assert [e.value for e in curve] == pytest.approx(losses)
 
 
 def test_sft_lowers_the_loss_and_answers_parse(trained: dict[str, Any]) -> None:

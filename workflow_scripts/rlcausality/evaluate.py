@@ -47,7 +47,7 @@ from rlcausality.provenance import provenance
 from rlcausality.selection import SUBSET_SEED, select_rows
 from rlcausality.settings import Model, Settings
 from rlcausality.stages import STAGES
-from rlcausality.task import answer_style, parse_answer
+from rlcausality.task import answer_style, hypothesis_of, parse_answer
 from rlcausality.uncertainty import add_intervals
 
 __all__ = ["SUBSET_SEED", "EvalJob", "main", "run", "select_rows"]
@@ -161,6 +161,7 @@ def prediction_rows(
     for row, text, count, cut in zip(rows, texts, counts, flags, strict=True):
         record = {key: row.get(key) for key in PREDICTION_KEYS}
         record["label"] = int(row["label"])
+        record["hypothesis"] = hypothesis_of(row.get("input"))  # for the reports' examples
         if row.get("trace") is not None:  # the oracle trace (reasoning-prompt rows)
             record["trace"] = row["trace"]
         answer = parse_answer(text, style=style)

@@ -16,17 +16,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rlcausality import cli, launch, lora, training
+from rlcausality import cli, launch, lora, tracking, training
 from rlcausality.chat_format import token_lengths
 from rlcausality.io import read_jsonl
 from rlcausality.models.families import get_family
 from rlcausality.models.loading import load_tokenizer
 from rlcausality.progress import trainer_callback
 from rlcausality.rewards import get_reward_functions
-from rlcausality.settings import Settings
+from rlcausality.settings import Settings, Tracking
 
 # the columns the reward functions get (the oracle trace's body for the ``trace`` reward)
 GRPO_COLUMNS = ("prompt", "label", "id", "relation", "num_variables", "trace")
+COMPLETIONS_PRINTED = 2  # logged completions TRL prints to the job log per logged step
 
 
 def prompt_limit(settings: Settings, tokenizer: Any, requested: int | None) -> int:
@@ -40,8 +41,9 @@ def prompt_limit(settings: Settings, tokenizer: Any, requested: int | None) -> i
     return 1024
 
 
-def load_prompts(path: str | Path, tokenizer: Any, limit: int) -> tuple[Any, int]:
-    """The prompt rows whose rendered prompt fits ``limit`` tokens, and how many were dropped."""
+def load_prompts(path: str | Path, tokenizer: Any, limit: int) -> tuple[Any, int, int]:
+    """The prompt rows whose rendered prompt fits ``limit`` tokens, how many were dropped, and
+    the longest kept prompt's tokens."""
     from datasets import Dataset
 
     rows = [{column: row.get(column) for column in GRPO_COLUMNS} for row in read_jsonl(path)]
@@ -51,7 +53,8 @@ def load_prompts(path: str | Path, tokenizer: Any, limit: int) -> tuple[Any, int
     kept = [row for row, n in zip(rows, lengths, strict=True) if n <= limit]
     if not kept:
         raise ValueError(f"{path}: no prompt fits {limit} tokens ({len(rows)} rows read)")
-    return Dataset.from_list(kept), len(rows) - len(kept)
+    longest = max(n for n in lengths if n <= limit)
+    return Dataset.from_list(kept), len(rows) - len(kept), longest
 
 
 def use_vllm(settings: Settings) -> bool:
@@ -67,22 +70,37 @@ def use_vllm(settings: Settings) -> bool:
     return True
 
 
-def grpo_config(settings: Settings, output_dir: str, precision: Any, prompt_limit: int) -> Any:
+def vllm_options(settings: Settings, longest_prompt: int) -> dict[str, Any]:
+    """GRPOConfig's vLLM arguments: colocated rollouts (the training GPUs, no `trl vllm-serve`
+    job), a model length of the longest prompt plus the completion (what the run plan prices),
+    and ``grpo.vllm_gpu_memory_utilization`` when set (else TRL's 0.3)."""
+    stage = settings.grpo
+    options: dict[str, Any] = {
+        "vllm_mode": "colocate",
+        # Without a length TRL passes none and vLLM reserves KV cache for the model's whole
+        # context (Phi-3.5: 131k tokens, ~48 GiB), then may refuse to start.
+        "vllm_max_model_length": longest_prompt + int(stage.max_completion_length),
+    }
+    if stage.vllm_gpu_memory_utilization is not None:
+        options["vllm_gpu_memory_utilization"] = float(stage.vllm_gpu_memory_utilization)
+    return options
+
+
+def grpo_config(
+    settings: Settings,
+    output_dir: str,
+    precision: Any,
+    longest_prompt: int,
+    watched: Tracking | None = None,
+) -> Any:
+    """GRPOConfig for the stage; ``longest_prompt``: tokens of the longest training prompt."""
     from trl import GRPOConfig
 
     stage = settings.grpo
     vllm = use_vllm(settings)
-    vllm_options: dict[str, Any] = {}
-    if vllm:
-        # Without a length TRL passes none and vLLM reserves KV cache for the model's whole
-        # context (Phi-3.5: 131k tokens, ~48 GiB), then may refuse to start.
-        vllm_options = {
-            "vllm_mode": "colocate",  # same GPUs as training; no separate `trl vllm-serve` job
-            "vllm_max_model_length": prompt_limit + int(stage.max_completion_length),
-        }
     weights = stage.reward_weights
     return GRPOConfig(
-        **training.common_arguments(settings.model, stage, output_dir, precision),
+        **training.common_arguments(settings.model, stage, output_dir, precision, watched),
         num_generations=stage.num_generations,
         max_completion_length=stage.max_completion_length,
         temperature=stage.temperature,
@@ -92,8 +110,11 @@ def grpo_config(settings: Settings, output_dir: str, precision: Any, prompt_limi
         scale_rewards=stage.scale_rewards,
         reward_weights=list(weights) if weights is not None else None,
         use_vllm=vllm,
-        log_completions=False,
-        **vllm_options,
+        **(vllm_options(settings, longest_prompt) if vllm else {}),
+        # TRL writes checkpoints/completions/completions_NNNNN.parquet per logged step (and
+        # prints a sample of this many to the job log); tracking.keep_completions keeps them.
+        log_completions=bool(watched and watched.log_completions),
+        num_completions_to_print=COMPLETIONS_PRINTED,
     )
 
 
@@ -115,16 +136,19 @@ def run(
     manifest_path: str,
     init_manifest: str | None = None,
     max_prompt_length: int | None = None,
+    watched: Tracking | None = None,
 ) -> dict[str, Any] | None:
+    """Train, save and write the manifest; ``watched``: curves and completions
+    (``rlcausality.tracking``)."""
     from trl import GRPOTrainer
 
     stage = settings.grpo
     family = get_family(settings.model.family)
     tokenizer = load_tokenizer(settings.model)
     limit = prompt_limit(settings, tokenizer, max_prompt_length)
-    train_data, dropped = load_prompts(train_path, tokenizer, limit)
+    train_data, dropped, longest = load_prompts(train_path, tokenizer, limit)
     precision = lora.stage_precision(settings.model)
-    args = grpo_config(settings, output_dir, precision, limit)  # before the model
+    args = grpo_config(settings, output_dir, precision, longest, watched)  # before the model
     trainable = trainable_model(settings, init_manifest, args)
     trainer = GRPOTrainer(
         model=trainable.model,
@@ -154,6 +178,7 @@ def run(
             trainer=trainer,
             data=data,
             extra=extra,
+            watched=watched,
         )
     )
 
@@ -166,6 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--max-prompt-length", type=int, default=None)
     args = cli.configure(parser.parse_args(argv), needs=("grpo",))
+    watched = tracking.from_env()
+    tracking.require(watched)
     run(
         args.settings,
         args.train,
@@ -173,6 +200,7 @@ def main(argv: list[str] | None = None) -> None:
         args.manifest,
         args.init_manifest,
         args.max_prompt_length,
+        watched,
     )
 
 

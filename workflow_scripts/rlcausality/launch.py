@@ -86,8 +86,8 @@ def require_vllm(section: str) -> None:
     if importlib.util.find_spec("vllm") is None:
         raise RuntimeError(
             f"{section}.use_vllm: true, but the vllm package is not installed in this "
-            "environment; install a vLLM that fits the pinned torch/transformers (README: vLLM) "
-            "or set use_vllm: false"
+            "environment; run the job in envs/rlcausality-vllm.yaml (`--sdm conda` picks it for "
+            "vLLM jobs; README: vLLM) or set use_vllm: false"
         )
 
 

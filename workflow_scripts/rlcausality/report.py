@@ -3,7 +3,8 @@
 CLI::
 
     python -m rlcausality.report stage --metrics M1.json [M2.json ...] [--manifest MANIFEST] \
-        [--log-history LOG] --out results/reports/{model}/{stage}.html
+        [--log-history LOG] [--predictions P1.jsonl ...] \
+        --out results/reports/{model}/{stage}.html
     python -m rlcausality.report summary --metrics M.json ... [--predictions P.jsonl ...] \
         [--baselines B.json ...] [--baseline-predictions BP.jsonl ...] \
         [--log-history LOG ...] [--expected MODEL:STAGE:TESTSET ...] \
@@ -14,7 +15,10 @@ A log history is named ``MODEL:STAGE=PATH``, or just ``PATH`` when it lies at
 ``.../{model}/{stage}/log_history.json``. A predictions file belongs to the metrics file in
 its folder (``predictions.jsonl`` beside ``metrics.json``), a baselines' predictions file to
 the baselines file ``{test_set}.json`` beside it (``{test_set}.predictions.jsonl``); they feed
-the summary's paired comparisons. The reports themselves are built in
+the summary's paired comparisons and the stage report's right and wrong answers per relation;
+a GRPO stage report shows the completions its run facts' ``completions_path`` holds
+(``training_run.json``, beside the manifest). The reports
+themselves are built in
 :mod:`rlcausality.reporting`.
 """
 
@@ -34,6 +38,7 @@ from rlcausality.reporting.cells import (
     load_predictions,
 )
 from rlcausality.reporting.documents import stage_document, summary_document
+from rlcausality.reporting.examples import load_completions
 from rlcausality.reporting.paired import comparison_rows
 from rlcausality.reporting.render import render_html, render_markdown
 from rlcausality.reporting.tidy import metrics_frame, write_tsv
@@ -70,7 +75,12 @@ def stage_report(args: argparse.Namespace) -> None:
     candidates = [args.log_history, (manifest or {}).get("log_history_path")]
     history_path = next((p for p in candidates if p and Path(p).exists()), None)
     history = read_json(history_path) if history_path else None
-    doc = stage_document(cells, manifest, history)
+    predictions = load_predictions(args.predictions, cells)
+    facts_path = (manifest or {}).get("training_run_path")  # the run facts beside the manifest
+    facts = read_json(facts_path) if facts_path and Path(facts_path).is_file() else {}
+    kept = facts.get("completions_path")
+    completions = load_completions(kept) if kept and Path(kept).is_dir() else None
+    doc = stage_document(cells, manifest, history, predictions, completions)
     write_text(args.out, render_html(doc.title, doc.subtitle, doc.blocks))
 
 
@@ -109,6 +119,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     stage.add_argument("--metrics", nargs="+", required=True)
     stage.add_argument("--manifest", default=None)
     stage.add_argument("--log-history", default=None)
+    stage.add_argument("--predictions", nargs="*", default=[], help="beside --metrics files")
     stage.add_argument("--out", required=True)
     summary = sub.add_parser("summary", help="every model, stage and test set, with baselines")
     summary.add_argument("--metrics", nargs="*", default=[])

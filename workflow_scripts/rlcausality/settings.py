@@ -221,6 +221,8 @@ class Grpo(TrainingStage):
     loss_type: str
     scale_rewards: str
     use_vllm: bool
+    # the GPU share vLLM's colocated engine takes (None: TRL's default, 0.3)
+    vllm_gpu_memory_utilization: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,6 +264,7 @@ class Resource(Block):
     runtime: int
     cpus: int
     seconds_per_step: float | None = None  # measured; None: the plan's estimate
+    gpu_model: str | None = None  # the site's GPU type (sbatch --gpus=TYPE:N); None: any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,6 +273,16 @@ class Resources(Block):
     sft: Resource
     grpo: Resource
     evaluate: Resource
+
+
+@dataclasses.dataclass(frozen=True)
+class Tracking(Block):
+    """``tracking``: how a training run is watched (``rlcausality.tracking``). Not part of a
+    job's ``Settings``: it decides no output, so it is no job's params."""
+
+    report_to: str  # none | tensorboard | wandb
+    log_completions: bool  # GRPO: TRL's sampled completions, rewards and advantages
+    wandb_project: str
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,13 +15,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rlcausality import cli, lora, training
+from rlcausality import cli, lora, tracking, training
 from rlcausality.chat_format import tokenized_sft_row
 from rlcausality.io import read_jsonl
 from rlcausality.models.families import get_family
 from rlcausality.models.loading import load_tokenizer
 from rlcausality.progress import trainer_callback
-from rlcausality.settings import Settings
+from rlcausality.settings import Settings, Tracking
 
 SFT_COLUMNS = ("prompt", "completion")
 
@@ -38,7 +38,13 @@ def load_rows(path: str | Path, tokenizer: Any = None, opens_think: bool = False
     return Dataset.from_list(rows)
 
 
-def sft_config(settings: Settings, output_dir: str, precision: Any, has_eval: bool) -> Any:
+def sft_config(
+    settings: Settings,
+    output_dir: str,
+    precision: Any,
+    has_eval: bool,
+    watched: Tracking | None = None,
+) -> Any:
     from trl import SFTConfig
 
     stage = settings.sft
@@ -46,7 +52,7 @@ def sft_config(settings: Settings, output_dir: str, precision: Any, has_eval: bo
     if has_eval:
         extra = {"eval_strategy": "steps", "eval_steps": stage.save_steps}
     return SFTConfig(
-        **training.common_arguments(settings.model, stage, output_dir, precision),
+        **training.common_arguments(settings.model, stage, output_dir, precision, watched),
         max_length=stage.max_length,
         completion_only_loss=stage.completion_only_loss,
         dataset_num_proc=None,
@@ -60,7 +66,9 @@ def run(
     output_dir: str,
     manifest_path: str,
     eval_path: str | None = None,
+    watched: Tracking | None = None,
 ) -> dict[str, Any] | None:
+    """Train, save and write the manifest; ``watched``: curves (``rlcausality.tracking``)."""
     from trl import SFTTrainer
 
     stage = settings.sft
@@ -69,7 +77,7 @@ def run(
     train_data = load_rows(train_path, tokenizer, opens_think)
     eval_data = load_rows(eval_path, tokenizer, opens_think) if eval_path else None
     precision = lora.stage_precision(settings.model)
-    args = sft_config(settings, output_dir, precision, eval_data is not None)  # before the model
+    args = sft_config(settings, output_dir, precision, eval_data is not None, watched)  # first
     trainable = lora.new_lora_model(settings.model, stage, args)
     trainer = SFTTrainer(
         model=trainable.model,
@@ -93,6 +101,7 @@ def run(
             trainer=trainer,
             data=data,
             merge=bool(stage.merge),
+            watched=watched,
         )
     )
 
@@ -104,7 +113,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--manifest", required=True)
     args = cli.configure(parser.parse_args(argv), needs=("sft",))
-    run(args.settings, args.train, args.output_dir, args.manifest, args.eval)
+    watched = tracking.from_env()
+    tracking.require(watched)
+    run(args.settings, args.train, args.output_dir, args.manifest, args.eval, watched)
 
 
 if __name__ == "__main__":

@@ -121,6 +121,22 @@ def completion_text(completion: Any) -> str:
     raise TypeError(f"cannot read a completion of type {type(completion).__name__}")
 
 
+_ITEM_INPUT = re.compile(r"Premise and Hypothesis:\n(.*?)\n\n", re.DOTALL)
+
+
+def prompt_input(user_text: str) -> str | None:
+    """The item (``Premise: …\nHypothesis: …``) a user message of either template carries."""
+    match = _ITEM_INPUT.search(user_text)
+    return match.group(1) if match else None
+
+
+def hypothesis_of(item_input: str | None) -> str | None:
+    """The hypothesis of an item's input text (``…\nHypothesis: X``), None without one."""
+    if not item_input or "Hypothesis:" not in item_input:
+        return None
+    return item_input.rsplit("Hypothesis:", 1)[1].strip()
+
+
 def answer_style(prompt_style: str) -> str:
     """The answer style of a prompt style: ``sft`` -> ``sft``, ``grpo`` -> ``reasoning``."""
     try:

@@ -12,7 +12,10 @@ Layout of a training stage's ``output_dir``::
     merged/                     base + adapter merged (when configured, base not quantised)
     log_history.json            the trainer's log history (loss / reward curves)
     training_run.json           what varies between identical runs: wall time, resumed from,
-                                final loss, host, package versions, git commit
+                                final loss, host, package versions, git commit, where GRPO's
+                                logged completions were kept
+    tensorboard/, wandb/        curves, as ``tracking.report_to`` asks (``rlcausality.tracking``)
+    completions/                GRPO's logged completions (``tracking.log_completions``)
     manifest.json               written last; its presence means the stage finished. It holds
                                 what was trained and nothing that varies between identical runs
                                 (settings less their operational keys, data, init, the adapter's
@@ -23,6 +26,7 @@ Layout of a training stage's ``output_dir``::
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.util
 import json
 import re
@@ -32,13 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlcausality import launch
+from rlcausality import launch, tracking
 from rlcausality.io import atomic_directory, read_json, sha256_file, write_json
 from rlcausality.lm_head import label_positions_only
 from rlcausality.lora import TrainableModel, fp32_adapters_for_fp16
 from rlcausality.models.loading import Precision, choose_precision, load_model
 from rlcausality.provenance import model_source, provenance, settings_hash
-from rlcausality.settings import Model, Settings, TrainingStage, deciding
+from rlcausality.settings import Model, Settings, Tracking, TrainingStage, deciding
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 WEIGHT_FILES = (
@@ -124,9 +128,14 @@ TRAINER_ARGUMENTS = (
 
 
 def common_arguments(
-    model: Model, stage: TrainingStage, output_dir: str | Path, precision: Precision
+    model: Model,
+    stage: TrainingStage,
+    output_dir: str | Path,
+    precision: Precision,
+    watched: Tracking | None = None,
 ) -> dict[str, Any]:
-    """Keyword arguments shared by SFTConfig and GRPOConfig."""
+    """Keyword arguments shared by SFTConfig and GRPOConfig; ``watched``: the job's tracking
+    (``rlcausality.tracking``; None: no curves)."""
     return {
         "output_dir": str(Path(output_dir) / "checkpoints"),
         **{name: getattr(stage, name) for name in TRAINER_ARGUMENTS},
@@ -137,7 +146,7 @@ def common_arguments(
         "fp16": precision.fp16,
         "use_cpu": not launch.accelerator_present(),
         "deepspeed": deepspeed_config(stage.deepspeed, model.quantized),
-        "report_to": "none",
+        "report_to": tracking.report_to(watched),
         "disable_tqdm": True,
     }
 
@@ -221,6 +230,7 @@ class StageRun:
     data: dict[str, Any]
     merge: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    watched: Tracking | None = None  # how the run is watched (rlcausality.tracking)
 
 
 def run_fingerprint(run: StageRun) -> dict[str, Any]:
@@ -246,7 +256,8 @@ def set_aside_stale_checkpoints(checkpoints: Path, fingerprint: dict[str, Any]) 
     ``fingerprint`` there. Returns where stale checkpoints went, None when none were."""
     record = checkpoints / "run.json"
     moved = None
-    if checkpoints.is_dir() and any(checkpoints.iterdir()):
+    # Empty folders (TRL's completions/, made when the trainer is built) are no checkpoints.
+    if checkpoints.is_dir() and any(path.is_file() for path in checkpoints.rglob("*")):
         try:
             recorded = read_json(record)
         except (OSError, ValueError):
@@ -272,8 +283,15 @@ def run_stage(run: StageRun) -> dict[str, Any] | None:
     Call on every rank; returns the manifest on the main process, None on the others.
     """
     fp32_adapters_for_fp16(run.trainer.model, run.trainable.precision, run.settings.model)
+    fingerprint = run_fingerprint(run)
     if run.trainer.is_world_process_zero():
-        set_aside_stale_checkpoints(Path(run.output_dir) / "checkpoints", run_fingerprint(run))
+        stale = set_aside_stale_checkpoints(Path(run.output_dir) / "checkpoints", fingerprint)
+        if stale is not None:
+            logs_completions = bool(getattr(run.trainer.args, "log_completions", False))
+            tracking.set_aside(run.output_dir, stale, logs_completions)
+    run_id = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
+    name = f"{run.settings.model.name}/{run.stage}"
+    tracking.wandb_environment(run.watched, run.output_dir, name, run_id)
     run.trainer.accelerator.wait_for_everyone()
     output, runtime, resumed = train(run.trainer, run.output_dir)
     return finish_stage(run, output, runtime, resumed)
@@ -297,6 +315,7 @@ def finish_stage(
         merged = save_merged(model_settings, adapter, run.tokenizer, output_dir)
     log_history_path = output_dir / "log_history.json"
     write_json(log_history_path, trainer.state.log_history)
+    completions = tracking.keep_completions(output_dir / "checkpoints", output_dir)
     trained = deciding(settings.to_dict())
     write_json(
         output_dir / "training_run.json",
@@ -304,6 +323,7 @@ def finish_stage(
             "train_loss": getattr(train_output, "training_loss", None),
             "train_runtime_s": round(runtime_s, 3),
             "resumed_from": str(resumed_from) if resumed_from else None,
+            "completions_path": str(completions) if completions else None,
             "provenance": provenance(trained),
         },
     )
@@ -365,6 +385,8 @@ def train(trainer: Any, output_dir: str | Path) -> tuple[Any, float, Path | None
     """Run the trainer, resuming from the newest complete checkpoint when there is one. A
     checkpoint of the run's last step is loaded, not trained on (the output is None)."""
     resume = latest_checkpoint(Path(output_dir) / "checkpoints")
+    resumed_step = int(CHECKPOINT_PATTERN.match(resume.name).group(1)) if resume else 0
+    tracking.start_tensorboard(trainer, output_dir, resumed_step)
     if resume is not None:
         print(f"resuming from {resume}", flush=True)
         trainer.add_callback(_stop_if_finished())

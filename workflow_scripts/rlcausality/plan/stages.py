@@ -161,8 +161,14 @@ def grpo(settings: Settings, arch: Arch, gpu: Gpu | None) -> Estimate:
     _, _, _, lora = lora_of(settings, "grpo", arch)
     notes = []
     if stage.use_vllm and gpu:
-        parts["vllm"] = round(TRL_VLLM_FRACTION * gpu.memory_gib * mem.GIB)
-        notes.append(f"vLLM colocated: {TRL_VLLM_FRACTION:.0%} of the GPU reserved")
+        # grpo.vllm_gpu_memory_utilization when set (the job passes it to GRPOConfig), and the
+        # job's vllm_max_model_length: the longest prompt + the completion (grpo.vllm_options)
+        fraction = stage.vllm_gpu_memory_utilization or TRL_VLLM_FRACTION
+        parts["vllm"] = round(fraction * gpu.memory_gib * mem.GIB)
+        notes.append(
+            f"vLLM colocated: {fraction:.0%} of the GPU reserved, "
+            f"max_model_len {prompt + completion}"
+        )
     else:
         rollout = {
             "base_weights": mem.base_weight_bytes(setup, gathered=True),

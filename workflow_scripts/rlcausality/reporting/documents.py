@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from rlcausality.reporting.cells import PRIMARY_TEST_SET, Key, ordered_keys
+from rlcausality.reporting.examples import answer_blocks, completion_blocks
 from rlcausality.reporting.paired import paired_blocks
 from rlcausality.reporting.plots import (
     plot_f1_by_stage,
@@ -31,6 +32,7 @@ from rlcausality.reporting.tables import (
     summary_table,
 )
 from rlcausality.reporting.tidy import metrics_frame
+from rlcausality.task import answer_style
 from rlcausality.uncertainty import RESAMPLES
 
 DEFINITIONS = (
@@ -60,8 +62,12 @@ def stage_document(
     cells: Mapping[Key, Mapping[str, Any]],
     manifest: Mapping[str, Any] | None,
     history: Sequence[Mapping[str, Any]] | None,
+    predictions: Mapping[Key, Sequence[Mapping[str, Any]]] | None = None,
+    completions: Any = None,
 ) -> Document:
-    """The report of one model and stage; ``cells`` are its test sets."""
+    """The report of one model and stage; ``cells`` are its test sets, ``predictions`` their
+    items (right and wrong answers per relation), ``completions`` GRPO's logged completions
+    (``reporting.examples.load_completions``)."""
     keys = ordered_keys(list(cells))
     model, stage = keys[0][0], keys[0][1]
     blocks: list[Block] = [Text(DEFINITIONS, "note"), overview_table(cells, keys)]
@@ -83,6 +89,8 @@ def stage_document(
             blocks.append(traces)
         blocks.append(breakdown_table(metrics, "by_relation", "relation"))
         blocks.append(breakdown_table(metrics, "by_num_variables", "number of variables"))
+        reasoning = answer_style((metrics.get("generation") or {}).get("prompt_style", "sft"))
+        blocks += answer_blocks(key[2], (predictions or {}).get(key, []), reasoning == "reasoning")
     if manifest is not None:
         blocks.append(Text("Training", "h2"))
         blocks.append(manifest_table(manifest))
@@ -93,6 +101,7 @@ def stage_document(
         png = plot_training_curves({(model, stage): history})
         if png is not None:
             blocks.append(Image(png, f"Training curves of {model} / {stage}"))
+    blocks += completion_blocks(completions)
     blocks.append(Text("Provenance", "h2"))
     blocks.append(provenance_table(cells, keys))
     subtitle = f"Model {model}, stage {stage}: {len(cells)} test set(s)"
