@@ -13,12 +13,12 @@ from rlcausality.config import (
     load_settings,
     read_config_files,
     recipe_defaults,
-    validate_config,
 )
 from rlcausality.models.loading import choose_precision
 from rlcausality.plan import plan_jobs
 from rlcausality.plan.stages import TRL_VLLM_FRACTION
 from rlcausality.settings import Settings
+from rlcausality.validation import validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = {"name": "m", "source": "path", "family": "qwen2", "path": "m", "stages": ["base", "grpo"]}
