@@ -24,6 +24,7 @@ PREDICTION_KEYS = {
     "id",
     "class_id",
     "relation",
+    "hypothesis",  # for the reports' right and wrong answers
     "num_variables",
     "label",
     "completion",

@@ -96,7 +96,8 @@ def test_a_resumed_run_continues_its_curve(
     (tmp_path / "manifest.json").unlink()
 
     manifest = _main(sft, settings, formatted["train.sft"], tmp_path)
-    assert manifest["resumed_from"].endswith("checkpoint-4")
+    facts = json.loads(Path(manifest["training_run_path"]).read_text())
+    assert facts["resumed_from"].endswith("checkpoint-4")
     assert len(list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))) == 2
     resumed = scalars(tmp_path / "tensorboard")["train/loss"]
     assert [step for step, _ in resumed] == [1, 2, 3, 4, 5, 6]
