@@ -31,6 +31,7 @@ PREDICTION_KEYS = {
     "answer",
     "completion_tokens",
     "truncated",
+    "hypothesis",  # the item's, for the reports' right and wrong answers
 }
 METRIC_KEYS = {
     "n", "n_valid", "valid_rate", "accuracy", "precision", "recall", "f1",
@@ -120,6 +121,8 @@ def test_evaluate_end_to_end(tmp_path, tiny_model_dir, adapter_manifest):
         assert len(predictions) == 8
         for row in predictions:
             assert set(row) == PREDICTION_KEYS
+            index = int(row["id"].removeprefix("test-"))
+            assert row["hypothesis"] == f"A is a {row['relation']} of B. Case {index}."
             assert row["answer"] in (0, 1, None) and row["label"] in (0, 1)
             assert isinstance(row["completion"], str) and 1 <= row["completion_tokens"] <= 3
             assert isinstance(row["truncated"], bool)
