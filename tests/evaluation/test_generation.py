@@ -24,7 +24,6 @@ PREDICTION_KEYS = {
     "id",
     "class_id",
     "relation",
-    "hypothesis",  # for the reports' right and wrong answers
     "num_variables",
     "label",
     "completion",
