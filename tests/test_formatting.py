@@ -329,3 +329,18 @@ def test_trace_target_needs_the_reasoning_prompt_in_evaluation() -> None:
         validate_config(config)
     config["models"]["tiny"]["evaluate"]["prompt"]["sft"] = "grpo"
     validate_config(config)
+
+
+@pytest.mark.parametrize("fmt", ["sft", "grpo"])
+def test_the_hypothesis_is_read_back_from_a_formatted_prompt(
+    model_factory, typed_model, fmt: str
+) -> None:
+    """Evaluation's predictions name the item's hypothesis (the reports' examples) from the
+    formatted row's prompt, which is all a formatted row carries of the item's text."""
+    from rlcausality.evaluate import prompt_text
+    from rlcausality.task import hypothesis_of
+
+    settings = typed_model(model_factory("x", family="qwen2"))
+    text = "Premise: A correlates with B.\nHypothesis: A directly causes B."
+    prompt = chat_format.build_prompt(settings, text, fmt)
+    assert hypothesis_of(prompt_text(prompt)) == "A directly causes B."

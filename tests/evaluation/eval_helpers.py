@@ -28,7 +28,6 @@ def item(index: int) -> dict[str, Any]:
     )
     return {
         "id": f"test-{index:03d}",
-        "input": text,
         "prompt": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}],
         "label": 1 if index % 5 == 0 else 0,
         "relation": relation,

@@ -144,6 +144,16 @@ def manifest_summary(path: str | None, manifest: Mapping[str, Any] | None) -> di
     }
 
 
+def prompt_text(prompt: Any) -> str | None:
+    """The last user message of a conversational prompt (or the prompt, when it is text)."""
+    if isinstance(prompt, str):
+        return prompt
+    users = [
+        m.get("content") for m in prompt or () if isinstance(m, Mapping) and m.get("role") == "user"
+    ]
+    return str(users[-1]) if users else None
+
+
 def prediction_rows(
     rows: Sequence[Mapping[str, Any]],
     texts: Sequence[str],
@@ -161,7 +171,8 @@ def prediction_rows(
     for row, text, count, cut in zip(rows, texts, counts, flags, strict=True):
         record = {key: row.get(key) for key in PREDICTION_KEYS}
         record["label"] = int(row["label"])
-        record["hypothesis"] = hypothesis_of(row.get("input"))  # for the reports' examples
+        # for the reports' examples: formatted rows carry the prompt, not the item's input
+        record["hypothesis"] = hypothesis_of(row.get("input") or prompt_text(row.get("prompt")))
         if row.get("trace") is not None:  # the oracle trace (reasoning-prompt rows)
             record["trace"] = row["trace"]
         answer = parse_answer(text, style=style)

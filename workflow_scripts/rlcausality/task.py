@@ -130,11 +130,13 @@ def prompt_input(user_text: str) -> str | None:
     return match.group(1) if match else None
 
 
-def hypothesis_of(item_input: str | None) -> str | None:
-    """The hypothesis of an item's input text (``…\nHypothesis: X``), None without one."""
-    if not item_input or "Hypothesis:" not in item_input:
+def hypothesis_of(text: str | None) -> str | None:
+    """The hypothesis an item's input text or rendered prompt states (the line after
+    ``Hypothesis:``), None without one."""
+    if not text or "Hypothesis:" not in text:
         return None
-    return item_input.rsplit("Hypothesis:", 1)[1].strip()
+    lines = text.rsplit("Hypothesis:", 1)[1].strip().splitlines()
+    return lines[0].strip() if lines else None
 
 
 def answer_style(prompt_style: str) -> str:
