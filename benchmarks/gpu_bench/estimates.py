@@ -30,16 +30,9 @@ def plan_estimates(
     facts = archs.from_config({"model_type": arch.model_type, **dims}, arch.stands_for)
     quant = "4bit" if str(result.get("quantization", "")).startswith("4bit") else "none"
     targets = result["lora_targets"]
-    sft = bench.sft_step(
-        facts,
-        quant,
-        gpu_name,
-        targets,
-        args.lora_r,
-        result.get("lora_dropout", 0.0),
-        args.batch_size,
-        args.seq_len,
-    )
+    # what every training-step estimate takes first: architecture, quantisation, GPU, LoRA
+    trained = (facts, quant, gpu_name, targets, args.lora_r, result.get("lora_dropout", 0.0))
+    sft = bench.sft_step(*trained, args.batch_size, args.seq_len)
     lora = facts.lora_parameters(targets, args.lora_r)
     generation = [
         {
@@ -56,14 +49,6 @@ def plan_estimates(
     grpo = result.get("grpo") or {}
     if "sequences" in grpo:
         estimates["grpo"] = bench.grpo_step(
-            facts,
-            quant,
-            gpu_name,
-            targets,
-            args.lora_r,
-            result.get("lora_dropout", 0.0),
-            grpo["sequences"],
-            grpo["prompt_len"],
-            grpo["new_tokens"],
+            *trained, grpo["sequences"], grpo["prompt_len"], grpo["new_tokens"]
         )
     return estimates
