@@ -297,6 +297,28 @@ def run_stage(run: StageRun) -> dict[str, Any] | None:
     return finish_stage(run, output, runtime, resumed)
 
 
+def write_run_facts(
+    output_dir: Path,
+    trained: dict[str, Any],
+    train_output: Any,
+    runtime_s: float,
+    resumed_from: Path | None,
+) -> None:
+    """``training_run.json``: what varies between identical runs, beside the manifest (GRPO's
+    logged completions are kept in the stage folder first)."""
+    completions = tracking.keep_completions(output_dir / "checkpoints", output_dir)
+    write_json(
+        output_dir / "training_run.json",
+        {
+            "train_loss": getattr(train_output, "training_loss", None),
+            "train_runtime_s": round(runtime_s, 3),
+            "resumed_from": str(resumed_from) if resumed_from else None,
+            "completions_path": str(completions) if completions else None,
+            "provenance": provenance(trained),
+        },
+    )
+
+
 def finish_stage(
     run: StageRun, train_output: Any, runtime_s: float, resumed_from: Path | None
 ) -> dict[str, Any] | None:
@@ -315,18 +337,8 @@ def finish_stage(
         merged = save_merged(model_settings, adapter, run.tokenizer, output_dir)
     log_history_path = output_dir / "log_history.json"
     write_json(log_history_path, trainer.state.log_history)
-    completions = tracking.keep_completions(output_dir / "checkpoints", output_dir)
     trained = deciding(settings.to_dict())
-    write_json(
-        output_dir / "training_run.json",
-        {
-            "train_loss": getattr(train_output, "training_loss", None),
-            "train_runtime_s": round(runtime_s, 3),
-            "resumed_from": str(resumed_from) if resumed_from else None,
-            "completions_path": str(completions) if completions else None,
-            "provenance": provenance(trained),
-        },
-    )
+    write_run_facts(output_dir, trained, train_output, runtime_s, resumed_from)
     manifest = {
         "model": model_settings.name,
         "stage": run.stage,
