@@ -24,9 +24,11 @@ from rlcausality.settings import (
     Model,
     NewTokens,
     Resource,
-    Resources,
     Sft,
     StagePrompts,
+    block_schema,
+    flagged,
+    setting,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,34 +45,65 @@ def _names(block: type) -> set[str]:
     return {field.name for field in dataclasses.fields(block)}
 
 
-def _required(block: type) -> set[str]:
-    return {f.name for f in dataclasses.fields(block) if f.default is dataclasses.MISSING}
-
-
-def test_the_fields_are_the_schemas_keys() -> None:
-    defs = rlconfig.schema()["$defs"]
-    for name, block in {**SECTIONS, "lora": Lora, "resource": Resource}.items():
-        assert _names(block) == set(defs[name]["properties"]), name
-    assert _names(Resources) == set(defs["resources"]["properties"])
-    evaluate = defs["evaluate"]["properties"]
-    assert _names(StagePrompts) == set(evaluate["prompt"]["properties"])
-    assert _names(NewTokens) == set(evaluate["max_new_tokens"]["properties"])
-    entry = rlconfig.schema()["properties"]["models"]["additionalProperties"]["properties"]
-    own = set(entry) - set(rlconfig.SETTING_SECTIONS) - set(BLOCKS)
+def test_the_schema_is_generated_from_the_declarations() -> None:
+    defaults = rlconfig.schema()["properties"]["defaults"]["properties"]
+    for name, block in SECTIONS.items():
+        assert set(defaults[name]["properties"]) == _names(block), name
+    grpo = defaults["grpo"]["properties"]
+    # the type from the hint, the constraints from setting(...), inherited by a restated default
+    assert grpo["learning_rate"] == {"type": "number", "exclusiveMinimum": 0, "maximum": 1}
+    assert grpo["deepspeed"] == {"type": ["string", "null"], "enum": ["zero2", "zero3", None]}
+    assert grpo["vllm_gpu_memory_utilization"]["type"] == "number"  # omit_none: no null
+    assert defaults["sft"]["properties"]["lora"]["properties"]["r"] == {
+        "type": "integer",
+        "minimum": 1,
+    }
+    entry = rlconfig.schema()["properties"]["models"]["additionalProperties"]
+    own = set(entry["properties"]) - set(rlconfig.SETTING_SECTIONS) - set(BLOCKS)
     # name and path come from resolve_model, hub from models.hub.pin, blocks are BLOCKS
     assert _names(Model) - {"name", "path", "hub", "blocks"} == own
+    assert entry["required"] == ["source", "family"]
+    tracking = rlconfig.schema()["properties"]["tracking"]["properties"]
+    assert tracking["report_to"]["default"] == "tensorboard"
 
 
-def test_the_recipe_is_the_one_home_of_defaults() -> None:
-    recipe = rlconfig.recipe_defaults()
-    for name, block in SECTIONS.items():
-        assert _required(block) == set(recipe[name]), name  # a default here would be a second
-    assert _required(Lora) == set(recipe["sft"]["lora"]) == set(recipe["grpo"]["lora"])
-    assert _required(Resource) == set(recipe["resources"]["sft"])
-    every_block = (*SECTIONS.values(), Lora, Resource, Resources, StagePrompts, NewTokens)
-    for block in every_block:
-        defaults = [f.default for f in dataclasses.fields(block)]
-        assert all(d is dataclasses.MISSING or d is None for d in defaults), block
+def test_a_section_given_in_part_gets_the_recipe_values() -> None:
+    settings = load_settings(
+        {"model": MODEL, "sft": {"lora": {"r": 8}}, "grpo": {}, "resources": {"sft": {"gpus": 2}}}
+    )
+    assert settings.sft.lora == Lora(r=8, alpha=128, dropout=0.05, target_modules=None)
+    assert settings.sft.learning_rate == 2.0e-5 and settings.grpo.learning_rate == 5.0e-7
+    assert settings.grpo.lr_scheduler_type == "linear" and settings.sft.deepspeed == "zero2"
+    assert settings.resources.sft == Resource(gpus=2, mem_mb=32000, runtime=480, cpus=8)
+    assert rlconfig.recipe_defaults()["grpo"]["rewards"] == ["correctness", "format"]
+    # the evaluation prompts and budgets are nested blocks with their own recipe values
+    assert Evaluate().prompt == StagePrompts(base="grpo", sft="sft", grpo="grpo")
+    assert Evaluate().max_new_tokens == NewTokens(sft=8, grpo=2048)
+
+
+@pytest.mark.parametrize(("block", "config_class"), [(Sft, "SFTConfig"), (Grpo, "GRPOConfig")])
+def test_trainer_keys_are_the_trl_configs_fields(block: type, config_class: str) -> None:
+    import trl
+
+    fields = {f.name for f in dataclasses.fields(getattr(trl, config_class))}
+    trainer = set(flagged(block, "trainer"))
+    assert trainer and trainer <= fields, trainer - fields
+    assert block().trainer_arguments()["learning_rate"] == block().learning_rate
+
+
+def test_a_new_trainer_key_is_one_declaration() -> None:
+    """One field declares a key: its schema, its recipe value and its trainer argument."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Extended(Grpo):
+        max_grad_norm: float = setting(0.5, trainer=True, exclusiveMinimum=0)
+
+    assert block_schema(Extended)["properties"]["max_grad_norm"] == {
+        "type": "number",
+        "exclusiveMinimum": 0,
+    }
+    assert Extended.from_dict({}).trainer_arguments()["max_grad_norm"] == 0.5
+    assert Extended.from_dict({"max_grad_norm": 2.0}).trainer_arguments()["max_grad_norm"] == 2.0
 
 
 def test_every_stage_slice_round_trips_exactly(config: dict[str, Any]) -> None:
@@ -83,7 +116,6 @@ def test_every_stage_slice_round_trips_exactly(config: dict[str, Any]) -> None:
             assert rlconfig.deep_merge(params, operational) == sliced
             assert "stages" not in params["model"] and "stages" in operational["model"]
             typed = load_settings(json.loads(json.dumps(sliced)), needs=(stage,))
-            assert typed.to_dict() == rlconfig.complete_settings(sliced)
             assert json.dumps(typed.to_dict(), sort_keys=True) == json.dumps(sliced, sort_keys=True)
         resolved = rlconfig.resolved_settings(config, name)
         assert resolved.to_dict() == rlconfig.resolve_model(config, name)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcausality import launch
-from rlcausality.config import ConfigError, complete_settings, deep_merge, load_settings
+from rlcausality.config import ConfigError, deep_merge, load_settings
 from rlcausality.io import DataError
 
 
@@ -69,17 +69,14 @@ def configure(
     """Load the settings and set threads; returns ``args``.
 
     ``args.settings`` becomes the job's typed settings (``config.load_settings``, which checks
-    that the sections the job ``needs`` are there), or with ``typed=False`` the completed dict
-    (``config.complete_settings``: the base-model builders, whose model block is their
-    source's, not a stage's).
+    that the sections the job ``needs`` are there), or with ``typed=False`` the dict as given
+    (the base-model builders, whose model block is their source's, not a stage's).
     """
     if isinstance(getattr(args, "settings", None), dict):
         if getattr(args, "operational", None):
             args.settings = deep_merge(args.settings, args.operational)
         if typed:
             args.settings = load_settings(args.settings, needs=needs)
-        else:
-            args.settings = complete_settings(args.settings)
     if not hasattr(args, "threads"):
         return args
     if args.threads:

@@ -1,4 +1,5 @@
-"""Configuration: the recipe's defaults, merging, and per-model settings.
+"""Configuration: the schema, merging, and per-model settings (the recipe is declared in
+``rlcausality.settings``).
 
 Used by the Snakefile at parse time (checked first by ``validation.validate_config``, so
 ``snakemake -n`` reports every mistake before a job is queued)
@@ -20,10 +21,21 @@ import yaml
 
 from rlcausality.models.families import FAMILIES
 from rlcausality.models.sources import BLOCKS, BUILT_SOURCES, SOURCES
-from rlcausality.settings import ConfigError, Settings, split_operational
+from rlcausality.settings import (
+    DAG_KEYS,
+    SECTIONS,
+    ConfigError,
+    Model,
+    Settings,
+    Tracking,
+    block_schema,
+    deep_merge,
+    recipe,
+    split_operational,
+)
 from rlcausality.stages import ROBUSTNESS_VARIANTS, STAGES
 
-SETTING_SECTIONS = ("format", "sft", "grpo", "evaluate", "resources")
+SETTING_SECTIONS = tuple(SECTIONS)
 
 
 @functools.cache
@@ -32,27 +44,25 @@ def _load_yaml_resource(name: str) -> Any:
 
 
 def schema() -> dict[str, Any]:
-    """The JSON schema, with the model sources taken from their registry."""
+    """The JSON schema: the workflow's keys from ``config.schema.yaml``, every setting's block
+    generated from its declaration (``rlcausality.settings``), the model sources and their own
+    blocks from their registry."""
     loaded = copy.deepcopy(_load_yaml_resource("config.schema.yaml"))
-    model = loaded["properties"]["models"]["additionalProperties"]["properties"]
-    model["source"]["enum"] = list(SOURCES)
-    model.update(copy.deepcopy(BLOCKS))
+    properties = loaded["properties"]
+    sections = {name: block_schema(block) for name, block in SECTIONS.items()}
+    properties["defaults"]["properties"] = {k: v for k, v in sections.items()}
+    entry = block_schema(Model)
+    entry["properties"]["source"]["enum"] = list(SOURCES)
+    entry["properties"].update(sections)
+    entry["properties"].update(copy.deepcopy(BLOCKS))
+    properties["models"]["additionalProperties"] = entry
+    properties["tracking"] = block_schema(Tracking, defaults=True)
     return loaded
 
 
 def recipe_defaults() -> dict[str, Any]:
-    return copy.deepcopy(_load_yaml_resource("recipe_defaults.yaml"))
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any] | None) -> dict[str, Any]:
-    """A new dict: ``base`` with ``override`` merged in key by key (override wins)."""
-    merged = copy.deepcopy(base)
-    for key, value in (override or {}).items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
+    """The recipe's values of every section (``settings.recipe``: derived, not declared)."""
+    return recipe()
 
 
 def read_config_files(paths: Iterable[str]) -> dict[str, Any]:
@@ -65,43 +75,25 @@ def read_config_files(paths: Iterable[str]) -> dict[str, Any]:
     return config
 
 
-MODEL_DEFAULTS = {"quantization": "none", "dtype": "auto", "trust_remote_code": False,
-                  "revision": None}  # fmt: skip
-
-
-def model_defaults(model: dict[str, Any]) -> dict[str, Any]:
-    """A model block with the keys every stage reads (the family's system prompt included)."""
-    completed = {**MODEL_DEFAULTS, **model}
-    if "system_prompt" not in completed:
-        family = FAMILIES.get(completed.get("family"))
-        completed["system_prompt"] = family.default_system_prompt if family else None
-    return completed
-
-
-def complete_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """A job's settings with every key its sections may read: the recipe's values under each
-    section it has, the model defaults under its model block. Entry points read settings through
-    this (``cli``), so no code needs a fallback of its own and the recipe stays the one home
-    of every default."""
-    recipe = recipe_defaults()
-    completed = {
-        key: deep_merge(recipe[key], value) if key in recipe and isinstance(value, dict) else value
-        for key, value in settings.items()
-    }
-    if isinstance(completed.get("model"), dict):
-        completed["model"] = model_defaults(completed["model"])
-    return completed
+def family_prompt(model: dict[str, Any]) -> dict[str, Any]:
+    """A model block with its family's system prompt when it sets none (null: no system turn)."""
+    if "system_prompt" in model:
+        return model
+    family = FAMILIES.get(model.get("family"))
+    return {**model, "system_prompt": family.default_system_prompt if family else None}
 
 
 def load_settings(
     settings: dict[str, Any], source: str = "--settings", needs: Iterable[str] = ()
 ) -> Settings:
-    """A job's typed settings: ``complete_settings``, then ``Settings.from_dict``. Every entry
-    point reads its ``--settings`` through this (``cli.configure``). A missing or unknown key,
-    or a section the job ``needs`` (``sft`` for an SFT job) left out, is a ConfigError naming
-    it."""
+    """A job's typed settings: ``Settings.from_dict``, which fills in the recipe's value of
+    every key a section leaves out. Every entry point reads its ``--settings`` through this
+    (``cli.configure``). A missing or unknown key, or a section the job ``needs`` (``sft`` for
+    an SFT job) left out, is a ConfigError naming it."""
+    if isinstance(settings.get("model"), dict):
+        settings = {**settings, "model": family_prompt(settings["model"])}
     try:
-        loaded = Settings.from_dict(complete_settings(settings))
+        loaded = Settings.from_dict(settings)
     except ConfigError as err:
         raise ConfigError(err.problems, source) from None
     missing = [
@@ -121,23 +113,26 @@ def resolved_settings(config: dict[str, Any], name: str) -> Settings:
 
 
 def resolve_model(config: dict[str, Any], name: str) -> dict[str, Any]:
-    """The full settings of one model: recipe defaults < config ``defaults`` < the model's own."""
+    """The full settings of one model: recipe < config ``defaults`` < the model's own. The
+    recipe's values are filled in once, by ``Settings.from_dict``; then the keys whose value
+    depends on the rest of the config (the stages, the test sets)."""
     if name not in config.get("models", {}):
         known = ", ".join(sorted(config.get("models", {})))
         raise ConfigError([f"models.{name}: no such model; configured models: {known}"])
     entry = config["models"][name]
-    settings = deep_merge(recipe_defaults(), config.get("defaults"))
-    settings = deep_merge(settings, {k: v for k, v in entry.items() if k in SETTING_SECTIONS})
-    model = model_defaults({k: v for k, v in entry.items() if k not in SETTING_SECTIONS})
-    if "stages" not in model:
+    own = {k: v for k, v in entry.items() if k in SETTING_SECTIONS}
+    sections = deep_merge({k: {} for k in SETTING_SECTIONS}, config.get("defaults"))
+    model = {k: v for k, v in entry.items() if k not in SETTING_SECTIONS}
+    model.update(name=name, path=base_model_path(config, name))
+    settings = Settings.from_dict(
+        {**deep_merge(sections, own), "model": family_prompt(model)}
+    ).to_dict()
+    if "stages" not in settings["model"]:
         # SFT is part of a model's chain only when its GRPO starts from it.
         sft_in_chain = settings["grpo"]["init"] == "sft"
-        model["stages"] = [s for s in STAGES if s != "sft" or sft_in_chain]
-    model["name"] = name
-    model["path"] = base_model_path(config, name)
+        settings["model"]["stages"] = [s for s in STAGES if s != "sft" or sft_in_chain]
     if settings["evaluate"]["test_sets"] is None:
         settings["evaluate"]["test_sets"] = test_splits(config)
-    settings["model"] = model
     return settings
 
 
@@ -172,12 +167,6 @@ def hub_download_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
     entry = config["models"][name]
     model = {"name": name, "id": entry["id"], "revision": entry.get("revision")}
     return {"model": model, "hub": config["hub"]}
-
-
-# Keys the workflow reads to build the DAG and no job reads: they reach a job as its inputs
-# (format.grpo_prompts: SFT's rows, an input of GRPO's train format job), so Snakemake's input
-# trigger reruns what they change, and only that.
-DAG_KEYS = {"format": ("grpo_prompts",)}
 
 
 def job_settings(config: dict[str, Any], name: str, stage: str) -> dict[str, Any]:

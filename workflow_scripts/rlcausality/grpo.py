@@ -98,17 +98,9 @@ def grpo_config(
 
     stage = settings.grpo
     vllm = use_vllm(settings)
-    weights = stage.reward_weights
     return GRPOConfig(
-        **training.common_arguments(settings.model, stage, output_dir, precision, watched),
-        num_generations=stage.num_generations,
-        max_completion_length=stage.max_completion_length,
-        temperature=stage.temperature,
-        top_p=stage.top_p,
-        beta=stage.beta,
-        loss_type=stage.loss_type,
-        scale_rewards=stage.scale_rewards,
-        reward_weights=list(weights) if weights is not None else None,
+        **stage.trainer_arguments(),
+        **training.run_arguments(settings.model, stage, output_dir, precision, watched),
         use_vllm=vllm,
         **(vllm_options(settings, longest_prompt) if vllm else {}),
         # TRL writes checkpoints/completions/completions_NNNNN.parquet per logged step (and

@@ -52,9 +52,8 @@ def sft_config(
     if has_eval:
         extra = {"eval_strategy": "steps", "eval_steps": stage.save_steps}
     return SFTConfig(
-        **training.common_arguments(settings.model, stage, output_dir, precision, watched),
-        max_length=stage.max_length,
-        completion_only_loss=stage.completion_only_loss,
+        **stage.trainer_arguments(),
+        **training.run_arguments(settings.model, stage, output_dir, precision, watched),
         dataset_num_proc=None,
         **extra,
     )

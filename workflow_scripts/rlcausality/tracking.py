@@ -1,9 +1,9 @@
 """How a training run is watched: curves for TensorBoard or W&B, and GRPO's sampled completions.
 
-Config ``tracking:`` (schema defaults: TensorBoard, completions logged). It decides no output,
-so it is no job's params: the workflow hands it to every job in ``RLCAUSALITY_TRACKING`` (a JSON
-object, exported by ``shell.prefix`` in rules/common.smk) and an entry point reads it with
-``from_env`` (the schema's defaults when the variable is unset). Changing it reruns nothing.
+Config ``tracking:`` (defaults in settings.Tracking: TensorBoard, completions logged). It decides no
+output, so it is no job's params: the workflow hands it to every job in ``RLCAUSALITY_TRACKING`` (a
+JSON object, exported by ``shell.prefix`` in rules/common.smk) and an entry point reads it with
+``from_env`` (the declared defaults when the variable is unset). Changing it reruns nothing.
 
 What it writes into a training stage's folder (``results/models/{model}/{stage}/``)::
 
@@ -29,7 +29,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rlcausality.config import schema
 from rlcausality.io import atomic_directory
 from rlcausality.settings import ConfigError, Tracking
 
@@ -40,13 +39,12 @@ COMPLETIONS_DIR = "completions"
 
 
 def defaults() -> dict[str, Any]:
-    """The schema's defaults of the ``tracking`` block (their one home)."""
-    properties = schema()["properties"]["tracking"]["properties"]
-    return {key: value["default"] for key, value in properties.items()}
+    """The recipe's values of the ``tracking`` block (declared in ``settings.Tracking``)."""
+    return Tracking().to_dict()
 
 
 def load(value: Mapping[str, Any] | None, source: str = "tracking") -> Tracking:
-    """The typed ``tracking`` block: ``value`` over the schema's defaults."""
+    """The typed ``tracking`` block: ``value`` over the declared defaults."""
     try:
         return Tracking.from_dict({**defaults(), **(value or {})}, "tracking")
     except ConfigError as err:
@@ -54,7 +52,7 @@ def load(value: Mapping[str, Any] | None, source: str = "tracking") -> Tracking:
 
 
 def from_env() -> Tracking:
-    """A job's tracking: ``RLCAUSALITY_TRACKING`` when set, else the schema's defaults."""
+    """A job's tracking: ``RLCAUSALITY_TRACKING`` when set, else the declared defaults."""
     text = os.environ.get(ENV_VAR)
     if not text:
         return load(None)

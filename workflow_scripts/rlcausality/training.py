@@ -111,34 +111,18 @@ def deepspeed_config(name: str | None, quantized: bool = False) -> str | None:
     return str(path)
 
 
-# Keys a training stage shares with transformers' TrainingArguments, under the same names.
-TRAINER_ARGUMENTS = (
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "learning_rate",
-    "num_train_epochs",
-    "max_steps",
-    "warmup_steps",
-    "lr_scheduler_type",
-    "save_steps",
-    "save_total_limit",
-    "logging_steps",
-    "seed",
-)
-
-
-def common_arguments(
+def run_arguments(
     model: Model,
     stage: TrainingStage,
     output_dir: str | Path,
     precision: Precision,
     watched: Tracking | None = None,
 ) -> dict[str, Any]:
-    """Keyword arguments shared by SFTConfig and GRPOConfig; ``watched``: the job's tracking
-    (``rlcausality.tracking``; None: no curves)."""
+    """The keyword arguments of SFTConfig and GRPOConfig that are not a setting of the same
+    name (those are ``stage.trainer_arguments()``): where checkpoints go, precision, device,
+    DeepSpeed, curves; ``watched``: the job's tracking (``rlcausality.tracking``; None: none)."""
     return {
         "output_dir": str(Path(output_dir) / "checkpoints"),
-        **{name: getattr(stage, name) for name in TRAINER_ARGUMENTS},
         "activation_checkpointing": stage.gradient_checkpointing,
         "activation_checkpointing_kwargs": {"use_reentrant": False},
         "save_strategy": "steps",
