@@ -9,7 +9,7 @@ number of Yes answers, the trace agreement when the run has one (whole adjacency
 the oracle's; the share of all variable pairs classed right, beside that of listing every pair:
 ``metrics.trace_metrics``), and the paired ΔF1 [95% CI]
 of the run minus always-valid and minus the relation prior, with McNemar's p for accuracy.
-Every interval is the workflow's own (``rlcausality.uncertainty``).
+Every interval is the workflow's own (``rlcausality.evaluation.uncertainty``).
 
 Runs given the same label are runs of one configuration (seeds): each keeps its row (labelled
 ``LABEL #1``, ``#2``, ...), and a row ``LABEL, mean of k`` follows them with the mean F1 over
@@ -43,16 +43,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rlcausality.io import read_json, read_jsonl
-from rlcausality.metrics import trace_metrics
-from rlcausality.reporting.cells import baseline_predictions_path
-from rlcausality.reporting.paired import baseline_answers
-from rlcausality.reporting.render import Estimate, fmt
-from rlcausality.uncertainty import (
+from rlcausality.evaluation.metrics import trace_metrics
+from rlcausality.evaluation.uncertainty import (
     mean_of_paired_differences,
     mean_paired_comparison,
     paired_comparison,
 )
+from rlcausality.io import read_json, read_jsonl
+from rlcausality.reporting.cells import baseline_predictions_path
+from rlcausality.reporting.paired import baseline_answers
+from rlcausality.reporting.render import Estimate, fmt
 
 BASELINES = ("always_valid", "relation_prior")
 

@@ -11,7 +11,7 @@ import json
 import tempfile
 import time
 
-from rlcausality.corr2cause.generate import corpus_stats, generate_corpus, write_corpus
+from rlcausality.data.corr2cause.generate import corpus_stats, generate_corpus, write_corpus
 
 
 def main() -> None:

@@ -1,8 +1,8 @@
 """Seconds per item of the evaluation's generation, by batch size, new tokens, dtype and cache.
 
-Generation goes through ``rlcausality.generation.generate_transformers`` exactly as the evaluate
-job runs it (chat template, length-sorted batches, left padding, greedy), on the first or last
-``--rows`` prompts of a formatted test split; ``--new-tokens 1`` times the prefill alone.
+Generation goes through ``rlcausality.evaluation.generation.generate_transformers`` exactly as the
+evaluate job runs it (chat template, length-sorted batches, left padding, greedy), on the first or
+last ``--rows`` prompts of a formatted test split; ``--new-tokens 1`` times the prefill alone.
 Generation stops at the end-of-turn token as in evaluation (the base model rarely stops within
 65 tokens, so its figures are of fixed-length completions). ``--caches static`` swaps in
 transformers' static KV cache. Run from a workflow directory where the model and the formatted
@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from rlcausality import generation
+from rlcausality.evaluation import generation
 from rlcausality.io import read_jsonl
 
 

@@ -1,10 +1,10 @@
 """How far LoRA GRPO moves the policy in a few steps, at several learning rates.
 
-For each rate, GRPO (``rlcausality.grpo.run``, the model's settings from config.yaml with only
-``learning_rate``, ``max_steps`` and the output directory changed) runs ``--steps`` steps from
+For each rate, GRPO (``rlcausality.training.grpo.run``, the model's settings from config.yaml with
+only ``learning_rate``, ``max_steps`` and the output directory changed) runs ``--steps`` steps from
 the model's SFT adapter; then the start and the trained policy read the same fixed probe set,
 teacher-forced: every probe row's prompt and its oracle trace completion (the ``trace`` rows of
-``rlcausality.formatting``). Reported per rate:
+``rlcausality.data.formatting``). Reported per rate:
 
 * ``token_kl``: mean over the completion tokens of KL(start || trained) of the next-token
   distribution (nats per token);
@@ -32,14 +32,15 @@ from typing import Any
 
 import torch
 
-from rlcausality import config as rlconfig
-from rlcausality import grpo, launch
-from rlcausality import validation as rlvalidation
-from rlcausality.chat_format import render
+from rlcausality import launch
+from rlcausality.data.chat_format import render
 from rlcausality.io import read_json, read_jsonl, write_json
 from rlcausality.models import loading
-from rlcausality.settings import Settings
+from rlcausality.settings import config as rlconfig
+from rlcausality.settings import validation as rlvalidation
+from rlcausality.settings.blocks import Settings
 from rlcausality.task import ANSWER_WORDS
+from rlcausality.training import grpo
 
 
 def probe_rows(path: str, count: int) -> list[dict[str, Any]]:

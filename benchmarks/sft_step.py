@@ -1,9 +1,9 @@
 """Seconds per SFT step with TRL's fused LM head on its full path and on its compact one.
 
 TRL projects every position of the padded batch through the LM head on a CPU and only the
-labelled ones on CUDA (``rlcausality.lm_head``); the SFT job takes the compact path on a CPU
-too. This runs the SFT job's trainer (``rlcausality.sft.run``: the model's settings from
-config.yaml, only ``max_steps``, ``save_steps`` and the output directory changed) for
+labelled ones on CUDA (``rlcausality.training.lm_head``); the SFT job takes the compact path on a
+CPU too. This runs the SFT job's trainer (``rlcausality.training.sft.run``: the model's settings
+from config.yaml, only ``max_steps``, ``save_steps`` and the output directory changed) for
 ``--steps`` steps on each path, the same batches in the same order, and prints the median step
 time of each, their ratio, and the first logged loss of each (they agree to float rounding).
 The first step of a run (allocation) is left out of the median. Run from a workflow directory
@@ -26,10 +26,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rlcausality import config as rlconfig
-from rlcausality import launch, sft, training
-from rlcausality import validation as rlvalidation
+from rlcausality import launch
+from rlcausality.settings import config as rlconfig
+from rlcausality.settings import validation as rlvalidation
 from rlcausality.stages import train_format
+from rlcausality.training import sft
+from rlcausality.training import stage as training
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ rule gpu_check:
     params:
         launcher=lambda w: launch.launcher(max_gpus()),
     shell:
-        "{params.launcher} rlcausality.gpu_check --out {output:q} > {log:q} 2>&1"
+        "{params.launcher} rlcausality.cluster.gpu_check --out {output:q} > {log:q} 2>&1"
 
 
 # The GPU benchmark (benchmarks/gpu_bench) of the selected models on this cluster's GPU: an SFT

@@ -6,12 +6,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 
-from rlcausality import advice as rladvice  # noqa: E402
+from rlcausality.plan import advice as rladvice  # noqa: E402
 from rlcausality import launch  # noqa: E402
-from rlcausality import config as rlconfig  # noqa: E402
-from rlcausality import validation as rlvalidation  # noqa: E402
-from rlcausality import tracking as rltracking  # noqa: E402
-from rlcausality import gpu_request as rlgpu  # noqa: E402
+from rlcausality.settings import config as rlconfig  # noqa: E402
+from rlcausality.settings import validation as rlvalidation  # noqa: E402
+from rlcausality.training import tracking as rltracking  # noqa: E402
+from rlcausality.cluster import gpu_request as rlgpu  # noqa: E402
 from rlcausality import plan as rlplan  # noqa: E402
 from rlcausality.plan import calibration as rlcalibration  # noqa: E402
 from rlcausality.plan import render as rlplan_render  # noqa: E402
@@ -97,7 +97,7 @@ HUB = rlconfig.offline_hub_models(config)
 # Every job finds the package from this checkout, also inside a conda environment. It also
 # gets config `tracking:` (TensorBoard/W&B curves, GRPO's logged completions) in the environment,
 # not in its params: how a run is watched decides no output, so changing it reruns nothing
-# (rlcausality.tracking).
+# (rlcausality.training.tracking).
 shell.prefix(
     "set -euo pipefail; export PYTHONPATH="
     + shlex.quote(str(SCRIPTS))
@@ -198,7 +198,8 @@ def job_env(stage):
 
 def gpu_model(stage):
     """The site's GPU type a job asks for (sbatch --gpus=TYPE:N), None for any type or no GPU;
-    a profile's set-resources gpu_model replaces it (rlcausality.gpu_request)."""
+    a profile's set-resources gpu_model replaces it (rlcausality.cluster.gpu_request).
+    """
 
     def get(wildcards):
         return rlgpu.gpu_model(settings(wildcards.model), stage, {})

@@ -29,7 +29,7 @@ rule corpus:
             sort_keys=True,
         ),
     shell:
-        "python -m rlcausality.data {params.command} --settings {params.settings:q}"
+        "python -m rlcausality.data.corpus {params.command} --settings {params.settings:q}"
         " --outdir results/data/corr2cause > {log:q} 2>&1"
 
 
@@ -85,7 +85,7 @@ rule format:
             else ""
         ),
     shell:
-        "{params.env}python -m rlcausality.formatting --settings {params.settings:q} --fmt {wildcards.fmt}"
+        "{params.env}python -m rlcausality.data.formatting --settings {params.settings:q} --fmt {wildcards.fmt}"
         " --input {input.data:q} --output {output.data:q} --stats {output.stats:q}"
         " --max-samples {params.max_samples} {params.keep_long} {params.exclude}"
         " --threads {threads} > {log:q} 2>&1"

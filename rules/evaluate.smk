@@ -30,7 +30,7 @@ rule evaluate:
             else ""
         ),
     shell:
-        "{params.env}python -m rlcausality.evaluate --settings {params.settings:q}"
+        "{params.env}python -m rlcausality.evaluation.evaluate --settings {params.settings:q}"
         " --operational {params.operational:q}"
         " --stage {wildcards.stage} --test-set {wildcards.test_set}"
         " --data {input.data:q} {params.manifest}"
@@ -55,6 +55,6 @@ rule baselines:
             f"--train {shlex.quote(input.train)}" if "train" in input.keys() else ""
         ),
     shell:
-        "python -m rlcausality.baselines --data {input.data:q} {params.train}"
+        "python -m rlcausality.evaluation.baselines --data {input.data:q} {params.train}"
         " --out {output.metrics:q} --predictions {output.predictions:q}"
         " {params.max_samples} > {log:q} 2>&1"

@@ -31,7 +31,7 @@ rule grpo:
             else ""
         ),
     shell:
-        "{params.launcher} rlcausality.grpo --settings {params.settings:q}"
+        "{params.launcher} rlcausality.training.grpo --settings {params.settings:q}"
         " --operational {params.operational:q}"
         " --train {input.train:q} {params.init} --output-dir {params.outdir:q}"
         " --manifest {output.manifest:q} --threads {threads} >> {log:q} 2>&1"

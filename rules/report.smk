@@ -13,7 +13,7 @@ rule report_stage:
     output:
         report(
             "results/reports/{model}/{stage}.html",
-            caption="../workflow_scripts/rlcausality/templates/stage_caption.rst",
+            caption="../workflow_scripts/rlcausality/reporting/templates/stage_caption.rst",
             category="Models",
             subcategory="{model}",
             labels={"model": "{model}", "stage": "{stage}"},
@@ -31,7 +31,7 @@ rule report_stage:
             else ""
         ),
     shell:
-        "python -m rlcausality.report stage --metrics {input.metrics:q} {params.manifest}"
+        "python -m rlcausality.reporting.report stage --metrics {input.metrics:q} {params.manifest}"
         " --predictions {input.predictions:q} --out {output:q} > {log:q} 2>&1"
 
 
@@ -41,7 +41,7 @@ rule summary:
     output:
         html=report(
             "results/reports/summary.html",
-            caption="../workflow_scripts/rlcausality/templates/summary_caption.rst",
+            caption="../workflow_scripts/rlcausality/reporting/templates/summary_caption.rst",
             category="Summary",
             labels={"report": "summary"},
         ),
@@ -61,7 +61,7 @@ rule summary:
             if s in model_stages(m)
         ],
     shell:
-        "python -m rlcausality.report summary --metrics {input.metrics:q}"
+        "python -m rlcausality.reporting.report summary --metrics {input.metrics:q}"
         " --predictions {input.predictions:q} --baselines {input.baselines:q}"
         " --baseline-predictions {input.baseline_predictions:q} --log-history {params.logs:q}"
         " --expected {params.expected:q} --out-html {output.html:q} --out-md {output.md:q}"

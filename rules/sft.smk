@@ -32,7 +32,7 @@ rule sft:
         launcher=launcher("sft"),
         outdir=lambda w: f"results/models/{w.model}/sft",
     shell:
-        "{params.launcher} rlcausality.sft --settings {params.settings:q}"
+        "{params.launcher} rlcausality.training.sft --settings {params.settings:q}"
         " --operational {params.operational:q}"
         " --train {input.train:q} --output-dir {params.outdir:q}"
         " --manifest {output.manifest:q} --threads {threads} >> {log:q} 2>&1"

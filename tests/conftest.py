@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from rlcausality.config import deep_merge, load_settings, recipe_defaults
 from rlcausality.io import write_jsonl
 from rlcausality.models.tiny import DEFAULT_DIMS
-from rlcausality.settings import Model
+from rlcausality.settings.blocks import Model
+from rlcausality.settings.config import deep_merge, load_settings, recipe_defaults
 
 VARIABLES = "ABCDEF"
 RELATIONS = {
@@ -147,7 +147,7 @@ def tiny_model(tiny_base: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def formatted(tiny_model: dict[str, Any], data_dir: Path) -> dict[str, Path]:
-    from rlcausality import formatting
+    from rlcausality.data import formatting
 
     paths = {}
     settings = {"model": tiny_model, "format": {"max_length": 1024, "max_train_samples": None}}
@@ -172,7 +172,7 @@ def sft_run(
     tmp_path_factory: pytest.TempPathFactory, tiny_model: dict[str, Any], formatted: dict
 ) -> dict[str, Any]:
     """One full tiny SFT run (the configured 60 steps); its manifest."""
-    from rlcausality import sft
+    from rlcausality.training import sft
 
     out = tmp_path_factory.mktemp("sft")
     settings = stage_settings(tiny_model, "sft")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from rlcausality.advice import LORA_GRPO_STILL_RATE, learning_rate_warnings
-from rlcausality.validation import validate_config
+from rlcausality.plan.advice import LORA_GRPO_STILL_RATE, learning_rate_warnings
+from rlcausality.settings.validation import validate_config
 
 
 def config_with(rates: dict[str, float]) -> dict:

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 
 import yaml
 
-from rlcausality import budget, lora
-from rlcausality.config import load_settings
-from rlcausality.validation import validate_config
+from rlcausality.settings.config import load_settings
+from rlcausality.settings.validation import validate_config
+from rlcausality.training import budget, lora
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = {"name": "m", "source": "path", "family": "qwen2", "path": "unused", "stages": ["base"]}

@@ -15,7 +15,7 @@ import yaml
 from benchmarks.gpu_bench import fit
 from rlcausality import plan
 from rlcausality.plan import calibration
-from rlcausality.validation import validate_config
+from rlcausality.settings.validation import validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 H200 = REPO / "docs" / "gpu-runs" / "h200-2026-12-04"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rlcausality import cli
+from rlcausality.settings import cli
 
 
 def test_settings_inline_or_from_a_file(tmp_path: Path) -> None:
@@ -31,7 +31,7 @@ def test_bad_data_is_one_line_and_exit_2(tmp_path: Path) -> None:
     model = {"name": "m", "source": "path", "family": "qwen2", "path": "unused", "stages": ["base"]}
     settings = {"model": model, "format": {"max_length": 8}}
     proc = subprocess.run(
-        [sys.executable, "-m", "rlcausality.formatting", "--settings", json.dumps(settings),
+        [sys.executable, "-m", "rlcausality.data.formatting", "--settings", json.dumps(settings),
          "--fmt", "sft", "--input", str(bad), "--output", str(tmp_path / "o.jsonl"),
          "--stats", str(tmp_path / "o.json")],
         capture_output=True, text=True, timeout=120,

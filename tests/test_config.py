@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from rlcausality.config import (
+from rlcausality.settings.config import (
     ConfigError,
     config_source,
     corpus_splits,
@@ -18,7 +18,7 @@ from rlcausality.config import (
     resolve_model,
     stage_settings,
 )
-from rlcausality.validation import validate_config
+from rlcausality.settings.validation import validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from rlcausality import chat_format, formatting, task
+from rlcausality import task
+from rlcausality.data import chat_format, formatting
 from rlcausality.io import DataError, read_jsonl, write_jsonl
 
 
@@ -208,8 +209,8 @@ def test_balance_needs_both_labels(tiny_model: dict, rows_factory, tmp_path: Pat
 def test_balance_needs_a_train_cap_in_config() -> None:
     import yaml
 
-    from rlcausality.config import ConfigError
-    from rlcausality.validation import validate_config
+    from rlcausality.settings.config import ConfigError
+    from rlcausality.settings.validation import validate_config
 
     config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
     config["models"]["tiny"]["format"].update(balance=True, max_train_samples=None)
@@ -254,8 +255,8 @@ def test_exclude_leaves_out_another_samples_rows(
 def test_unseen_grpo_prompts_need_a_cap_and_both_stages() -> None:
     import yaml
 
-    from rlcausality.config import ConfigError
-    from rlcausality.validation import validate_config
+    from rlcausality.settings.config import ConfigError
+    from rlcausality.settings.validation import validate_config
 
     config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
     fmt = config["models"]["tiny"]["format"]
@@ -272,7 +273,7 @@ def test_unseen_grpo_prompts_need_a_cap_and_both_stages() -> None:
 
 def corpus_rows(count: int) -> list[dict[str, Any]]:
     """Real corpus items (N = 2..4), a premise no DAG satisfies appended."""
-    from rlcausality.corr2cause.generate import generate_corpus
+    from rlcausality.data.corr2cause.generate import generate_corpus
 
     rows = generate_corpus({"num_variables": [2, 4], "robustness": False})["train"][:count]
     source = next(row for row in rows if "A correlates with B." in row["input"])
@@ -319,8 +320,8 @@ def test_trace_rows_of_a_think_opening_template(tiny_model: dict, typed_model) -
 def test_trace_target_needs_the_reasoning_prompt_in_evaluation() -> None:
     import yaml
 
-    from rlcausality.config import ConfigError
-    from rlcausality.validation import validate_config
+    from rlcausality.settings.config import ConfigError
+    from rlcausality.settings.validation import validate_config
 
     config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
     config["models"]["tiny"]["format"] = {"sft_target": "trace"}
@@ -337,7 +338,7 @@ def test_the_hypothesis_is_read_back_from_a_formatted_prompt(
 ) -> None:
     """Evaluation's predictions name the item's hypothesis (the reports' examples) from the
     formatted row's prompt, which is all a formatted row carries of the item's text."""
-    from rlcausality.evaluate import prompt_text
+    from rlcausality.evaluation.evaluate import prompt_text
     from rlcausality.task import hypothesis_of
 
     settings = typed_model(model_factory("x", family="qwen2"))

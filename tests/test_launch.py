@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from rlcausality import launch
-from rlcausality.config import load_settings
 from rlcausality.models.loading import choose_precision, inference_precision
-from rlcausality.settings import Model
+from rlcausality.settings.blocks import Model
+from rlcausality.settings.config import load_settings
 
 
 @pytest.mark.parametrize(

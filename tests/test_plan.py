@@ -13,11 +13,11 @@ import pytest
 import yaml
 
 from rlcausality import plan
-from rlcausality.config import ConfigError, resolved_settings
 from rlcausality.plan import arch as archs
 from rlcausality.plan import memory as mem
 from rlcausality.plan import stages
-from rlcausality.validation import validate_config
+from rlcausality.settings.config import ConfigError, resolved_settings
+from rlcausality.settings.validation import validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = ["qwen2.5-1.5b", "phi-3.5-mini", "deepseek-r1-7b"]
@@ -165,7 +165,7 @@ def test_the_plan_imports_no_torch_and_is_fast() -> None:
     import sys
 
     code = (
-        "import sys, time, yaml; from rlcausality.validation import validate_config;"
+        "import sys, time, yaml; from rlcausality.settings.validation import validate_config;"
         "from rlcausality import plan;"
         f"c = validate_config(yaml.safe_load(open({str(REPO / 'config.yaml')!r})));"
         "t = time.perf_counter(); plan.plan_jobs(c); dt = time.perf_counter() - t;"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rlcausality.rewards import REWARDS, get_reward_functions
 from rlcausality.task import answer_style, follows_reasoning_format, parse_answer
+from rlcausality.training.rewards import REWARDS, get_reward_functions
 
 # Cut off by the token limit inside the think block: its reasoning mentions "Therefore, no".
 UNFINISHED = "<think>A and B correlate. Therefore, no edge can be removed, and then"

@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from rlcausality import config as rlconfig
-from rlcausality import validation as rlvalidation
-from rlcausality.config import ConfigError, load_settings
 from rlcausality.models.sources import BLOCKS
-from rlcausality.settings import (
+from rlcausality.settings import config as rlconfig
+from rlcausality.settings import validation as rlvalidation
+from rlcausality.settings.blocks import (
     Evaluate,
     Format,
     Grpo,
@@ -30,6 +29,7 @@ from rlcausality.settings import (
     flagged,
     setting,
 )
+from rlcausality.settings.config import ConfigError, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = {"name": "m", "source": "path", "family": "qwen2", "path": "m", "stages": ["base"]}
@@ -161,7 +161,8 @@ def test_a_job_without_its_section_is_a_config_error() -> None:
 def test_an_entry_point_names_the_missing_section(tmp_path: Path) -> None:
     settings = json.dumps({"model": MODEL, "grpo": {}})
     proc = subprocess.run(
-        [sys.executable, "-m", "rlcausality.sft", "--settings", settings, "--train", "t.jsonl",
+        [sys.executable, "-m", "rlcausality.training.sft", "--settings", settings,
+         "--train", "t.jsonl",
          "--output-dir", str(tmp_path), "--manifest", str(tmp_path / "m.json")],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip

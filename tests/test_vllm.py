@@ -7,18 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from rlcausality import generation, grpo, launch
-from rlcausality.config import (
+from rlcausality import launch
+from rlcausality.evaluation import generation
+from rlcausality.models.loading import choose_precision
+from rlcausality.plan import plan_jobs
+from rlcausality.plan.stages import TRL_VLLM_FRACTION
+from rlcausality.settings.blocks import Settings
+from rlcausality.settings.config import (
     deep_merge,
     load_settings,
     read_config_files,
     recipe_defaults,
 )
-from rlcausality.models.loading import choose_precision
-from rlcausality.plan import plan_jobs
-from rlcausality.plan.stages import TRL_VLLM_FRACTION
-from rlcausality.settings import Settings
-from rlcausality.validation import validate_config
+from rlcausality.settings.validation import validate_config
+from rlcausality.training import grpo
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = {"name": "m", "source": "path", "family": "qwen2", "path": "m", "stages": ["base", "grpo"]}

@@ -72,7 +72,7 @@ $PY "$KIT/collect.py" "$W" "$OUT" > /dev/null 2>&1
 # 1. a random Qwen2.5-1.5B folder (bf16, 3.1 GB) with the kit tokenizer
 step make_qwen 90 $PY "$KIT/make_model.py" $q "$ROOT/$q" $MAKE_FLAGS
 # 2. SFT as the workflow starts it on a GPU: torchrun + DeepSpeed ZeRO-2 (NCCL), adapter + merge
-step sft_z2 150 $TR "$KIT/peak.py" sft_z2 rlcausality.sft --settings "$S/sft_z2.json" \
+step sft_z2 150 $TR "$KIT/peak.py" sft_z2 rlcausality.training.sft --settings "$S/sft_z2.json" \
   --train "$D/trace_train.jsonl" --output-dir "$R/sft_z2" --manifest "$R/sft_z2/manifest.json" --threads 8
 # 3. GRPO as configured for qwen (python -m, no DeepSpeed), continuing the SFT adapter
 #    (from the base model when the SFT step left no adapter, so GRPO on CUDA is still tried)
@@ -82,7 +82,7 @@ if [ ! -f "$R/sft_z2/manifest.json" ]; then
     "$S/grpo.json" "$S/grpo_base.json"
   cp "$S/grpo_base.json" "$S/grpo.json"; GRPO_INIT=(); echo "grpo: no SFT manifest, init base" | tee -a "$OUT/log.txt"
 fi
-step grpo 150 $PY "$KIT/peak.py" grpo rlcausality.grpo --settings "$S/grpo.json" \
+step grpo 150 $PY "$KIT/peak.py" grpo rlcausality.training.grpo --settings "$S/grpo.json" \
   --train "$D/grpo_train.jsonl" "${GRPO_INIT[@]}" \
   --output-dir "$R/grpo" --manifest "$R/grpo/manifest.json" --threads 8
 # 4. evaluation of the GRPO stage (adapter merged in memory), 32 items x 256 new tokens
@@ -90,13 +90,13 @@ step grpo 150 $PY "$KIT/peak.py" grpo rlcausality.grpo --settings "$S/grpo.json"
 EVAL_STAGE=(--stage grpo --manifest "$R/grpo/manifest.json")
 [ -f "$R/grpo/manifest.json" ] || EVAL_STAGE=(--stage sft --manifest "$R/sft_z2/manifest.json")
 [ -f "$R/grpo/manifest.json" ] || [ -f "$R/sft_z2/manifest.json" ] || EVAL_STAGE=(--stage base)
-step eval 90 $PY "$KIT/peak.py" eval rlcausality.evaluate --settings "$S/eval.json" "${EVAL_STAGE[@]}" \
+step eval 90 $PY "$KIT/peak.py" eval rlcausality.evaluation.evaluate --settings "$S/eval.json" "${EVAL_STAGE[@]}" \
   --test-set test --data "$D/grpo_test.jsonl" \
   --predictions "$R/eval/predictions.jsonl" --metrics "$R/eval/metrics.json" --threads 8
 # 5. QLoRA (r1-7b's path) on the 1.5B: nf4 + ZeRO-2 under torchrun, SFT then GRPO from the base
-step sft_q4_z2 120 $TR "$KIT/peak.py" sft_q4_z2 rlcausality.sft --settings "$S/sft_q4_z2.json" \
+step sft_q4_z2 120 $TR "$KIT/peak.py" sft_q4_z2 rlcausality.training.sft --settings "$S/sft_q4_z2.json" \
   --train "$D/trace_train.jsonl" --output-dir "$R/sft_q4_z2" --manifest "$R/sft_q4_z2/manifest.json" --threads 8
-step grpo_q4_z2 120 $TR "$KIT/peak.py" grpo_q4_z2 rlcausality.grpo --settings "$S/grpo_q4_z2.json" \
+step grpo_q4_z2 120 $TR "$KIT/peak.py" grpo_q4_z2 rlcausality.training.grpo --settings "$S/grpo_q4_z2.json" \
   --train "$D/grpo_train.jsonl" --output-dir "$R/grpo_q4_z2" --manifest "$R/grpo_q4_z2/manifest.json" --threads 8
 rm -rf "$ROOT/$q"
 # 6. gpu_bench, one model per process (its JSON is written only at the end of a process):

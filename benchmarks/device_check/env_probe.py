@@ -152,9 +152,10 @@ def ds_check() -> dict:
 
 
 def project_check() -> dict:
-    from rlcausality import evaluate, grpo, sft  # noqa: F401
+    from rlcausality.evaluation import evaluate  # noqa: F401
     from rlcausality.launch import cuda_capability
     from rlcausality.models.loading import choose_precision
+    from rlcausality.training import grpo, sft  # noqa: F401
 
     return {"imports": "ok", "capability": cuda_capability(), "precision": choose_precision().name}
 

@@ -3,7 +3,7 @@
 Writes into KIT (default: this file's folder):
   tokenizer/   a Qwen2-style byte-level BPE (ChatML) trained on the corpus (rlcausality.models.tiny)
   data/        trace_train.jsonl (SFT), grpo_train.jsonl (GRPO prompts), grpo_test.jsonl (eval),
-               formatted by the project's own `python -m rlcausality.formatting`
+               formatted by the project's own `python -m rlcausality.data.formatting`
   settings/    one JSON per device step, made from config.yaml's stage_settings of the real models
                with the model path pointing at the random model the device builds (MODEL_ROOT)
 
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import yaml
 
-from rlcausality import config as rlconfig
-from rlcausality import validation as rlvalidation
 from rlcausality.models.tiny import corpus_texts, train_tokenizer, wrap_tokenizer
+from rlcausality.settings import config as rlconfig
+from rlcausality.settings import validation as rlvalidation
 
 MODEL_ROOT = "/dev/shm/gpucheck"  # where make_model.py puts the random models (device script may
 # override with RLC_MODEL_ROOT; settings are rewritten there by device_check.sh via sed)
@@ -78,7 +78,7 @@ def main() -> None:
         cmd = [
             sys.executable,
             "-m",
-            "rlcausality.formatting",
+            "rlcausality.data.formatting",
             "--settings",
             str(fmt_json),
             "--fmt",

@@ -16,10 +16,10 @@ from typing import Any
 import torch
 import yaml
 
-from rlcausality.config import resolved_settings
 from rlcausality.plan import arch as archs
-from rlcausality.settings import Settings
-from rlcausality.validation import validate_config
+from rlcausality.settings.blocks import Settings
+from rlcausality.settings.config import resolved_settings
+from rlcausality.settings.validation import validate_config
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_YAML = REPO / "config.yaml"

@@ -18,9 +18,9 @@ from benchmarks.gpu_bench.architectures import (
     model_settings,
 )
 from benchmarks.gpu_bench.environment import free_memory, scratch_dir, sync
-from rlcausality import lora
 from rlcausality.models.loading import Precision, load_model
-from rlcausality.settings import Model, Settings, Sft
+from rlcausality.settings.blocks import Model, Settings, Sft
+from rlcausality.training import lora
 
 QUANTIZED = "4bit-nf4 (bitsandbytes, double quant, reloaded via load_model)"
 

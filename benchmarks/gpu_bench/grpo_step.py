@@ -24,7 +24,7 @@ from benchmarks.gpu_bench.architectures import PROMPT_TOKENS
 from benchmarks.gpu_bench.build import SftSetup
 from benchmarks.gpu_bench.environment import free_memory, memory_gib, sync
 from benchmarks.gpu_bench.measure import flops_figures, step_timer
-from rlcausality import grpo
+from rlcausality.training import grpo
 
 GENERATION_METHOD = "_generate_and_score_completions"  # TRL 1.16: rollout, rewards, advantages
 

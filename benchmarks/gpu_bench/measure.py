@@ -11,7 +11,7 @@ import torch
 from benchmarks.gpu_bench.architectures import PROMPT_TOKENS, benchmark_tokenizer
 from benchmarks.gpu_bench.build import SftSetup
 from benchmarks.gpu_bench.environment import cuda, free_memory, memory_gib, peak_rss_mib, sync
-from rlcausality import sft
+from rlcausality.training import sft
 
 FLOPS_FORMULA = (
     "train FLOPs/step = 6 * N * T: forward 2NT + gradient-checkpoint recompute 2NT + backward "

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from benchmarks import curve
-from rlcausality import baselines
-from rlcausality.corr2cause.generate import generate_corpus
+from rlcausality.data.corr2cause.generate import generate_corpus
+from rlcausality.evaluation import baselines
+from rlcausality.evaluation.metrics import compute_metrics
+from rlcausality.evaluation.uncertainty import add_intervals
 from rlcausality.io import read_json, read_jsonl, write_json, write_jsonl
-from rlcausality.metrics import compute_metrics
-from rlcausality.uncertainty import add_intervals
 
 
 @pytest.fixture(scope="module")

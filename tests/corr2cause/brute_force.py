@@ -151,7 +151,7 @@ def permute(statement_set: frozenset, perm: tuple[int, ...]) -> frozenset:
 
 
 def premise_text(n: int, stmts: frozenset, names: list[str]) -> str:
-    """The published premise, written out independently of rlcausality.corr2cause.text."""
+    """The published premise, written out independently of rlcausality.data.corr2cause.text."""
 
     def listed(items: list[str]) -> str:
         return (

@@ -9,8 +9,8 @@ import brute_force as bf
 import pytest
 from published import write_csv, write_jsonl
 
-from rlcausality.corr2cause import audit, symbolic, text
-from rlcausality.data import main
+from rlcausality.data.corpus import main
+from rlcausality.data.corr2cause import audit, symbolic, text
 from rlcausality.io import DataError, read_jsonl
 
 
@@ -112,7 +112,7 @@ def test_audit_refuses_unparsable_text(tmp_path: Path, capsys) -> None:
 
 
 def test_audit_of_generated_data_finds_nothing(tmp_path: Path) -> None:
-    from rlcausality.corr2cause.generate import generate_corpus
+    from rlcausality.data.corr2cause.generate import generate_corpus
 
     corpus = generate_corpus({"num_variables": [2, 4], "naming": "shuffled", "seed": 5})
     rows = [{"input": r["input"], "label": r["label"]} for r in corpus["test_paraphrased"]]

@@ -8,8 +8,8 @@ import itertools
 import brute_force as bf
 import pytest
 
-from rlcausality.corr2cause import graphs, symbolic
-from rlcausality.corr2cause.text import ORIGINAL
+from rlcausality.data.corr2cause import graphs, symbolic
+from rlcausality.data.corr2cause.text import ORIGINAL
 from rlcausality.task import (
     follows_reasoning_format,
     parse_answer,

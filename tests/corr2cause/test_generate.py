@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from rlcausality.corr2cause import generate, symbolic, text
-from rlcausality.data import main
+from rlcausality.data.corpus import main
+from rlcausality.data.corr2cause import generate, symbolic, text
 from rlcausality.io import read_jsonl
 
 SMALL = {"num_variables": [2, 5]}

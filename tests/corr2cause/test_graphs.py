@@ -7,8 +7,8 @@ import itertools
 import brute_force as bf
 import pytest
 
-from rlcausality.corr2cause import graphs
-from rlcausality.corr2cause.generate import generate_corpus
+from rlcausality.data.corr2cause import graphs
+from rlcausality.data.corr2cause.generate import generate_corpus
 
 DAG_COUNTS = {2: 2, 3: 6, 4: 31, 5: 302, 6: 5984}
 # Markov equivalence classes up to isomorphism.  The brief (and the published paper) say

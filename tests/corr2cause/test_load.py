@@ -9,9 +9,9 @@ import datasets
 import pytest
 from published import write_csv, write_jsonl
 
-from rlcausality.corr2cause import load
-from rlcausality.corr2cause.generate import generate_corpus
-from rlcausality.data import main
+from rlcausality.data.corpus import main
+from rlcausality.data.corr2cause import load
+from rlcausality.data.corr2cause.generate import generate_corpus
 from rlcausality.io import DataError, read_jsonl
 
 PREMISE = (

@@ -1,6 +1,6 @@
 """Independent count of Markov equivalence classes of DAGs on n unlabelled nodes.
 
-Nothing here comes from ``rlcausality.corr2cause``; only numpy is used.
+Nothing here comes from ``rlcausality.data.corr2cause``; only numpy is used.
 
 1. Every labelled DAG on n nodes is a relabelling of a DAG whose edges all go from a lower to
    a higher index (take a topological order).  So the labelled DAGs are the distinct images of

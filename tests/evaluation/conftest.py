@@ -24,8 +24,9 @@ from eval_helpers import (
     write_metrics,
 )
 
-from rlcausality import baselines, report
+from rlcausality.evaluation import baselines
 from rlcausality.io import write_json, write_jsonl
+from rlcausality.reporting import report
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,9 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from rlcausality.evaluation.metrics import compute_metrics
+from rlcausality.evaluation.uncertainty import add_intervals
 from rlcausality.io import write_json, write_jsonl
-from rlcausality.metrics import compute_metrics
-from rlcausality.uncertainty import add_intervals
 
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"

@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from rlcausality import baselines
+from rlcausality.evaluation import baselines
+from rlcausality.evaluation.metrics import compute_metrics
 from rlcausality.io import read_jsonl, write_jsonl
-from rlcausality.metrics import compute_metrics
 
 # 10 items, 2 valid (prior 0.2)
 ROWS = [
@@ -159,11 +159,11 @@ def test_cli_with_train_writes_every_answer(tmp_path):
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("rlcausality.corr2cause.symbolic") is None,
-    reason="rlcausality.corr2cause.symbolic is not written yet",
+    importlib.util.find_spec("rlcausality.data.corr2cause.symbolic") is None,
+    reason="rlcausality.data.corr2cause.symbolic is not written yet",
 )
 def test_real_symbolic_reasoner():
-    from rlcausality.corr2cause import text
+    from rlcausality.data.corr2cause import text
 
     def make(names, correlations, independences, relation, label):
         premise = text.join_premise(text.header(names), correlations, independences)
@@ -187,12 +187,12 @@ def test_real_symbolic_reasoner():
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("rlcausality.corr2cause.generate") is None
-    or importlib.util.find_spec("rlcausality.corr2cause.symbolic") is None,
-    reason="rlcausality.corr2cause (generate, symbolic) is not written yet",
+    importlib.util.find_spec("rlcausality.data.corr2cause.generate") is None
+    or importlib.util.find_spec("rlcausality.data.corr2cause.symbolic") is None,
+    reason="rlcausality.data.corr2cause (generate, symbolic) is not written yet",
 )
 def test_symbolic_reasoner_on_a_generated_corpus(tmp_path):
-    from rlcausality.corr2cause.generate import generate_corpus
+    from rlcausality.data.corr2cause.generate import generate_corpus
 
     corpus = generate_corpus({"num_variables": [2, 3], "seed": 0})
     for split in ("test", "test_paraphrased", "test_refactored"):

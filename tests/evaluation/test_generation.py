@@ -12,12 +12,13 @@ import pytest
 import torch
 from eval_helpers import eval_settings, item
 
-from rlcausality import evaluate, generation, report
-from rlcausality.config import load_settings
+from rlcausality.evaluation import evaluate, generation
+from rlcausality.evaluation.metrics import compute_metrics
+from rlcausality.evaluation.partial import fingerprint
 from rlcausality.io import read_jsonl, write_jsonl
-from rlcausality.metrics import compute_metrics
 from rlcausality.models import loading
-from rlcausality.partial import fingerprint
+from rlcausality.reporting import report
+from rlcausality.settings.config import load_settings
 from rlcausality.task import answer_style
 
 PREDICTION_KEYS = {

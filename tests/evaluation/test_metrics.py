@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from rlcausality.metrics import compute_metrics, confusion_matrix, core_metrics
+from rlcausality.evaluation.metrics import compute_metrics, confusion_matrix, core_metrics
 
 # label, answer, tokens, relation, num_variables
 HAND = [

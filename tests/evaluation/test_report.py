@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from eval_helpers import MISSING, REPORT_RELATIONS, TEST_SETS
 
-from rlcausality import report
-from rlcausality.reporting import plots
+from rlcausality.reporting import plots, report
 
 
 def test_summary_lists_every_cell_and_the_missing_one(built):

@@ -22,10 +22,10 @@ import pytest
 from eval_helpers import eval_settings, item
 from process_tree import kill_tree
 
-from rlcausality import evaluate
-from rlcausality.config import load_settings
+from rlcausality.evaluation import evaluate
+from rlcausality.evaluation.partial import PartialPredictions
 from rlcausality.io import read_jsonl, sha256_file, write_jsonl
-from rlcausality.partial import PartialPredictions
+from rlcausality.settings.config import load_settings
 
 CHUNK = 3
 ITEMS = 30
@@ -72,7 +72,7 @@ def _run(argv: list[str], log: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(SOURCES), "OMP_NUM_THREADS": "1"}
     with open(log, "w") as handle:
         return subprocess.Popen(
-            [sys.executable, "-m", "rlcausality.evaluate", *argv],
+            [sys.executable, "-m", "rlcausality.evaluation.evaluate", *argv],
             env=env, stdout=handle, stderr=subprocess.STDOUT,
         )  # fmt: skip
 

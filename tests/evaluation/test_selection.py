@@ -8,7 +8,7 @@ from collections import Counter
 
 from eval_helpers import item
 
-from rlcausality import baselines, selection
+from rlcausality.evaluation import baselines, selection
 from rlcausality.io import write_jsonl
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rlcausality.metrics import trace_metrics
+from rlcausality.evaluation.metrics import trace_metrics
 from rlcausality.reporting.render import render_markdown
 from rlcausality.reporting.signals import grpo_signal_table, trace_table
 

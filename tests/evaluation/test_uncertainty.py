@@ -7,10 +7,11 @@ import time
 
 import pytest
 
-from rlcausality import chat_format, uncertainty
-from rlcausality.corr2cause.load import class_id_of
+from rlcausality.data import chat_format
+from rlcausality.data.corr2cause.load import class_id_of
+from rlcausality.evaluation import uncertainty
+from rlcausality.evaluation.metrics import compute_metrics
 from rlcausality.io import write_jsonl
-from rlcausality.metrics import compute_metrics
 
 
 def classes_of_identical_items(classes: int, per_class: int, seed: int = 0) -> list[dict]:

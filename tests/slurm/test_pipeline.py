@@ -15,8 +15,8 @@ import pytest
 import yaml
 from workflow.helpers import copy_workflow
 
-from rlcausality.config import deep_merge, resolve_model
-from rlcausality.validation import validate_config
+from rlcausality.settings.config import deep_merge, resolve_model
+from rlcausality.settings.validation import validate_config
 
 from .test_cluster import mem_mb, poll_sacct, run_uuid, sacct_rows, timed_run
 

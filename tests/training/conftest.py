@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from rlcausality import lora, sft
 from rlcausality.models.loading import load_tokenizer
-from rlcausality.settings import Settings
+from rlcausality.settings.blocks import Settings
+from rlcausality.training import lora, sft
 
 
 @pytest.fixture(scope="session")

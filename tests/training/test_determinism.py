@@ -17,7 +17,7 @@ def _train(settings: dict, train: Path, out: Path, threads: int, hash_seed: str)
     env = {**os.environ, "PYTHONPATH": str(SOURCES), "PYTHONHASHSEED": hash_seed,
            "OMP_NUM_THREADS": str(threads)}  # fmt: skip
     subprocess.run(
-        [sys.executable, "-m", "rlcausality.sft", "--settings", json.dumps(settings),
+        [sys.executable, "-m", "rlcausality.training.sft", "--settings", json.dumps(settings),
          "--train", str(train), "--output-dir", str(out), "--manifest", str(out / "manifest.json"),
          "--threads", str(threads)],
         env=env, check=True, capture_output=True, text=True,
@@ -54,7 +54,7 @@ def test_a_rerun_of_one_seed_runs_the_same_grpo(
         env = {**os.environ, "PYTHONPATH": str(SOURCES), "PYTHONHASHSEED": hash_seed,
                "OMP_NUM_THREADS": "1"}  # fmt: skip
         subprocess.run(
-            [sys.executable, "-m", "rlcausality.grpo", "--settings", json.dumps(settings),
+            [sys.executable, "-m", "rlcausality.training.grpo", "--settings", json.dumps(settings),
              "--train", str(formatted["train.grpo"]), "--output-dir", str(out),
              "--manifest", str(out / "manifest.json"), "--threads", "1"],
             env=env, check=True, capture_output=True, text=True,

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from rlcausality import grpo
 from rlcausality.models.families import LLAMA_STYLE_TARGETS
+from rlcausality.training import grpo
 
 
 def run_grpo(settings: dict[str, Any], train: Path, out: Path, *extra: str) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def test_grpo_init_sft_needs_the_sft_manifest(
 def test_grpo_drops_long_prompts(
     tiny_model: dict, typed_model, make_settings, formatted: dict[str, Path], tmp_path: Path
 ) -> None:
-    from rlcausality.chat_format import token_lengths
+    from rlcausality.data.chat_format import token_lengths
     from rlcausality.io import read_jsonl
     from rlcausality.models.loading import load_tokenizer
 
@@ -118,7 +118,7 @@ def test_r1_family_rewards_completions_that_start_inside_think(
     assert manifest["quantization"] == "4bit" and manifest["merged_path"] is None
 
     from rlcausality.models.families import get_family
-    from rlcausality.rewards import get_reward_functions
+    from rlcausality.training.rewards import get_reward_functions
 
     family = get_family("qwen2-r1")
     correctness, fmt = get_reward_functions(manifest["rewards"], family.opens_think)

@@ -2,8 +2,9 @@
 
 "Loss goes down" passes with a masked-out answer, a prompt that differs between training and
 evaluation, or a parser that reads the wrong thing; this does not: 24 corpus items (12 valid),
-formatted, trained with ``rlcausality.sft`` and read back through ``rlcausality.evaluate``
-(generation, answer parsing, metrics), must come back with ≥ 95% of their labels.
+formatted, trained with ``rlcausality.training.sft`` and read back through
+``rlcausality.evaluation.evaluate`` (generation, answer parsing, metrics), must come back with ≥ 95%
+of their labels.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Any
 
 import pytest
 
-from rlcausality import evaluate, formatting, sft
-from rlcausality.corr2cause.generate import generate_corpus
+from rlcausality.data import formatting
+from rlcausality.data.corr2cause.generate import generate_corpus
+from rlcausality.evaluation import evaluate
 from rlcausality.io import read_json, write_jsonl
 from rlcausality.models import tiny
+from rlcausality.training import sft
 
 SLICE = 12  # items per label
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rlcausality.lm_head import label_positions_only
+from rlcausality.training.lm_head import label_positions_only
 
 
 def tiny_llama() -> torch.nn.Module:

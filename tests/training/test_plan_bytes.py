@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from rlcausality import lora
-from rlcausality.config import load_settings
 from rlcausality.models.families import FAMILIES, lora_targets
 from rlcausality.plan import arch as archs
 from rlcausality.plan import memory as mem
-from rlcausality.settings import Lora
+from rlcausality.settings.blocks import Lora
+from rlcausality.settings.config import load_settings
+from rlcausality.training import lora
 
 SHIPPED_FAMILY = {
     "Qwen/Qwen2.5-1.5B-Instruct": "qwen2",

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from rlcausality import lora
-from rlcausality.config import load_settings
 from rlcausality.models.loading import Precision
+from rlcausality.settings.config import load_settings
+from rlcausality.training import lora
 
 FP16 = Precision(torch.float16, bf16=False, fp16=True)
 BF16 = Precision(torch.bfloat16, bf16=True, fp16=False)

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from rlcausality import chat_format, sft
-from rlcausality.generation import render_prompts
-from rlcausality.settings import Model
+from rlcausality.data import chat_format
+from rlcausality.evaluation.generation import render_prompts
+from rlcausality.settings.blocks import Model
+from rlcausality.training import sft
 
 # DeepSeek-R1-Distill's chat template (its tool-call branches left out): an assistant turn is
 # rendered without the reasoning before </think>, and the generation prompt opens <think>.

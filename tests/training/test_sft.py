@@ -12,10 +12,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from rlcausality import lora, sft, training
 from rlcausality.io import read_jsonl
 from rlcausality.models.families import LLAMA_STYLE_TARGETS, PHI3_TARGETS
 from rlcausality.task import parse_answer
+from rlcausality.training import lora, sft
+from rlcausality.training import stage as training
 
 PHI3_TEMPLATE = (
     "{% for message in messages %}"
@@ -280,9 +281,9 @@ def test_configured_models_give_valid_trainer_configs(tmp_path: Path) -> None:
     """Every model of config.yaml: its sft/grpo settings build SFTConfig / GRPOConfig."""
     import yaml
 
-    from rlcausality import config as cfg
-    from rlcausality import grpo
-    from rlcausality.validation import validate_config
+    from rlcausality.settings import config as cfg
+    from rlcausality.settings.validation import validate_config
+    from rlcausality.training import grpo
 
     config_file = Path(__file__).resolve().parents[2] / "config.yaml"
     config = validate_config(yaml.safe_load(config_file.read_text()))

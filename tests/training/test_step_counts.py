@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rlcausality import budget, grpo, sft
-from rlcausality.config import load_settings
 from rlcausality.io import read_jsonl, write_jsonl
+from rlcausality.settings.config import load_settings
+from rlcausality.training import budget, grpo, sft
 
 
 def _rows(path: Path) -> list[dict]:

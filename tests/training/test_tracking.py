@@ -1,4 +1,4 @@
-"""How a training run is watched (rlcausality.tracking), on real training steps of the tiny
+"""How a training run is watched (rlcausality.training.tracking), on real training steps of the tiny
 model: TensorBoard curves read back with TensorBoard's own reader, a resumed run's curve
 continuing, GRPO's logged completions kept with the stage, and a backend that cannot run."""
 
@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from rlcausality import grpo, sft, tracking
 from rlcausality.reporting.examples import completion_blocks, load_completions
+from rlcausality.training import grpo, sft, tracking
 
 
 def scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rlcausality.config import base_model_settings
-from rlcausality.validation import validate_config
+from rlcausality.settings.config import base_model_settings
+from rlcausality.settings.validation import validate_config
 
 from .helpers import REPO, copy_workflow, dry_run, run_snakemake
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rlcausality.config import resolve_model
-from rlcausality.validation import validate_config
+from rlcausality.settings.config import resolve_model
+from rlcausality.settings.validation import validate_config
 
 from .helpers import copy_workflow, dry_run, job_counts, run_snakemake
 
@@ -151,7 +151,8 @@ def test_slurm_dry_run_requests_the_configured_resources(workflow: Path) -> None
         assert "tasks" not in resources, job
     # multi-GPU jobs launch one torchrun process group over their GPUs
     phi_sft = resolve_model(config, "phi-3.5-mini")["resources"]["sft"]["gpus"]
-    assert f"torchrun --standalone --nproc_per_node={phi_sft} -m rlcausality.sft" in proc.stdout
+    launcher = f"torchrun --standalone --nproc_per_node={phi_sft} -m rlcausality.training.sft"
+    assert launcher in proc.stdout
 
 
 def test_dry_run_prints_every_training_jobs_launcher_and_steps(workflow: Path) -> None:
@@ -182,7 +183,7 @@ def test_dry_run_prints_every_training_jobs_launcher_and_steps(workflow: Path) -
     target = "results/models/qwen2.5-1.5b/sft/manifest.json"
     files = ("--configfile", "config.yaml", "zero2.yaml")
     proc = run_snakemake(workflow, "-n", "-p", *files, "--config", REAL, "--", target)
-    assert "torchrun --standalone --nproc_per_node=1 -m rlcausality.sft" in proc.stdout
+    assert "torchrun --standalone --nproc_per_node=1 -m rlcausality.training.sft" in proc.stdout
     assert "TRAIN sft qwen2.5-1.5b: torchrun, 1 GPU, DeepSpeed zero2" in proc.stderr
 
 

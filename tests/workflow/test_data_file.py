@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rlcausality.corr2cause.generate import generate_corpus
+from rlcausality.data.corr2cause.generate import generate_corpus
 
 from .helpers import copy_workflow, dry_run, run_snakemake
 

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 import yaml
 
-from rlcausality.config import load_settings
-from rlcausality.corr2cause.generate import generate_corpus
+from rlcausality.data.corr2cause.generate import generate_corpus
 from rlcausality.io import write_jsonl
 from rlcausality.models import hub, loading, tiny
+from rlcausality.settings.config import load_settings
 
 from .helpers import REPO, copy_workflow, dry_run, hub_cache, run_snakemake
 
@@ -216,7 +216,7 @@ def test_every_job_of_a_hub_model_records_the_commit(tinyhub: Path) -> None:
     stats = json.loads((tinyhub / "results/data/tinyhub/sft/test.stats.json").read_text())
     assert stats["rows_out"] > 0
     log = "".join(p.read_text() for p in (tinyhub / ".snakemake/log").glob("*.log"))
-    assert "HF_HUB_OFFLINE=1 HF_HUB_CACHE=results/hub python -m rlcausality.sft" in log
+    assert "HF_HUB_OFFLINE=1 HF_HUB_CACHE=results/hub python -m rlcausality.training.sft" in log
 
 
 def test_main_moving_on_the_hub_changes_nothing(tinyhub: Path, tiny_dir: Path) -> None:

@@ -38,8 +38,8 @@ def test_hostile_model_ids_execute_nothing(tmp_path: Path) -> None:
 
 
 def test_trust_remote_code_is_off_unless_set() -> None:
-    from rlcausality.config import resolve_model
-    from rlcausality.validation import validate_config
+    from rlcausality.settings.config import resolve_model
+    from rlcausality.settings.validation import validate_config
 
     config = yaml.safe_load((Path(__file__).resolve().parents[2] / "config.yaml").read_text())
     validate_config(config)

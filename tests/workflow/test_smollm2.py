@@ -33,8 +33,8 @@ def _settings(base: Path) -> dict[str, Any]:
     """The resolved settings of config.yaml's smollm2-135m entry, with a short SFT for a test."""
     import yaml
 
-    from rlcausality import config as rlconfig
-    from rlcausality import validation as rlvalidation
+    from rlcausality.settings import config as rlconfig
+    from rlcausality.settings import validation as rlvalidation
 
     config = yaml.safe_load((REPO / "config.yaml").read_text("utf-8"))
     config["models"]["smollm2-135m"]["sft"] = rlconfig.deep_merge(
@@ -59,7 +59,7 @@ def _settings(base: Path) -> dict[str, Any]:
 
 def _rows() -> list[dict[str, Any]]:
     """8 short Corr2Cause items (N = 2..3) from the exact generator: all 3 Yes items, 5 No."""
-    from rlcausality.corr2cause.generate import generate_corpus
+    from rlcausality.data.corr2cause.generate import generate_corpus
 
     corpus = generate_corpus({"num_variables": [2, 3], "robustness": False})
     rows = [row for split in sorted(corpus) for row in corpus[split]]
@@ -71,10 +71,11 @@ def _rows() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from rlcausality import chat_format, sft, tracking
-    from rlcausality.config import load_settings
+    from rlcausality.data import chat_format
     from rlcausality.io import write_jsonl
     from rlcausality.models.gguf import convert
+    from rlcausality.settings.config import load_settings
+    from rlcausality.training import sft, tracking
 
     root = tmp_path_factory.mktemp("smollm2")
     base = root / "base"
@@ -116,8 +117,8 @@ def test_tensorboard_shows_the_sft_loss(trained: dict[str, Any]) -> None:
 
 
 def test_sft_lowers_the_loss_and_answers_parse(trained: dict[str, Any]) -> None:
-    from rlcausality.evaluate import run_generation
-    from rlcausality.generation import GenerationSettings
+    from rlcausality.evaluation.evaluate import run_generation
+    from rlcausality.evaluation.generation import GenerationSettings
     from rlcausality.task import parse_answer
 
     manifest = trained["manifest"]

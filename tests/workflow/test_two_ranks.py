@@ -20,8 +20,8 @@ import pytest
 import yaml
 from process_tree import kill_tree
 
-from rlcausality import config as rlconfig
-from rlcausality import validation as rlvalidation
+from rlcausality.settings import config as rlconfig
+from rlcausality.settings import validation as rlvalidation
 
 from .helpers import SNAKEMAKE, complete_checkpoints, copy_workflow, run_snakemake
 
@@ -140,7 +140,7 @@ def deepspeed_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_deepspeed_zero3_sft_with_merge_and_zero3_grpo(deepspeed_workdir: Path) -> None:
     workdir = deepspeed_workdir
     output = _build(workdir, "results/models/tiny/grpo/manifest.json", DEEPSPEED_ENV)
-    assert "torchrun --standalone --nproc_per_node=2 -m rlcausality.sft" in output
+    assert "torchrun --standalone --nproc_per_node=2 -m rlcausality.training.sft" in output
     sft = _manifest(workdir, "sft")
     assert sft["deepspeed"] == "zero3" and sft["world_size"] == 2
     # the merge reloads the base unsharded (the HF DeepSpeed config unset first)
@@ -179,7 +179,7 @@ def test_deepspeed_without_a_launcher_names_the_fix(
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR"):
         env.pop(name, None)
     proc = subprocess.run(
-        [sys.executable, "-m", "rlcausality.sft", "--settings", json.dumps(settings),
+        [sys.executable, "-m", "rlcausality.training.sft", "--settings", json.dumps(settings),
          "--train", "results/data/tiny/sft/train.jsonl", "--output-dir", str(tmp_path),
          "--manifest", str(tmp_path / "manifest.json")],
         cwd=workdir, env=env, capture_output=True, text=True, timeout=300,

@@ -6,7 +6,7 @@ terminals). ``ProgressLog`` prints one line at a steady interval (and at the end
     progress grpo: step 120/2000 (6.0%) 4.52 s/step, elapsed 9m02s, ETA 2h21m40s
 
 GRPO's log entries add a ``signal`` line: the share of groups with zero reward variance and
-the rewards (``signal_line``). Training reports through ``rlcausality.training``'s callback,
+the rewards (``signal_line``). Training reports through ``rlcausality.training.stage``'s callback,
 evaluation through the generation loop; both use this one class.
 """
 

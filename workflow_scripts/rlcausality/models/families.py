@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rlcausality.settings import Lora
+from rlcausality.settings.blocks import Lora
 from rlcausality.task import SYSTEM_PROMPT
 
 LLAMA_STYLE_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")

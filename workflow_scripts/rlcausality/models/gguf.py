@@ -31,9 +31,9 @@ from typing import Any
 
 import torch
 
-from rlcausality import cli
 from rlcausality.io import atomic_directory, sha256_file, write_json
 from rlcausality.provenance import provenance
+from rlcausality.settings import cli
 from rlcausality.task import SYSTEM_PROMPT, USER_SFT
 
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}

@@ -23,9 +23,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rlcausality import cli
 from rlcausality.io import read_json, write_json
 from rlcausality.provenance import provenance
+from rlcausality.settings import cli
 
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin")
 

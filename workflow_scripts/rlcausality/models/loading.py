@@ -1,7 +1,7 @@
 """Loading models and tokenizers the same way in every stage.
 
-``model`` is the ``model`` block of a job's typed settings (``rlcausality.settings.Model``): it
-gives the path or hub id, revision, quantization, dtype and trust_remote_code. Remote code is
+``model`` is the ``model`` block of a job's typed settings (``rlcausality.settings.blocks.Model``):
+it gives the path or hub id, revision, quantization, dtype and trust_remote_code. Remote code is
 never trusted unless the model's config sets ``trust_remote_code: true``.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from rlcausality.launch import cuda_capability
-from rlcausality.settings import Model
+from rlcausality.settings.blocks import Model
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rlcausality import cli, task
+from rlcausality import task
 from rlcausality.io import atomic_directory, read_jsonl, sha256_file, write_json
 from rlcausality.provenance import provenance
+from rlcausality.settings import cli
 
 IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"

@@ -6,7 +6,8 @@ Pure arithmetic on the resolved settings, the model's architecture (``plan.arch`
 table (``gpus.yaml``), so it runs at parse time: every dry-run prints one ``TRAIN`` line per
 training job, one ``PLAN:`` line per job that does not fit and a summary; ``plan: {strict:
 true}`` makes a job that does not fit a parse error. ``snakemake results/plan.md`` writes the
-table (``plan.render``). Step counts are ``rlcausality.budget``'s, the trainers' arithmetic.
+table (``plan.render``). Step counts are ``rlcausality.training.budget``'s, the trainers'
+arithmetic.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from typing import Any
 
 import yaml
 
-from rlcausality import budget, launch
-from rlcausality.config import resolved_settings
+from rlcausality import launch
 from rlcausality.plan import arch as archs
 from rlcausality.plan import memory as mem
 from rlcausality.plan import stages, timing
 from rlcausality.plan.timing import Gpu
-from rlcausality.settings import Resource, Settings
+from rlcausality.settings.blocks import Resource, Settings
+from rlcausality.settings.config import resolved_settings
+from rlcausality.training import budget
 
 GPU_RULES = ("sft", "grpo", "evaluate")
 

@@ -10,9 +10,9 @@ import argparse
 import sys
 
 from rlcausality import plan
-from rlcausality.config import ConfigError, read_config_files
 from rlcausality.plan import render
-from rlcausality.validation import validate_config
+from rlcausality.settings.config import ConfigError, read_config_files
+from rlcausality.settings.validation import validate_config
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,7 @@ import yaml
 from rlcausality.models import hub
 from rlcausality.models.sources import BUILT_SOURCES
 from rlcausality.models.tiny import DEFAULT_DIMS
-from rlcausality.settings import Model
+from rlcausality.settings.blocks import Model
 
 # Phi-3 fuses q/k/v and gate/up into one Linear each; the others keep them apart.
 FUSED_FAMILIES = ("phi3",)

@@ -13,14 +13,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from rlcausality import budget, launch
+from rlcausality import launch
 from rlcausality.models.families import get_family, lora_targets
 from rlcausality.plan import memory as mem
 from rlcausality.plan import timing
 from rlcausality.plan.arch import Arch
 from rlcausality.plan.timing import Gpu
-from rlcausality.settings import Settings
+from rlcausality.settings.blocks import Settings
 from rlcausality.stages import train_format
+from rlcausality.training import budget
 
 TRL_VLLM_FRACTION = 0.3  # GRPOConfig.vllm_gpu_memory_utilization's default (colocate)
 VLLM_FRACTION = 0.9  # vLLM's own gpu_memory_utilization default (evaluation)

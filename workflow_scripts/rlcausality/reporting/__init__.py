@@ -1,4 +1,4 @@
-"""Building blocks of the reports that ``python -m rlcausality.report`` writes.
+"""Building blocks of the reports that ``python -m rlcausality.reporting.report`` writes.
 
 A report is built as a list of blocks (headings, paragraphs, tables, images) rendered twice: to
 self-contained HTML (inline CSS, every image embedded as a base64 PNG) and to Markdown (images

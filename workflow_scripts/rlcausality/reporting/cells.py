@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rlcausality.corr2cause.graphs import RELATIONS
+from rlcausality.data.corr2cause.graphs import RELATIONS
 from rlcausality.io import read_json, read_jsonl
 from rlcausality.stages import ROBUSTNESS_VARIANTS, STAGES
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from rlcausality.evaluation.uncertainty import RESAMPLES
 from rlcausality.reporting.cells import PRIMARY_TEST_SET, Key, ordered_keys
 from rlcausality.reporting.examples import answer_blocks, completion_blocks
 from rlcausality.reporting.paired import paired_blocks
@@ -33,7 +34,6 @@ from rlcausality.reporting.tables import (
 )
 from rlcausality.reporting.tidy import metrics_frame
 from rlcausality.task import answer_style
-from rlcausality.uncertainty import RESAMPLES
 
 DEFINITIONS = (
     "F1, precision and recall are of the valid class (label 1); a ratio 0/0 is reported as 0. "

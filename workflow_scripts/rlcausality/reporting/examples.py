@@ -1,8 +1,8 @@
 """What was rewarded and what was answered, to read beside the numbers.
 
 * ``completion_blocks``: GRPO's logged completions (TRL's ``completions_NNNNN.parquet``, kept in
-  the stage's ``completions/`` folder by ``rlcausality.tracking``), the logged steps cut into a
-  few ranges; per range the completions with the highest and the lowest advantage, each with
+  the stage's ``completions/`` folder by ``rlcausality.training.tracking``), the logged steps cut
+  into a few ranges; per range the completions with the highest and the lowest advantage, each with
   every reward.
 * ``answer_blocks``: per relation, a few items the model got right and a few it got wrong, with
   the oracle's trace beside the model's completion where the prompt asks for reasoning. Items

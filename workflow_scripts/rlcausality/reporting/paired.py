@@ -3,8 +3,8 @@ the best baseline of its test set.
 
 The stage before: SFT is compared with the base model; GRPO with SFT, or with the base model
 when the model has no SFT stage. The best baseline is the one of
-``rlcausality.baselines.COMPETITORS`` (always invalid, always valid, relation prior) with the
-highest F1 on the test set: the exact symbolic reasoner is an oracle, not a competitor, and
+``rlcausality.evaluation.baselines.COMPETITORS`` (always invalid, always valid, relation prior) with
+the highest F1 on the test set: the exact symbolic reasoner is an oracle, not a competitor, and
 random guessing has expected metrics only (and never a higher F1 than always valid).
 """
 
@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rlcausality.baselines import best_competitor
+from rlcausality.evaluation.baselines import best_competitor
+from rlcausality.evaluation.uncertainty import RESAMPLES, paired_comparison
 from rlcausality.reporting.cells import BASELINE_LABELS, STAGE_ORDER, Key, ordered_keys
 from rlcausality.reporting.render import Block, Estimate, Table, Text
-from rlcausality.uncertainty import RESAMPLES, paired_comparison
 
 Predictions = Sequence[Mapping[str, Any]]
 HEADERS = [

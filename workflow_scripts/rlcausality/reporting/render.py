@@ -14,7 +14,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-TEMPLATES = files("rlcausality") / "templates"  # package data of rlcausality, not of reporting
+TEMPLATES = files("rlcausality.reporting") / "templates"
 
 
 @dataclass

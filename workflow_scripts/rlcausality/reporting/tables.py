@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rlcausality.evaluation.uncertainty import CI_METRICS
 from rlcausality.reporting.cells import (
     BASELINE_LABELS,
     PRIMARY_TEST_SET,
@@ -15,7 +16,6 @@ from rlcausality.reporting.cells import (
 )
 from rlcausality.reporting.render import Estimate, Table
 from rlcausality.reporting.tidy import BASELINE, cell_metrics
-from rlcausality.uncertainty import CI_METRICS
 
 METRIC_COLUMNS = (
     ("n", "n"),

@@ -1,8 +1,8 @@
 """Every number of the summary as one tidy table: ``results/reports/metrics.tsv``.
 
 One row per model, stage, test set and metric, with its value, its 95% interval (``ci_low``,
-``ci_high``, the class bootstrap of ``rlcausality.uncertainty``) where it has one, ``n`` (items
-scored) and ``classes`` (equivalence classes resampled). Baselines are rows of the model
+``ci_high``, the class bootstrap of ``rlcausality.evaluation.uncertainty``) where it has one, ``n``
+(items scored) and ``classes`` (equivalence classes resampled). Baselines are rows of the model
 ``baseline`` whose stage is the baseline's name. A researcher loads it all with
 
     pandas.read_csv("results/reports/metrics.tsv", sep="\\t")

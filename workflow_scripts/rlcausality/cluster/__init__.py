@@ -1,0 +1,1 @@
+"""What a GPU job sees and which GPU type it asks SLURM for."""

@@ -1,5 +1,0 @@
-"""Corr2Cause: generate, load and audit the causal-inference-from-correlations task."""
-
-from rlcausality.corr2cause.graphs import RELATIONS
-
-__all__ = ["RELATIONS"]

@@ -1,0 +1,1 @@
+"""The corpus (generated, loaded, audited), its formatting into prompts and samples."""

@@ -1,0 +1,1 @@
+"""Generation, metrics, uncertainty, baselines and partial predictions."""

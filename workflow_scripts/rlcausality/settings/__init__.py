@@ -1,0 +1,1 @@
+"""The declarations of every setting: their type, recipe value, constraints."""

@@ -1,0 +1,1 @@
+"""SFT and GRPO: LoRA, rewards, launchers, step budgets, checkpoints, manifests."""
