@@ -143,8 +143,8 @@ def test_real_models_dry_run_downloads_first_and_needs_no_network(tmp_path: Path
     for rule, wildcards, inputs in model_jobs:
         model = re.search(r"model=([^,]+)", wildcards).group(1)
         assert f"results/models/{model}/hub/manifest.json" in inputs, (rule, wildcards)
-    commands = re.findall(r"^Shell command: (.*rlcausality\.(?:formatting|sft|grpo|evaluate) .*)$",
-                          proc.stdout, re.MULTILINE)  # fmt: skip
+    entry = r"rlcausality\.\w+\.(?:formatting|sft|grpo|evaluate)"
+    commands = re.findall(rf"^Shell command: (.*{entry} .*)$", proc.stdout, re.MULTILINE)
     assert len(commands) == len(model_jobs)
     for command in commands:
         assert command.startswith("HF_HUB_OFFLINE=1 HF_HUB_CACHE=results/hub "), command[:200]

@@ -1,7 +1,7 @@
 """Two ranks under torchrun on the CPU, started by the workflow's own rules.
 
 The embedded model asks for two "GPUs" for SFT and GRPO, so the rules launch
-``torchrun --standalone --nproc_per_node=2 -m rlcausality.{sft,grpo}``, exactly as on a
+``torchrun --standalone --nproc_per_node=2 -m rlcausality.training.{sft,grpo}``, exactly as on a
 cluster; without CUDA the ranks train as a gloo process group. The DeepSpeed tests add the
 test-only device detection in ``deepspeed_cpu/`` (DeepSpeed's CPU accelerator, gloo), which
 changes what the processes believe about their device and nothing in the code under test.
@@ -74,7 +74,7 @@ def test_sft_and_grpo_train_as_two_ranks(tmp_path: Path) -> None:
     workdir = _workdir(tmp_path)
     output = _build(workdir, "results/models/tiny/grpo/manifest.json")
     for stage in ("sft", "grpo"):
-        assert f"torchrun --standalone --nproc_per_node=2 -m rlcausality.{stage}" in output
+        assert f"torchrun --standalone --nproc_per_node=2 -m rlcausality.training.{stage}" in output
         manifest = _manifest(workdir, stage)
         assert manifest["world_size"] == 2
         assert manifest["global_step"] == manifest["max_steps"]
