@@ -19,9 +19,11 @@ argument the settings do not have) and times TRL's own methods:
 For each phase it prints the median seconds over the steps after the first (allocation and the
 first generation's set-up), its share of the step, and the largest resident set size (RSS,
 sampled every 10 ms) seen in it, with the RSS at the phase's start. ``saved for backward`` is the
-size of the tensors autograd keeps from the loss's forward for the backward (storages counted
-once, the model's weights left out). Run from a workflow directory whose GRPO inputs exist (the
-demo's DAG up to SFT and the GRPO train rows)::
+size of the tensors autograd keeps from one forward of the loss for its backward (the largest
+micro-batch of a step; storages counted once, the model's weights left out), also grouped by
+their last dimension (576: SmolLM2's hidden size, 1536: its MLP width, 64: a head, ...). Run
+from a workflow directory whose GRPO inputs exist (the demo's DAG up to SFT and the GRPO train
+rows)::
 
     OMP_NUM_THREADS=1 python benchmarks/grpo_step.py --model smollm2-135m \
         --configfile config.yaml profiles/demo/demo.yaml --steps 6 --threads 1
@@ -117,7 +119,8 @@ class StepRecord:
     seconds: dict[str, float] = dataclasses.field(default_factory=dict)
     rss_start: dict[str, int] = dataclasses.field(default_factory=dict)
     rss_peak: dict[str, int] = dataclasses.field(default_factory=dict)
-    saved_bytes: int = 0
+    saved_bytes: int = 0  # the largest loss forward's (one micro-batch's)
+    saved_by_width: dict[int, int] = dataclasses.field(default_factory=dict)  # last dim -> bytes
 
     def add(self, phase: str, seconds: float, start: int, peak: int) -> None:
         self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
@@ -176,17 +179,24 @@ class Recorder:
         import torch
 
         weights = self.weights()
-        seen: dict[int, int] = {}
+        seen: dict[int, tuple[int, int]] = {}  # storage -> (bytes, last dimension)
 
         def pack(tensor: Any) -> Any:
             storage = tensor.untyped_storage()
             if storage.data_ptr() not in weights:
-                seen[storage.data_ptr()] = storage.nbytes()
+                width = int(tensor.shape[-1]) if tensor.dim() else 0
+                seen[storage.data_ptr()] = (storage.nbytes(), width)
             return tensor
 
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
             yield
-        self.current.saved_bytes += sum(seen.values())
+        saved = sum(size for size, _ in seen.values())
+        if saved > self.current.saved_bytes:  # the largest forward (micro-batch) of the step
+            self.current.saved_bytes = saved
+            self.current.saved_by_width = {}
+            for size, width in seen.values():
+                by_width = self.current.saved_by_width
+                by_width[width] = by_width.get(width, 0) + size
 
     def callback(self) -> Any:
         from transformers import TrainerCallback
@@ -261,6 +271,15 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def saved_by_width(step: StepRecord, shown: int = 6) -> dict[str, float]:
+    """The largest groups of saved tensors by their last dimension (hidden size, MLP width,
+    vocabulary, sequence length, ...), GiB; the rest summed."""
+    ordered = sorted(step.saved_by_width.items(), key=lambda item: -item[1])
+    out = {str(width): round(size / GIB, 2) for width, size in ordered[:shown]}
+    out["rest"] = round(sum(size for _, size in ordered[shown:]) / GIB, 2)
+    return out
+
+
 def report(steps: list[StepRecord], history: list[dict[str, Any]]) -> dict[str, Any]:
     """The per-phase medians (steps after the first), shares, RSS figures, and completions."""
     kept = steps[1:] or steps
@@ -291,6 +310,7 @@ def report(steps: list[StepRecord], history: list[dict[str, Any]]) -> dict[str, 
             for phase in REPORTED
         },
         "saved_for_backward_gib": round(max(s.saved_bytes for s in steps) / GIB, 2),
+        "saved_by_last_dimension_gib": saved_by_width(max(steps, key=lambda s: s.saved_bytes)),
         "rss_before_first_step_gib": round(
             steps[0].rss_start.get("optimizer step", 0) / GIB if steps else 0.0, 2
         ),
@@ -314,6 +334,7 @@ def print_report(result: dict[str, Any]) -> None:
             f" {row['rss_peak_gib']:7.2f} G"
         )
     print(f"  saved for backward (largest step): {result['saved_for_backward_gib']:.2f} GiB")
+    print(f"  saved for backward by last dimension, GiB: {result['saved_by_last_dimension_gib']}")
     print(f"  RSS before the first step: {result['rss_before_first_step_gib']:.2f} GiB")
     print(f"  RSS after each step, GiB: {result['rss_after_step_gib']}")
     print(f"  peak RSS of the process: {result['peak_rss_gib']:.2f} GiB")
