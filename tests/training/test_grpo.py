@@ -132,3 +132,48 @@ def test_r1_family_rewards_completions_that_start_inside_think(
     # Without think_opened (Qwen2.5 / Phi-3) the completion must open <think> itself.
     _, strict = get_reward_functions(["correctness", "format"], False)
     assert strict([None] * 3, completions) == [0.0, 1.0, 0.0]
+
+
+def completion_length(completions: list, **kwargs: Any) -> list[float]:
+    """A reward that differs between the completions of a group (the tiny model's are random)."""
+    return [float(len(str(completion))) for completion in completions]
+
+
+def test_accumulated_micro_batches_train_what_one_batch_trains(
+    tiny_model: dict, make_settings, formatted: dict[str, Path], tmp_path: Path, monkeypatch
+) -> None:
+    """A generation batch of 8 (2 prompts x 4 completions) trained as one batch of 8, or as two
+    micro-batches of 4 with gradient accumulation: the same rollouts, rewards and losses (DAPO
+    divides by the generation batch's completion tokens either way) and the same adapter, to
+    float rounding. The demo takes two of 4: the loss's forward keeps half the activations for
+    the backward (docs/demo.md, "GRPO step on the CPU")."""
+    from safetensors.torch import load_file
+
+    monkeypatch.setattr(grpo, "get_reward_functions", lambda *a: [completion_length])
+    runs = {}
+    for batch, accumulation in ((8, 1), (4, 2)):
+        settings = make_settings(
+            tiny_model, "grpo", init="base", max_steps=2, save_steps=2,
+            per_device_train_batch_size=batch, gradient_accumulation_steps=accumulation,
+            rewards=["correctness"], reward_weights=[1.0],
+        )  # fmt: skip
+        out = tmp_path / f"batch{batch}"
+        manifest = run_grpo(settings, formatted["train.grpo"], out)
+        assert manifest["generation_batch_size"] == 8
+        weights = load_file(str(Path(manifest["adapter_path"]) / "adapter_model.safetensors"))
+        runs[batch] = (reward_entries(manifest), weights)
+    (one, one_weights), (two, two_weights) = runs[8], runs[4]
+    assert len(one) == len(two) == 2
+    for a, b in zip(one, two, strict=True):
+        assert a["reward_std"] > 0  # the groups carry an advantage, so the update is not zero
+        for key in ("reward", "reward_std", "completions/mean_length"):
+            assert a[key] == pytest.approx(b[key], rel=1e-6), key
+        for key in ("loss", "grad_norm"):  # a loss scaled by the accumulation would differ
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+    assert one_weights.keys() == two_weights.keys() and one_weights
+    moved = 0
+    for name, weight in one_weights.items():
+        assert weight.shape == two_weights[name].shape
+        assert (weight - two_weights[name]).abs().max() <= 1e-5, name
+        moved += int(name.endswith("lora_B.weight") and bool(weight.abs().max() > 0))
+    assert moved  # lora_B starts at zero: the steps trained it
