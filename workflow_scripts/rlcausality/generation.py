@@ -396,6 +396,9 @@ def _vllm_engine(
         max_model_len=longest_prompt + settings.max_new_tokens,
         # Sampling defaults from our settings alone, not the hub's generation_config.
         generation_config="vllm",
+        # A prefix that prompts share (an equivalence class's premise) is computed once; vLLM's
+        # V1 engine does this by default, this says so.
+        enable_prefix_caching=True,
         **options,
     )
 
