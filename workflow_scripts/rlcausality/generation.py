@@ -263,7 +263,7 @@ def can_share_prefixes(model: Any, config: Any, encoded: Sequence[Sequence[int]]
         return False
     if any(len(ids) < 2 for ids in encoded):
         return False
-    return prefix_cache.shares_prefixes(prefix_cache.DynamicCache(config=model.config))
+    return prefix_cache.shares_prefixes(model.config)
 
 
 def _generate_batches(

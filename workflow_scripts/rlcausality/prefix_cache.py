@@ -20,7 +20,8 @@ sum, so every real token has the position it has in its whole prompt (prefix ``0
 from ``P``). ``generate`` gets the full input ids and the mask; it runs only the uncached part.
 
 Only models whose cache is plain full attention (every layer a ``DynamicLayer``) share
-prefixes (``shares_prefixes``): a sliding window would count the padding in its window.
+prefixes (``shares_prefixes``): a sliding window would count the padding in its window, and a
+linear-attention state has no positions to pad.
 """
 
 from __future__ import annotations
@@ -107,9 +108,9 @@ def group_order(encoded: Sequence[Sequence[int]], groups: Sequence[PrefixGroup])
     return [i for g in ranked for i in sorted(g.members, key=lambda i: -len(encoded[i]))]
 
 
-def shares_prefixes(cache: Any) -> bool:
-    """True when every layer of ``cache`` (a model's ``DynamicCache``) is plain full attention."""
-    layers = getattr(cache, "layers", None)
+def shares_prefixes(model_config: Any) -> bool:
+    """True when every layer of the model's ``DynamicCache`` is plain full attention."""
+    layers = DynamicCache(config=model_config).layers
     return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
 
 
