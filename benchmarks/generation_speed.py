@@ -1,12 +1,14 @@
 """Seconds per item of the evaluation's generation, by batch size, new tokens, dtype and cache.
 
 Generation goes through ``rlcausality.evaluation.generation.generate_transformers`` exactly as the
-evaluate job runs it (chat template, length-sorted batches, left padding, greedy), on the first or
-last ``--rows`` prompts of a formatted test split; ``--new-tokens 1`` times the prefill alone.
-Generation stops at the end-of-turn token as in evaluation (the base model rarely stops within
-65 tokens, so its figures are of fixed-length completions). ``--caches static`` swaps in
-transformers' static KV cache. Run from a workflow directory where the model and the formatted
-data exist (e.g. after the demo)::
+evaluate job runs it (chat template, batches that read each shared prefix from its cache, greedy),
+on the first or last ``--rows`` prompts of a formatted test split; ``--new-tokens 1`` times the
+prefill alone. Generation stops at the end-of-turn token as in evaluation (the base model rarely
+stops within 65 tokens, so its figures are of fixed-length completions). ``--caches static`` swaps
+in transformers' static KV cache, with which every prompt is computed whole, in length-sorted
+batches with left padding (the shared prefix against whole prompts:
+``benchmarks/prefix_cache.py``). Run from a workflow directory where the model and the
+formatted data exist (e.g. after the demo)::
 
     OMP_NUM_THREADS=2 python benchmarks/generation_speed.py \
         --model results/models/smollm2-135m/base \

@@ -48,8 +48,8 @@ from rlcausality.io import DataError, read_json, read_jsonl, sha256_file, write_
 from rlcausality.models import loading
 from rlcausality.progress import ProgressLog
 from rlcausality.provenance import provenance
-from rlcausality.settings import cli
-from rlcausality.settings.blocks import Model, Settings
+from rlcausality.settings.blocks import cli
+from rlcausality.settings.blocks.blocks import Model, Settings
 from rlcausality.stages import STAGES
 from rlcausality.task import answer_style, hypothesis_of, parse_answer
 
@@ -104,13 +104,16 @@ def run_generation(
     conversations: Sequence[Any],
     gen: Any,
     dtype: str = "auto",
+    done: Sequence[int] = (),
     **chunking: Any,
 ) -> Any:
     """Load the stage's model and tokenizer and generate one completion per conversation.
 
-    ``dtype`` is ``evaluate.dtype`` (``loading.inference_precision``). ``chunking``
-    (``chunk_size``, ``on_chunk``, ``progress``) goes to the backend's generate. With no
-    conversations, transformers loads no model (the parameters are still reported).
+    ``dtype`` is ``evaluate.dtype`` (``loading.inference_precision``). ``done``: indices of
+    conversations predicted before (a resumed run): they keep their place in the batches and
+    are not generated again. ``chunking`` (``chunk_size``, ``on_chunk``, ``progress``) goes to
+    the backend's generate. With nothing left to generate, transformers loads no model (the
+    parameters are still reported).
     """
     import torch
 
@@ -120,9 +123,10 @@ def run_generation(
     if generation.vllm_usable(gen):
         trust = bool(model_settings.trust_remote_code)
         return generation.generate_vllm(
-            parts.weights, tokenizer, prompts, gen, parts.adapter, trust, dtype, **chunking
-        )
-    if not prompts:
+            parts.weights, tokenizer, prompts, gen, parts.adapter, trust, dtype, done=done,
+            **chunking,
+        )  # fmt: skip
+    if len(set(done)) >= len(prompts):
         return generation.no_generations(tokenizer, gen)
     precision = loading.inference_precision(model_settings, dtype)
     model = loading.load_trained(
@@ -130,7 +134,7 @@ def run_generation(
     )
     if torch.cuda.is_available() and model.device.type == "cpu":
         model = model.to("cuda")
-    return generation.generate_transformers(model, tokenizer, prompts, gen, **chunking)
+    return generation.generate_transformers(model, tokenizer, prompts, gen, done=done, **chunking)
 
 
 def manifest_summary(path: str | None, manifest: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -248,21 +252,22 @@ def predict(
     resumed = len(done)
     predictions = list(done)
     done_ids = {record["id"] for record in done}
-    todo = [row for row in rows if row["id"] not in done_ids]
+    done_at = [index for index, row in enumerate(rows) if row["id"] in done_ids]
     style = answer_style(settings.evaluate.prompt.of(job.stage))
     interval = float(settings.evaluate.progress_interval_s)
     progress = ProgressLog("evaluate", len(rows), "item", interval, start=resumed)
 
     def save(indices: list[int], part: Any) -> None:
-        chunk = [todo[i] for i in indices]
+        chunk = [rows[i] for i in indices]
         records = prediction_rows(chunk, part.texts, part.token_counts, style, part.truncated)
         partial.append(records)
         predictions.extend(records)
 
     gen = generation_settings(settings, job.stage, job.seed)
-    conversations = [row["prompt"] for row in todo]
+    # every row, the resumed ones too: the batches are those of an uninterrupted run
+    conversations = [row["prompt"] for row in rows]
     output = run_generation(
-        settings.model, manifest, conversations, gen, settings.evaluate.dtype,
+        settings.model, manifest, conversations, gen, settings.evaluate.dtype, done_at,
         chunk_size=chunk_size(settings), on_chunk=save, progress=progress,
     )  # fmt: skip
     progress.close()

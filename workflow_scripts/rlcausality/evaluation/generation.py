@@ -1,11 +1,16 @@
 """Batched generation with the model's own chat template.
 
 Prompts are rendered with ``apply_chat_template(..., add_generation_prompt=True)``. With
-transformers they are sorted by length once (longest first, so little padding is wasted; ties in
-the order given) and generated in batches of consecutive prompts of that order, with left
-padding; a chunk (``chunk_size`` prompts, rounded up to whole batches) is what a caller saves
-at a time. The batches, hence every completion, are the same whatever the chunk size: it decides
-only how often results are saved (an operational key). Results come back in the original
+transformers, a prefix that prompts share (the premise of an equivalence class's items) is
+computed once and its KV cache read by every prompt of the group
+(``rlcausality.evaluation.prefix_cache``): the prompts are ordered once, each group's together, and
+generated in batches of consecutive prompts of that order; a batch's rows are padded on the left of
+their prefix and of their own tokens. A model whose cache cannot be shared that way (a sliding
+window, a static cache) gets the prompts sorted by length (longest first, ties in the order given),
+each computed whole with left padding. A chunk (``chunk_size`` prompts, rounded up to whole batches)
+is what a caller saves at a time. The order and the batches, hence every completion, are the same
+whatever the chunk size (it decides only how often results are saved: an operational key) and
+in a resumed run (the prompts done before keep their place). Results come back in the original
 order. Greedy decoding when ``temperature == 0``, otherwise sampling with ``temperature`` and
 ``top_p``.
 
@@ -25,12 +30,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rlcausality import launch
+from rlcausality.evaluation import prefix_cache
 from rlcausality.progress import ProgressLog
 
 Conversation = Sequence[dict[str, str]]
@@ -182,44 +188,120 @@ def length_order(encoded: Sequence[Sequence[int]]) -> list[int]:
     return sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
 
 
-def chunks_of_batches(
-    order: Sequence[int], chunk_size: int | None, batch_size: int
+def batches_of(
+    order: Sequence[int], batch_size: int, done: Collection[int] = ()
 ) -> list[list[int]]:
-    """``order`` cut into chunks of whole batches: ``chunk_size`` rounded up to a multiple of
-    ``batch_size`` (all of ``order`` when None), so every chunk starts a batch."""
-    if not order:
+    """``order`` cut into batches of ``batch_size`` consecutive prompts, less the ``done`` ones
+    (a batch left empty is dropped): the batches of a resumed run are those of a whole one."""
+    skip = set(done)
+    cut = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    kept = [[i for i in batch if i not in skip] for batch in cut]
+    return [batch for batch in kept if batch]
+
+
+def chunks_of(
+    batches: Sequence[list[int]], chunk_size: int | None, batch_size: int
+) -> list[list[list[int]]]:
+    """``batches`` in chunks of ``chunk_size`` prompts rounded up to whole batches (all of them
+    when None)."""
+    if not batches:
         return []
-    per_chunk = len(order) if not chunk_size else -(-int(chunk_size) // batch_size) * batch_size
-    return [list(order[i : i + per_chunk]) for i in range(0, len(order), per_chunk)]
+    per_chunk = len(batches) if not chunk_size else -(-int(chunk_size) // batch_size)
+    return [list(batches[i : i + per_chunk]) for i in range(0, len(batches), per_chunk)]
 
 
-def _generate_chunk(
+class _PlainBatches:
+    """Each prompt computed whole: the batch left-padded to its longest prompt."""
+
+    def __init__(self, model: Any, tokenizer: Any, encoded: Sequence[list[int]]) -> None:
+        self.tokenizer = tokenizer
+        self.encoded = encoded
+        self.device = next(model.parameters()).device
+
+    def inputs(self, batch: Sequence[int]) -> dict[str, Any]:
+        rows = {"input_ids": [self.encoded[i] for i in batch]}
+        padded = self.tokenizer.pad(rows, padding=True, return_tensors="pt").to(self.device)
+        return dict(padded)
+
+
+class _SharedPrefixes:
+    """Each group's prefix computed once (``rlcausality.evaluation.prefix_cache``); a batch reads
+    the caches of its groups. A group's prompts are consecutive in ``prefix_cache.group_order``,
+    so a cache is dropped after the last batch that holds one of them."""
+
+    def __init__(
+        self, model: Any, tokenizer: Any, encoded: Sequence[list[int]], groups: Sequence[Any]
+    ) -> None:
+        self.model = model
+        self.pad_id = int(tokenizer.pad_token_id)
+        self.encoded = encoded
+        self.group_of = {index: group for group in groups for index in group.members}
+        self.live: dict[Any, Any] = {}
+
+    def _cache(self, group: Any) -> Any:
+        if group not in self.live:
+            ids = self.encoded[group.members[0]][: group.length]
+            self.live[group] = prefix_cache.prefix_cache(self.model, ids)
+        return self.live[group]
+
+    def inputs(self, batch: Sequence[int]) -> dict[str, Any]:
+        needed = {self.group_of[i] for i in batch}
+        self.live = {group: cache for group, cache in self.live.items() if group in needed}
+        rows = [
+            (self.encoded[i], self.group_of[i].length, self._cache(self.group_of[i])) for i in batch
+        ]
+        config = self.model.config
+        return prefix_cache.batch_inputs(rows, self.pad_id, config).generate_kwargs()
+
+
+BatchSource = _PlainBatches | _SharedPrefixes
+
+
+def can_share_prefixes(model: Any, config: Any, encoded: Sequence[Sequence[int]]) -> bool:
+    """True when prefixes can be cached for ``model``: a plain full-attention cache, no cache
+    implementation asked for, every prompt at least two tokens long."""
+    if getattr(config, "cache_implementation", None) is not None:
+        return False
+    if any(len(ids) < 2 for ids in encoded):
+        return False
+    return prefix_cache.shares_prefixes(model.config)
+
+
+def _generate_batches(
     model: Any,
     tokenizer: Any,
-    encoded: Sequence[list[int]],
+    source: BatchSource,
+    batches: Sequence[list[int]],
     config: Any,
-    batch_size: int,
     progress: ProgressLog,
 ) -> Generations:
-    """Batches of consecutive prompts, in the order given; results in that order."""
+    """Each batch in one ``generate`` call; results in the order of the batches' prompts."""
     import torch
 
     stop_ids = set(config.eos_token_id)
-    texts, counts, truncated = [""] * len(encoded), [0] * len(encoded), [False] * len(encoded)
-    device = next(model.parameters()).device
-    for start in range(0, len(encoded), batch_size):
-        batch = list(range(start, min(start + batch_size, len(encoded))))
-        inputs = tokenizer.pad(
-            {"input_ids": [encoded[i] for i in batch]}, padding=True, return_tensors="pt"
-        ).to(device)
+    texts, counts, truncated = [], [], []
+    for batch in batches:
+        inputs = source.inputs(batch)
         with torch.inference_mode():
             output = model.generate(**inputs, generation_config=config)
-        new_tokens = output[:, inputs["input_ids"].shape[1] :].tolist()
-        for index, tokens in zip(batch, new_tokens, strict=True):
-            counts[index], truncated[index] = generated_length(tokens, stop_ids)
-            texts[index] = tokenizer.decode(tokens[: counts[index]], skip_special_tokens=True)
+        for tokens in output[:, inputs["input_ids"].shape[1] :].tolist():
+            count, cut = generated_length(tokens, stop_ids)
+            texts.append(tokenizer.decode(tokens[:count], skip_special_tokens=True))
+            counts.append(count)
+            truncated.append(cut)
         progress.update(len(batch))
     return Generations(texts, counts, "transformers", truncated)
+
+
+def _batch_source(
+    model: Any, tokenizer: Any, encoded: Sequence[list[int]], config: Any, share_prefix: bool
+) -> tuple[BatchSource, list[int]]:
+    """How batches are computed, and the order their prompts are taken in."""
+    if share_prefix and can_share_prefixes(model, config, encoded):
+        groups = prefix_cache.prefix_groups(encoded)
+        order = prefix_cache.group_order(encoded, groups)
+        return _SharedPrefixes(model, tokenizer, encoded, groups), order
+    return _PlainBatches(model, tokenizer, encoded), length_order(encoded)
 
 
 def generate_transformers(
@@ -231,36 +313,45 @@ def generate_transformers(
     chunk_size: int | None = None,
     on_chunk: ChunkCallback | None = None,
     progress: ProgressLog | None = None,
+    done: Collection[int] = (),
+    share_prefix: bool = True,
 ) -> Generations:
     """Generate with ``model.generate``; ``prompts`` are already rendered by the chat template.
 
     ``chunk_size`` prompts at a time (all at once when None); ``on_chunk`` sees each chunk as
     soon as it is done. ``progress`` counts prompts (a new log line every minute when None).
+    ``done``: indices of prompts generated before (a resumed run): they keep their place in
+    the order and batches, and are not generated again (their texts are left empty).
+    ``share_prefix``: compute a prefix that prompts share once
+    (``rlcausality.evaluation.prefix_cache``); False computes every prompt whole, in batches of
+    prompts sorted by length.
     """
     import torch
 
     _prepare_tokenizer(tokenizer)
     config = generation_config(settings, tokenizer, stop_token_ids(tokenizer))
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    log = progress or ProgressLog("generate", len(prompts), "prompt", PROGRESS_INTERVAL_S)
+    log = progress or ProgressLog(
+        "generate", len(prompts), "prompt", PROGRESS_INTERVAL_S, start=len(set(done))
+    )
     if not settings.greedy:
         torch.manual_seed(settings.seed)
     model.eval()
+    source, order = _batch_source(model, tokenizer, encoded, config, share_prefix)
     log.restart()  # the rate measures generation, not the model's loading
 
-    chunks = chunks_of_batches(length_order(encoded), chunk_size, settings.batch_size)
+    batches = batches_of(order, settings.batch_size, done)
     parts: list[tuple[list[int], Generations]] = []
     with own_generation_config(model, config):
-        for indices in chunks:
-            part = _generate_chunk(
-                model, tokenizer, [encoded[i] for i in indices], config, settings.batch_size, log
-            )
-            parts.append((indices, part))
+        for chunk in chunks_of(batches, chunk_size, settings.batch_size):
+            part = _generate_batches(model, tokenizer, source, chunk, config, log)
+            parts.append(([i for batch in chunk for i in batch], part))
             if on_chunk is not None:
-                on_chunk(indices, part)
+                on_chunk(*parts[-1])
     if progress is None:
         log.close()
     parameters = config_parameters(config, tokenizer, settings)
+    parameters["prefix_cache"] = isinstance(source, _SharedPrefixes)
     return _joined(parts, len(prompts), "transformers", parameters)
 
 
@@ -307,6 +398,9 @@ def _vllm_engine(
         max_model_len=longest_prompt + settings.max_new_tokens,
         # Sampling defaults from our settings alone, not the hub's generation_config.
         generation_config="vllm",
+        # A prefix that prompts share (an equivalence class's premise) is computed once; vLLM's
+        # V1 engine does this by default, this says so.
+        enable_prefix_caching=True,
         **options,
     )
 
@@ -346,28 +440,33 @@ def generate_vllm(
     chunk_size: int | None = None,
     on_chunk: ChunkCallback | None = None,
     progress: ProgressLog | None = None,
+    done: Collection[int] = (),
 ) -> Generations:
     """Generate with vLLM from a model folder (plus an optional LoRA adapter).
 
-    ``dtype``: ``evaluate.dtype``. ``chunk_size``, ``on_chunk`` and ``progress`` as in
-    ``generate_transformers``.
+    ``dtype``: ``evaluate.dtype``. ``chunk_size``, ``on_chunk``, ``progress`` and ``done`` as
+    in ``generate_transformers``.
     """
     # Token ids, not text: the chat template already holds any BOS, which vLLM would add again.
     # vLLM batches and orders requests itself and returns them in the order given.
     requests = [
         {"prompt_token_ids": tokenizer(p, add_special_tokens=False)["input_ids"]} for p in prompts
     ]
-    longest = max((len(r["prompt_token_ids"]) for r in requests), default=1)
+    skip = set(done)
+    todo = [i for i in range(len(requests)) if i not in skip]
+    longest = max((len(requests[i]["prompt_token_ids"]) for i in todo), default=1)
     llm = _vllm_engine(model_path, settings, longest, adapter_path, trust_remote_code, dtype)
     params = _sampling_params(settings, tokenizer)
     lora = _lora_request(adapter_path)
-    log = progress or ProgressLog("generate", len(prompts), "prompt", PROGRESS_INTERVAL_S)
+    log = progress or ProgressLog(
+        "generate", len(prompts), "prompt", PROGRESS_INTERVAL_S, start=len(skip)
+    )
     log.restart()
 
-    step = chunk_size or max(1, len(requests))
+    step = chunk_size or max(1, len(todo))
     parts: list[tuple[list[int], Generations]] = []
-    for start in range(0, len(requests), step):  # vLLM schedules each chunk itself
-        indices = list(range(start, min(start + step, len(requests))))
+    for start in range(0, len(todo), step):  # vLLM schedules each chunk itself
+        indices = todo[start : start + step]
         outputs = llm.generate([requests[i] for i in indices], params, lora_request=lora,
                                use_tqdm=True)  # fmt: skip
         log.update(len(outputs))
@@ -404,4 +503,5 @@ def no_generations(tokenizer: Any, settings: GenerationSettings) -> Generations:
     """The empty result of ``generate_transformers`` (nothing left to generate), parameters too."""
     _prepare_tokenizer(tokenizer)
     config = generation_config(settings, tokenizer, stop_token_ids(tokenizer))
-    return Generations([], [], "transformers", [], config_parameters(config, tokenizer, settings))
+    parameters = {**config_parameters(config, tokenizer, settings), "prefix_cache": None}
+    return Generations([], [], "transformers", [], parameters)

@@ -2,9 +2,9 @@
 
 The partial file is not a declared output (Snakemake deletes those when a job fails). It is
 JSON Lines: a header ``{"partial": "predictions", "fingerprint": …, "items": N}``, then one
-prediction per line, in the order they were generated (longest prompt first:
-``generation.generate_transformers``), appended one chunk of whole batches at a time (a single
-write, flushed and fsynced). A SIGKILL during a write leaves at worst a torn tail: ``resume``
+prediction per line, in the order they were generated (``generation.generate_transformers``
+orders every item once, resumed ones too), appended one chunk of whole batches at a time (a
+single write, flushed and fsynced). A SIGKILL during a write leaves at worst a torn tail: ``resume``
 keeps the complete lines before it, rounded down to whole batches (so the rest is generated in
 the same batches as an uninterrupted run), and rewrites the file without the tail. A header
 whose fingerprint differs (other settings, items, data or model) means the file belongs to
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcausality.io import write_text
-from rlcausality.settings.blocks import Settings, deciding
+from rlcausality.settings.blocks.blocks import Settings, deciding
 
 
 def fingerprint(settings: Settings, ids: Sequence[Any], **context: Any) -> str:
