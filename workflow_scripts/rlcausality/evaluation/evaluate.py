@@ -49,7 +49,7 @@ from rlcausality.models import loading
 from rlcausality.progress import ProgressLog
 from rlcausality.provenance import provenance
 from rlcausality.settings.blocks import cli
-from rlcausality.settings.blocks.blocks import Model, Settings
+from rlcausality.settings.blocks import Model, Settings
 from rlcausality.stages import STAGES
 from rlcausality.task import answer_style, hypothesis_of, parse_answer
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcausality.io import write_text
-from rlcausality.settings.blocks.blocks import Settings, deciding
+from rlcausality.settings.blocks import Settings, deciding
 
 
 def fingerprint(settings: Settings, ids: Sequence[Any], **context: Any) -> str:
