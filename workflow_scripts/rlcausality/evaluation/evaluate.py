@@ -2,8 +2,8 @@
 
 CLI::
 
-    python -m rlcausality.evaluation.evaluate --settings JSON --stage base|sft|grpo \
-        --test-set NAME \
+    python -m rlcausality.evaluation.evaluate --settings JSON --stage base|sft|grpo --test-set NAME
+    \
         --data results/data/{model}/{fmt}/{test_set}.jsonl [--manifest TRAINING_MANIFEST] \
         --predictions results/eval/{model}/{stage}/{test_set}/predictions.jsonl \
         --metrics results/eval/{model}/{stage}/{test_set}/metrics.json [--partial PATH] \
@@ -48,7 +48,7 @@ from rlcausality.io import DataError, read_json, read_jsonl, sha256_file, write_
 from rlcausality.models import loading
 from rlcausality.progress import ProgressLog
 from rlcausality.provenance import provenance
-from rlcausality.settings.blocks import cli
+from rlcausality.settings import cli
 from rlcausality.settings.blocks import Model, Settings
 from rlcausality.stages import STAGES
 from rlcausality.task import answer_style, hypothesis_of, parse_answer
