@@ -220,7 +220,7 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     (
         "weights do not match rewards",
         _set("models.tiny.grpo.reward_weights", [1.0]),
-        "models.tiny.grpo.reward_weights: 1 weight(s) for 2 reward(s)",
+        "models.tiny.grpo.reward_weights: 1 weight(s) for 3 reward(s)",
     ),
     (
         "unknown test set",
