@@ -1,5 +1,6 @@
 import functools
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 
 from rlcausality.plan import advice as rladvice  # noqa: E402
 from rlcausality import launch  # noqa: E402
+from rlcausality import records as rlrecords  # noqa: E402
 from rlcausality.settings import config as rlconfig  # noqa: E402
 from rlcausality.settings import validation as rlvalidation  # noqa: E402
 from rlcausality.training import tracking as rltracking  # noqa: E402
@@ -172,10 +174,41 @@ def corpus_splits():
 def base_manifest(model):
     """The base model's manifest when a rule builds (or downloads) the base model, else nothing."""
     if model in BUILT:
-        return f"results/models/{model}/base/manifest.json"
+        return made(f"results/models/{model}/base/manifest.json")
     if model in HUB:
-        return rlhub.manifest_path(model)
+        return made(rlhub.manifest_path(model))
     return []
+
+
+@functools.cache
+def recorded_outputs():
+    """Snakemake's records of the earlier runs: each input's outputs (rlcausality.records)."""
+    return rlrecords.outputs_by_input()
+
+
+def forced(path):
+    """Whether this run rebuilds ``path`` anyway: --forcerun of the file or of its rule, -F."""
+    dag = workflow.dag_settings
+    if dag is None:
+        return False
+    if dag.forceall or path in dag.forcerun:
+        return True
+    return any(
+        each.name in dag.forcerun and each.is_producer(path) for each in workflow.rules
+    )
+
+
+def made(path):
+    """An input that a rule of this workflow makes. When it is missing while files an earlier
+    run made from it are still here (its job failed after a change, or it was deleted),
+    Snakemake would keep those as up to date and rebuild nothing: the DAG stops and says so,
+    with the --forcerun that rebuilds it and all that was made from it.
+    """
+    if not os.path.exists(path) and not forced(path):
+        stale = rlrecords.made_from(path, recorded_outputs())
+        if stale:
+            raise WorkflowError(rlrecords.stale_message(path, stale))
+    return path
 
 
 def resource(stage, key, scale=False):
@@ -279,7 +312,7 @@ def base_model_input(wildcards):
 
 
 def format_input(wildcards):
-    inputs = {"data": f"results/data/corr2cause/{wildcards.split}.jsonl"}
+    inputs = {"data": made(f"results/data/corr2cause/{wildcards.split}.jsonl")}
     if base_manifest(wildcards.model):
         inputs["base"] = base_manifest(wildcards.model)
     if excludes_sft_rows(wildcards):
@@ -299,22 +332,24 @@ def excludes_sft_rows(wildcards):
 def sft_train(model):
     """The rows SFT trains on: those of its target (format.sft_target, stages.SFT_TARGETS)."""
     fmt = train_format("sft", settings(model)["format"]["sft_target"])
-    return f"results/data/{model}/{fmt}/train.jsonl"
+    return made(f"results/data/{model}/{fmt}/train.jsonl")
 
 
 def trained(model, stage):
     """A training stage's manifest, as an input; one whose listed files are gone (an adapter
-    deleted by hand, a scratch disk cleaned) is not up to date: the DAG stops and says so.
+    deleted by hand, a scratch disk cleaned) is not up to date: the DAG stops and says so,
+    unless this run trains the stage again (--forcerun).
     """
     path = f"results/models/{model}/{stage}/manifest.json"
-    for problem in rlconfig.manifest_problems(path):
-        raise WorkflowError(problem)
-    return path
+    if not forced(path):
+        for problem in rlconfig.manifest_problems(path):
+            raise WorkflowError(problem)
+    return made(path)
 
 
 def grpo_input(wildcards):
     inputs = {
-        "train": f"results/data/{wildcards.model}/grpo/train.jsonl",
+        "train": made(f"results/data/{wildcards.model}/grpo/train.jsonl"),
         "base": base_manifest(wildcards.model),
     }
     if settings(wildcards.model)["grpo"]["init"] == "sft":
@@ -325,7 +360,9 @@ def grpo_input(wildcards):
 def eval_input(wildcards):
     fmt = settings(wildcards.model)["evaluate"]["prompt"][wildcards.stage]
     inputs = {
-        "data": f"results/data/{wildcards.model}/{fmt}/{wildcards.test_set}.jsonl",
+        "data": made(
+            f"results/data/{wildcards.model}/{fmt}/{wildcards.test_set}.jsonl"
+        ),
         "base": base_manifest(wildcards.model),
     }
     if wildcards.stage != "base":

@@ -79,15 +79,21 @@ def test_demo_profile_builds_smollm2_alone(workflow: Path) -> None:
     assert "--exclude results/data/smollm2-135m/trace/train.jsonl" in out
 
 
-def test_learn_profile_is_the_demo_chain_with_four_times_the_sft_data(workflow: Path) -> None:
+def test_learn_profile_is_the_demo_chain_with_five_times_the_grpo_steps(workflow: Path) -> None:
+    demo = run_snakemake(workflow, "-n", "-p", "--profile", "profiles/demo")
     proc = run_snakemake(workflow, "-n", "-p", "--profile", "profiles/learn")
     out = proc.stdout + proc.stderr
     counts = job_counts(out)
     assert counts["base_model"] == 1  # SmolLM2 alone: no tiny
     assert counts["sft"] == 1 and counts["grpo"] == 1
     assert counts["evaluate"] == 2
-    assert '"max_steps": 160' in out  # 160 steps x 4 sequences
-    assert "--max-samples 640" in out
+    assert '"max_steps": 50' in out  # GRPO: 50 steps x 2 prompts x 4 completions
+    # SFT is the demo's, to the byte: after the demo, learn reruns GRPO and what follows only
+    sft_commands = [
+        [line for line in (p.stdout + p.stderr).splitlines() if "training.sft " in line]
+        for p in (demo, proc)
+    ]
+    assert sft_commands[0] and sft_commands[0] == sft_commands[1]
 
 
 def test_lint_is_clean(workflow: Path) -> None:

@@ -102,15 +102,50 @@ def test_a_manifest_whose_adapter_is_gone_is_not_up_to_date(embedded: Path) -> N
     adapter = embedded / "results/models/tiny/sft/adapter"
     aside = adapter.with_name("adapter.aside")
     adapter.rename(aside)
+    manifest = "results/models/tiny/sft/manifest.json"
     try:
         proc = run_snakemake(embedded, "--profile", "profiles/local", "-n", check=False)
+        # the command the message gives plans SFT again and everything made from it
+        forced = dry_run(embedded, "--profile", "profiles/local", "--forcerun", manifest)
     finally:
         aside.rename(adapter)
     assert proc.returncode != 0
     assert (
-        "results/models/tiny/sft/manifest.json lists results/models/tiny/sft/adapter, which is "
-        "gone: delete the manifest to train the stage again" in proc.stdout + proc.stderr
+        f"{manifest} lists results/models/tiny/sft/adapter, which is gone: rerun with "
+        f"--forcerun {manifest} to train the stage again" in proc.stdout + proc.stderr
     )
+    assert forced == {
+        "sft": 1,
+        "grpo": 1,
+        "evaluate": 6,
+        "report_stage": 2,
+        "summary": 1,
+        "all": 1,
+    }, forced
+
+
+def test_a_missing_manifest_does_not_leave_stale_results_up_to_date(embedded: Path) -> None:
+    """The state a GRPO job leaves when it fails after a change: Snakemake deleted its manifest,
+    and the evaluations and reports of the earlier model are still there. Snakemake alone would
+    call them up to date and run nothing; the DAG stops and names the command that rebuilds."""
+    manifest = embedded / "results/models/tiny/grpo/manifest.json"
+    aside = manifest.with_name("manifest.aside")
+    manifest.rename(aside)
+    path = "results/models/tiny/grpo/manifest.json"
+    try:
+        proc = run_snakemake(embedded, "--profile", "profiles/local", "-n", check=False)
+        by_file = dry_run(embedded, "--profile", "profiles/local", "--forcerun", path)
+        by_rule = dry_run(embedded, "--profile", "profiles/local", "--forcerun", "grpo")
+    finally:
+        aside.rename(manifest)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"{path} is missing (its job failed after a change, or it was deleted)" in out
+    assert "results/eval/tiny/grpo/test/metrics.json" in out
+    assert f"Rerun with --forcerun {path} to rebuild it" in out
+    expected = {"grpo": 1, "evaluate": 3, "report_stage": 1, "summary": 1, "all": 1}
+    assert by_file == expected, by_file
+    assert by_rule == expected, by_rule
 
 
 def test_changing_grpo_settings_reruns_only_grpo_and_what_follows(embedded: Path) -> None:

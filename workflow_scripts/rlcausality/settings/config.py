@@ -201,8 +201,8 @@ def manifest_problems(path: str | Path) -> list[str]:
     except (OSError, ValueError) as err:
         return [f"{path}: unreadable ({err}); delete it to train the stage again"]
     return [
-        f"{path} lists {manifest[key]}, which is gone: delete the manifest to train the stage "
-        "again (it resumes from its newest checkpoint) or put the folder back"
+        f"{path} lists {manifest[key]}, which is gone: rerun with --forcerun {path} to train "
+        "the stage again (it resumes from its newest checkpoint) or put the folder back"
         for key in MANIFEST_FILES
         if manifest.get(key) and not Path(manifest[key]).exists()
     ]
