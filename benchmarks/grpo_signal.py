@@ -1,0 +1,84 @@
+"""What a GRPO run had to learn from, step by step, from the files the job writes.
+
+For each GRPO output folder (``results/models/{model}/grpo``: ``log_history.json`` and the
+completions TRL logs, ``completions/*.parquet``) it prints the logged steps and, as the mean
+over all steps and by fifth of the run:
+
+- the share of groups whose completions all got the same total reward (TRL's
+  ``frac_reward_zero_std``: no advantage, no gradient);
+- the share of groups whose completions were all right or all wrong (the same, for the
+  correctness reward alone: the groups where the answer itself carries no signal, whatever the
+  trace and format rewards add);
+- the mean of each reward, and the completions' mean length;
+- the median step time.
+
+    python benchmarks/grpo_signal.py results/models/smollm2-135m/grpo \
+        ../seed43/results/models/smollm2-135m/grpo
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from rlcausality.io import read_json
+
+PARTS = 5
+
+
+def by_part(values: Sequence[float], parts: int = PARTS) -> list[float]:
+    """The mean of each of ``parts`` consecutive, near-equal slices of ``values``."""
+    size, extra = divmod(len(values), parts)
+    out, start = [], 0
+    for index in range(min(parts, len(values))):
+        end = start + size + (index < extra)
+        out.append(statistics.fmean(values[start:end]))
+        start = end
+    return out
+
+
+def answer_ties(completions: pd.DataFrame, reward: str = "correctness") -> pd.Series:
+    """Per step, the share of groups (one prompt's completions) whose ``reward`` is all equal."""
+    frame = completions.assign(group=completions["prompt"].astype(str))
+    tied = frame.groupby(["step", "group"])[reward].agg(lambda values: values.nunique() == 1)
+    return tied.groupby(level="step").mean()
+
+
+def summary(folder: Path) -> list[str]:
+    history = [entry for entry in read_json(folder / "log_history.json") if "reward" in entry]
+    if not history:
+        raise SystemExit(f"{folder}/log_history.json: no logged GRPO step")
+    lines = [f"{folder}: {len(history)} logged steps"]
+    series = {"zero-variance groups (total reward)": [e["frac_reward_zero_std"] for e in history]}
+    parquet = sorted((folder / "completions").glob("*.parquet"))
+    if parquet:
+        ties = answer_ties(pd.concat(pd.read_parquet(path) for path in parquet))
+        series["groups all right or all wrong"] = ties.tolist()
+    for key in sorted(k for k in history[0] if k.startswith("rewards/") and k.endswith("/mean")):
+        series[key.removeprefix("rewards/").removesuffix("/mean") + " reward"] = [
+            e[key] for e in history
+        ]
+    series["completion tokens"] = [e["completions/mean_length"] for e in history]
+    for name, values in series.items():
+        parts = ", ".join(f"{value:.3f}" for value in by_part(values))
+        lines.append(f"  {name}: {statistics.fmean(values):.3f} (by fifth: {parts})")
+    times = [e["step_time"] for e in history if "step_time" in e]
+    if times:
+        lines.append(f"  step time: median {statistics.median(times):.1f} s")
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="+", type=Path, help="GRPO output folders")
+    args = parser.parse_args(argv)
+    for folder in args.folders:
+        print("\n".join(summary(folder)))
+
+
+if __name__ == "__main__":
+    main()
