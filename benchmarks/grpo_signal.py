@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from rlcausality.io import read_json
+from rlcausality.reporting.plots import curve_series
 
 PARTS = 5
 
@@ -52,21 +53,23 @@ def summary(folder: Path) -> list[str]:
     history = [entry for entry in read_json(folder / "log_history.json") if "reward" in entry]
     if not history:
         raise SystemExit(f"{folder}/log_history.json: no logged GRPO step")
+
+    def values(key: str) -> list[float]:
+        return curve_series(history, key)[1]
+
     lines = [f"{folder}: {len(history)} logged steps"]
-    series = {"zero-variance groups (total reward)": [e["frac_reward_zero_std"] for e in history]}
+    series = {"zero-variance groups (total reward)": values("frac_reward_zero_std")}
     parquet = sorted((folder / "completions").glob("*.parquet"))
     if parquet:
         ties = answer_ties(pd.concat(pd.read_parquet(path) for path in parquet))
         series["groups all right or all wrong"] = ties.tolist()
     for key in sorted(k for k in history[0] if k.startswith("rewards/") and k.endswith("/mean")):
-        series[key.removeprefix("rewards/").removesuffix("/mean") + " reward"] = [
-            e[key] for e in history
-        ]
-    series["completion tokens"] = [e["completions/mean_length"] for e in history]
-    for name, values in series.items():
-        parts = ", ".join(f"{value:.3f}" for value in by_part(values))
-        lines.append(f"  {name}: {statistics.fmean(values):.3f} (by fifth: {parts})")
-    times = [e["step_time"] for e in history if "step_time" in e]
+        series[key.removeprefix("rewards/").removesuffix("/mean") + " reward"] = values(key)
+    series["completion tokens"] = values("completions/mean_length")
+    for name, numbers in series.items():
+        parts = ", ".join(f"{value:.3f}" for value in by_part(numbers))
+        lines.append(f"  {name}: {statistics.fmean(numbers):.3f} (by fifth: {parts})")
+    times = values("step_time")
     if times:
         lines.append(f"  step time: median {statistics.median(times):.1f} s")
     return lines

@@ -313,8 +313,9 @@ def base_model_input(wildcards):
 
 def format_input(wildcards):
     inputs = {"data": made(f"results/data/corr2cause/{wildcards.split}.jsonl")}
-    if base_manifest(wildcards.model):
-        inputs["base"] = base_manifest(wildcards.model)
+    base = base_manifest(wildcards.model)
+    if base:
+        inputs["base"] = base
     if excludes_sft_rows(wildcards):
         inputs["exclude"] = sft_train(wildcards.model)
     return inputs
@@ -341,9 +342,9 @@ def trained(model, stage):
     unless this run trains the stage again (--forcerun).
     """
     path = f"results/models/{model}/{stage}/manifest.json"
-    if not forced(path):
-        for problem in rlconfig.manifest_problems(path):
-            raise WorkflowError(problem)
+    problems = rlconfig.manifest_problems(path)
+    if problems and not forced(path):
+        raise WorkflowError(problems[0])
     return made(path)
 
 

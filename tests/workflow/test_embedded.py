@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -98,17 +100,23 @@ def test_an_edit_reruns_exactly_what_it_can_change(embedded: Path, edit: str) ->
     assert dry_run(embedded, "--profile", "profiles/local", *args) == expected
 
 
-def test_a_manifest_whose_adapter_is_gone_is_not_up_to_date(embedded: Path) -> None:
-    adapter = embedded / "results/models/tiny/sft/adapter"
-    aside = adapter.with_name("adapter.aside")
-    adapter.rename(aside)
-    manifest = "results/models/tiny/sft/manifest.json"
+@contextmanager
+def _set_aside(path: Path) -> Iterator[None]:
+    """``path`` is gone for the block's length, then back where it was (mtime kept)."""
+    aside = path.with_name(path.name + ".aside")
+    path.rename(aside)
     try:
+        yield
+    finally:
+        aside.rename(path)
+
+
+def test_a_manifest_whose_adapter_is_gone_is_not_up_to_date(embedded: Path) -> None:
+    manifest = "results/models/tiny/sft/manifest.json"
+    with _set_aside(embedded / "results/models/tiny/sft/adapter"):
         proc = run_snakemake(embedded, "--profile", "profiles/local", "-n", check=False)
         # the command the message gives plans SFT again and everything made from it
         forced = dry_run(embedded, "--profile", "profiles/local", "--forcerun", manifest)
-    finally:
-        aside.rename(adapter)
     assert proc.returncode != 0
     assert (
         f"{manifest} lists results/models/tiny/sft/adapter, which is gone: rerun with "
@@ -128,16 +136,11 @@ def test_a_missing_manifest_does_not_leave_stale_results_up_to_date(embedded: Pa
     """The state a GRPO job leaves when it fails after a change: Snakemake deleted its manifest,
     and the evaluations and reports of the earlier model are still there. Snakemake alone would
     call them up to date and run nothing; the DAG stops and names the command that rebuilds."""
-    manifest = embedded / "results/models/tiny/grpo/manifest.json"
-    aside = manifest.with_name("manifest.aside")
-    manifest.rename(aside)
     path = "results/models/tiny/grpo/manifest.json"
-    try:
+    with _set_aside(embedded / path):
         proc = run_snakemake(embedded, "--profile", "profiles/local", "-n", check=False)
         by_file = dry_run(embedded, "--profile", "profiles/local", "--forcerun", path)
         by_rule = dry_run(embedded, "--profile", "profiles/local", "--forcerun", "grpo")
-    finally:
-        aside.rename(manifest)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert f"{path} is missing (its job failed after a change, or it was deleted)" in out

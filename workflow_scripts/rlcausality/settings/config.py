@@ -199,7 +199,7 @@ def manifest_problems(path: str | Path) -> list[str]:
     except FileNotFoundError:
         return []
     except (OSError, ValueError) as err:
-        return [f"{path}: unreadable ({err}); delete it to train the stage again"]
+        return [f"{path}: unreadable ({err}); rerun with --forcerun {path} to train it again"]
     return [
         f"{path} lists {manifest[key]}, which is gone: rerun with --forcerun {path} to train "
         "the stage again (it resumes from its newest checkpoint) or put the folder back"
