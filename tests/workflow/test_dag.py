@@ -87,7 +87,10 @@ def test_learn_profile_is_the_demo_chain_with_five_times_the_grpo_steps(workflow
     assert counts["base_model"] == 1  # SmolLM2 alone: no tiny
     assert counts["sft"] == 1 and counts["grpo"] == 1
     assert counts["evaluate"] == 2
-    assert '"max_steps": 50' in out  # GRPO: 50 steps x 2 prompts x 4 completions
+    grpo = [line for line in out.splitlines() if "training.grpo " in line]
+    assert len(grpo) == 1
+    assert '"max_steps": 50' in grpo[0]  # GRPO: 50 steps x 2 prompts x 4 completions
+    assert '"learning_rate": 1e-05' in grpo[0]  # a fifth of the demo's 5e-5 (docs/demo.md)
     # SFT is the demo's, to the byte: after the demo, learn reruns GRPO and what follows only
     sft_commands = [
         [line for line in (p.stdout + p.stderr).splitlines() if "training.sft " in line]
