@@ -26,7 +26,9 @@ from pathlib import Path
 import pandas as pd
 
 from rlcausality.io import read_json
+from rlcausality.reporting.examples import load_completions
 from rlcausality.reporting.plots import curve_series
+from rlcausality.reporting.signals import ZERO_STD
 
 PARTS = 5
 
@@ -58,11 +60,10 @@ def summary(folder: Path) -> list[str]:
         return curve_series(history, key)[1]
 
     lines = [f"{folder}: {len(history)} logged steps"]
-    series = {"zero-variance groups (total reward)": values("frac_reward_zero_std")}
-    parquet = sorted((folder / "completions").glob("*.parquet"))
-    if parquet:
-        ties = answer_ties(pd.concat(pd.read_parquet(path) for path in parquet))
-        series["groups all right or all wrong"] = ties.tolist()
+    series = {"zero-variance groups (total reward)": values(ZERO_STD)}
+    completions = load_completions(folder / "completions")
+    if completions is not None:
+        series["groups all right or all wrong"] = answer_ties(completions).tolist()
     for key in sorted(k for k in history[0] if k.startswith("rewards/") and k.endswith("/mean")):
         series[key.removeprefix("rewards/").removesuffix("/mean") + " reward"] = values(key)
     series["completion tokens"] = values("completions/mean_length")
