@@ -14,7 +14,7 @@ from rlcausality.settings import config as rlconfig  # noqa: E402
 from rlcausality.settings import validation as rlvalidation  # noqa: E402
 from rlcausality.training import tracking as rltracking  # noqa: E402
 from rlcausality.cluster import gpu_request as rlgpu  # noqa: E402
-from rlcausality import plan as rlplan  # noqa: E402
+from rlcausality.plan import jobs as rlplan  # noqa: E402
 from rlcausality.plan import calibration as rlcalibration  # noqa: E402
 from rlcausality.plan import render as rlplan_render  # noqa: E402
 from rlcausality.models.sources import SOURCES  # noqa: E402

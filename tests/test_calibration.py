@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from benchmarks.gpu_bench import fit
-from rlcausality import plan
 from rlcausality.plan import calibration
+from rlcausality.plan import jobs as plan
 from rlcausality.settings.validation import validate_config
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rlcausality import plan
 from rlcausality.plan import arch as archs
+from rlcausality.plan import jobs as plan
 from rlcausality.plan import memory as mem
 from rlcausality.plan import stages
 from rlcausality.settings.config import ConfigError, resolved_settings
@@ -166,7 +166,7 @@ def test_the_plan_imports_no_torch_and_is_fast() -> None:
 
     code = (
         "import sys, time, yaml; from rlcausality.settings.validation import validate_config;"
-        "from rlcausality import plan;"
+        "from rlcausality.plan import jobs as plan;"
         f"c = validate_config(yaml.safe_load(open({str(REPO / 'config.yaml')!r})));"
         "t = time.perf_counter(); plan.plan_jobs(c); dt = time.perf_counter() - t;"
         "print('torch' in sys.modules, dt)"

@@ -44,9 +44,12 @@ def _project_imports(tree: ast.Module, modules: dict[str, Path]) -> list[tuple[a
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rlcausality"):
+            if node.module in modules:  # ``from pkg import mod`` runs pkg/__init__.py first
+                found.append((node, node.module))
             for alias in node.names:
                 full = f"{node.module}.{alias.name}"
-                found.append((node, full if full in modules else node.module))
+                if full in modules:
+                    found.append((node, full))
         elif isinstance(node, ast.Import):
             found += [(node, a.name) for a in node.names if a.name.startswith("rlcausality")]
     return found

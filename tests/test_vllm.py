@@ -10,7 +10,7 @@ import pytest
 from rlcausality import launch
 from rlcausality.evaluation import generation
 from rlcausality.models.loading import choose_precision
-from rlcausality.plan import plan_jobs
+from rlcausality.plan.jobs import plan_jobs
 from rlcausality.plan.stages import TRL_VLLM_FRACTION
 from rlcausality.settings.blocks import Settings
 from rlcausality.settings.config import (

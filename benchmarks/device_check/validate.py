@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from rlcausality import launch
-from rlcausality import plan as rlplan
 from rlcausality.models.families import get_family
 from rlcausality.plan import arch as archs
 from rlcausality.plan import bench, timing
+from rlcausality.plan import jobs as rlplan
 from rlcausality.plan import memory as mem
 
 KIT = Path(__file__).parent

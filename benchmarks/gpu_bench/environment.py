@@ -16,8 +16,9 @@ from typing import Any
 
 import torch
 
-from rlcausality import plan, provenance
+from rlcausality import provenance
 from rlcausality.plan import bench
+from rlcausality.plan import jobs as plan
 
 
 def cuda() -> bool:

@@ -26,9 +26,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rlcausality import plan as rlplan
 from rlcausality.plan import arch as archs
 from rlcausality.plan import bench, calibration, timing
+from rlcausality.plan import jobs as rlplan
 from rlcausality.plan import memory as mem
 
 

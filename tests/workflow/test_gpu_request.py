@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rlcausality.cluster.gpu_request import plan_name
-from rlcausality.plan import gpu_table
+from rlcausality.plan.jobs import gpu_table
 
 from .helpers import copy_workflow, run_snakemake
 

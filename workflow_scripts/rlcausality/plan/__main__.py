@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rlcausality import plan
+from rlcausality.plan import jobs as plan
 from rlcausality.plan import render
 from rlcausality.settings.config import ConfigError, read_config_files
 from rlcausality.settings.validation import validate_config

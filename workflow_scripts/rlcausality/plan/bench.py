@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rlcausality.plan import gpu, gpu_table, stages, timing
 from rlcausality.plan import memory as mem
+from rlcausality.plan import stages, timing
 from rlcausality.plan.arch import Arch
+from rlcausality.plan.jobs import gpu, gpu_table
 
 # torch.cuda.get_device_name() fragments -> gpus.yaml names (memory decides A100 and V100)
 NAME_FRAGMENTS = (

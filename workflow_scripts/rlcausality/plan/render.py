@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from rlcausality.io import write_json, write_text
-from rlcausality.plan import JobPlan, gpu_table, stages, timing
 from rlcausality.plan import memory as mem
+from rlcausality.plan import stages, timing
+from rlcausality.plan.jobs import JobPlan, gpu_table
 
 CONSTANTS = {
     "train_mfu": timing.TRAIN_MFU,
