@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rlcausality import launch
-from rlcausality.evaluation import generation
+from rlcausality.evaluation import generation, vllm_generation
 from rlcausality.models.loading import choose_precision
 from rlcausality.plan.jobs import plan_jobs
 from rlcausality.plan.stages import TRL_VLLM_FRACTION
@@ -38,9 +38,9 @@ def test_grpo_vllm_asked_for_without_a_gpu_fails_loudly() -> None:
 
 
 def test_evaluation_vllm_asked_for_without_a_gpu_fails_loudly() -> None:
-    assert generation.vllm_usable(generation.GenerationSettings(max_new_tokens=4)) is False
+    assert vllm_generation.vllm_usable(generation.GenerationSettings(max_new_tokens=4)) is False
     with pytest.raises(RuntimeError, match=r"evaluate\.use_vllm: true, but no GPU"):
-        generation.vllm_usable(generation.GenerationSettings(max_new_tokens=4, use_vllm=True))
+        vllm_generation.vllm_usable(generation.GenerationSettings(max_new_tokens=4, use_vllm=True))
 
 
 def test_vllm_rollouts_get_the_prompt_limit_plus_completion_as_model_length(

@@ -12,7 +12,7 @@ import pytest
 import torch
 from eval_helpers import eval_settings, item
 
-from rlcausality.evaluation import evaluate, generation
+from rlcausality.evaluation import evaluate, generation, vllm_generation
 from rlcausality.evaluation.metrics import compute_metrics
 from rlcausality.evaluation.partial import fingerprint
 from rlcausality.io import read_jsonl, write_jsonl
@@ -212,10 +212,10 @@ def test_vllm_choice_and_lora_rank(adapter_manifest):
     settings = generation.GenerationSettings(max_new_tokens=2, use_vllm=True)
     if importlib.util.find_spec("vllm") is None or not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="use_vllm: true"):  # never a silent fallback
-            generation.vllm_usable(settings)
-    assert not generation.vllm_usable(generation.GenerationSettings(max_new_tokens=2))
+            vllm_generation.vllm_usable(settings)
+    assert not vllm_generation.vllm_usable(generation.GenerationSettings(max_new_tokens=2))
     manifest = json.loads(adapter_manifest.read_text())
-    assert generation.lora_rank_limit(manifest["adapter_path"]) == 8  # r = 4
+    assert vllm_generation.lora_rank_limit(manifest["adapter_path"]) == 8  # r = 4
 
 
 def test_reasoning_prompts_read_the_answer_after_the_think_block():

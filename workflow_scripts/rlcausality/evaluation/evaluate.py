@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlcausality.evaluation import generation
+from rlcausality.evaluation import generation, vllm_generation
 from rlcausality.evaluation.metrics import compute_metrics, trace_metrics
 from rlcausality.evaluation.partial import PartialPredictions, fingerprint
 from rlcausality.evaluation.selection import SUBSET_SEED, select_rows
@@ -120,9 +120,9 @@ def run_generation(
     parts = loading.artifacts(model_settings, dict(manifest) if manifest else None)
     tokenizer = loading.load_tokenizer(model_settings, parts.tokenizer)
     prompts = generation.render_prompts(tokenizer, conversations)
-    if generation.vllm_usable(gen):
+    if vllm_generation.vllm_usable(gen):
         trust = bool(model_settings.trust_remote_code)
-        return generation.generate_vllm(
+        return vllm_generation.generate_vllm(
             parts.weights, tokenizer, prompts, gen, parts.adapter, trust, dtype, done=done,
             **chunking,
         )  # fmt: skip
