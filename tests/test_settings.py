@@ -25,11 +25,9 @@ from rlcausality.settings.blocks import (
     Resource,
     Sft,
     StagePrompts,
-    block_schema,
-    flagged,
-    setting,
 )
 from rlcausality.settings.config import ConfigError, load_settings
+from rlcausality.settings.fields import block_schema, flagged, setting
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = {"name": "m", "source": "path", "family": "qwen2", "path": "m", "stages": ["base"]}

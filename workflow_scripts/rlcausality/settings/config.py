@@ -24,15 +24,13 @@ from rlcausality.models.sources import BLOCKS, BUILT_SOURCES, SOURCES
 from rlcausality.settings.blocks import (
     DAG_KEYS,
     SECTIONS,
-    ConfigError,
     Model,
     Settings,
     Tracking,
-    block_schema,
-    deep_merge,
     recipe,
     split_operational,
 )
+from rlcausality.settings.fields import ConfigError, block_schema, deep_merge
 from rlcausality.stages import ROBUSTNESS_VARIANTS, STAGES
 
 SETTING_SECTIONS = tuple(SECTIONS)

@@ -19,8 +19,9 @@ import jsonschema
 from rlcausality.models.families import FAMILIES
 from rlcausality.models.sources import SOURCES
 from rlcausality.plan.jobs import gpu_table
-from rlcausality.settings.blocks import ConfigError, Evaluate, Format, Settings
+from rlcausality.settings.blocks import Evaluate, Format, Settings
 from rlcausality.settings.config import corpus_splits, resolved_settings, schema
+from rlcausality.settings.fields import ConfigError
 from rlcausality.training.rewards import REWARDS
 
 

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from rlcausality.io import atomic_directory
-from rlcausality.settings.blocks import ConfigError, Tracking
+from rlcausality.settings.blocks import Tracking
+from rlcausality.settings.fields import ConfigError
 
 ENV_VAR = "RLCAUSALITY_TRACKING"
 TENSORBOARD_DIR = "tensorboard"
