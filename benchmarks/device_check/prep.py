@@ -45,35 +45,32 @@ def stage(cfg: dict, name: str, section: str, **override) -> dict:
     return settings
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--corpus", required=True, help="folder with train.jsonl and test.jsonl")
-    parser.add_argument("--kit", default=str(Path(__file__).parent))
-    parser.add_argument("--vocab", type=int, default=8192)
-    parser.add_argument("--config", default="config.yaml")
-    args = parser.parse_args()
-    kit, corpus = Path(args.kit), Path(args.corpus)
-    (kit / "data").mkdir(parents=True, exist_ok=True)
-    (kit / "settings").mkdir(parents=True, exist_ok=True)
+QWEN = "qwen2.5-1.5b"
+# (format, split, rows kept (0: all), extra formatter flags) of each data file
+DATA_FILES = (
+    ("trace", "train", 256, []),
+    ("grpo", "train", 64, []),
+    ("grpo", "test", 0, ["--keep-long"]),
+)
+TEST_ROWS = 256  # evaluate samples max_samples of them, stratified
 
-    tokenizer = wrap_tokenizer(train_tokenizer(corpus_texts(corpus / "train.jsonl"), args.vocab))
+
+def write_tokenizer(corpus: Path, kit: Path, vocab: int) -> None:
+    """A Qwen2-style byte-level BPE (ChatML) trained on the corpus's train split."""
+    tokenizer = wrap_tokenizer(train_tokenizer(corpus_texts(corpus / "train.jsonl"), vocab))
     tokenizer.save_pretrained(kit / "tokenizer")
 
-    cfg = yaml.safe_load(Path(args.config).read_text("utf-8"))
-    rlvalidation.validate_config(cfg)
 
-    # The project's formatter, with the kit tokenizer standing in for the model's.
-    fmt_settings = rlconfig.stage_settings(cfg, "qwen2.5-1.5b", "format")
+def write_data(cfg: dict, corpus: Path, kit: Path) -> None:
+    """The data files, by the project's formatter with the kit tokenizer standing in for the
+    model's; the test split cut to ``TEST_ROWS`` rows spread over the file."""
+    fmt_settings = rlconfig.stage_settings(cfg, QWEN, "format")
     fmt_settings["model"].update(
         source="path", id=str(kit / "tokenizer"), path=str(kit / "tokenizer")
     )
     fmt_json = kit / "settings" / "format.json"
     fmt_json.write_text(json.dumps(fmt_settings), "utf-8")
-    for fmt, split, cap, extra in (
-        ("trace", "train", 256, []),
-        ("grpo", "train", 64, []),
-        ("grpo", "test", 0, ["--keep-long"]),
-    ):
+    for fmt, split, cap, extra in DATA_FILES:
         out = kit / "data" / f"{fmt}_{split}.jsonl"
         cmd = [
             sys.executable,
@@ -94,21 +91,23 @@ def main() -> None:
             *extra,
         ]
         subprocess.run(cmd, check=True)
-    # The test split: keep 256 rows (evaluate samples max_samples of them, stratified).
     test = kit / "data" / "grpo_test.jsonl"
-    lines = test.read_text("utf-8").splitlines()[
-        :: max(1, len(test.read_text("utf-8").splitlines()) // 256)
-    ]
-    test.write_text("\n".join(lines[:256]) + "\n", "utf-8")
+    lines = test.read_text("utf-8").splitlines()
+    kept = lines[:: max(1, len(lines) // TEST_ROWS)][:TEST_ROWS]
+    test.write_text("\n".join(kept) + "\n", "utf-8")
 
-    q = "qwen2.5-1.5b"
+
+def step_settings(cfg: dict) -> dict[str, dict]:
+    """Each device step's job settings, by step name (``settings/<name>.json``): the real
+    recipe's ``stage_settings`` of qwen2.5-1.5b, sized to fit the lease, on the random model
+    the device builds under ``MODEL_ROOT`` (4-bit for the ``_q4`` steps)."""
     common = {"save_steps": 10_000, "logging_steps": 1, "progress_interval_s": 5}
     steps = {
         # 1. qwen2.5-1.5b SFT as the workflow runs it on a GPU: torchrun + ZeRO-2 (recipe default),
         #    LoRA r16 (config.yaml), bs 1; 4 optimizer steps of 8 sequences; merge on.
         "sft_z2": stage(
             cfg,
-            q,
+            QWEN,
             "sft",
             deepspeed="zero2",
             gradient_accumulation_steps=8,
@@ -118,11 +117,11 @@ def main() -> None:
         ),
         # 2. qwen2.5-1.5b GRPO as configured (python -m, no DeepSpeed, init sft, r64, 4 prompts x 4
         #    generations per step), completions capped at 512 to fit the lease; 2 steps.
-        "grpo": stage(cfg, q, "grpo", max_completion_length=512, max_steps=2, **common),
+        "grpo": stage(cfg, QWEN, "grpo", max_completion_length=512, max_steps=2, **common),
         # 3. evaluation of the GRPO adapter: 32 stratified test items, batch 16, 256 new tokens.
         "eval": stage(
             cfg,
-            q,
+            QWEN,
             "evaluate",
             max_samples=32,
             test_sets=["test"],
@@ -132,7 +131,7 @@ def main() -> None:
         # 4. QLoRA (deepseek-r1-7b's path) on the 1.5B arch: 4-bit nf4 + ZeRO-2 under torchrun.
         "sft_q4_z2": stage(
             cfg,
-            q,
+            QWEN,
             "sft",
             deepspeed="zero2",
             gradient_accumulation_steps=4,
@@ -144,7 +143,7 @@ def main() -> None:
         # 5. QLoRA GRPO from the base (r1-7b: init base, zero3 -> zero2 for a 4-bit base).
         "grpo_q4_z2": stage(
             cfg,
-            q,
+            QWEN,
             "grpo",
             init="base",
             deepspeed="zero3",
@@ -154,9 +153,32 @@ def main() -> None:
         ),
     }
     for key, settings in steps.items():
-        quant = "4bit" if "_q4" in key else "none"
-        settings["model"] = model_block(settings, q, quant)
-        (kit / "settings" / f"{key}.json").write_text(json.dumps(settings, indent=1), "utf-8")
+        settings["model"] = model_block(settings, QWEN, "4bit" if "_q4" in key else "none")
+    return steps
+
+
+def settings_text(settings: dict) -> str:
+    """A step's settings file, as ``prep.py`` writes it."""
+    return json.dumps(settings, indent=1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--corpus", required=True, help="folder with train.jsonl and test.jsonl")
+    parser.add_argument("--kit", default=str(Path(__file__).parent))
+    parser.add_argument("--vocab", type=int, default=8192)
+    parser.add_argument("--config", default="config.yaml")
+    args = parser.parse_args()
+    kit, corpus = Path(args.kit), Path(args.corpus)
+    (kit / "data").mkdir(parents=True, exist_ok=True)
+    (kit / "settings").mkdir(parents=True, exist_ok=True)
+    cfg = yaml.safe_load(Path(args.config).read_text("utf-8"))
+    rlvalidation.validate_config(cfg)
+
+    write_tokenizer(corpus, kit, args.vocab)
+    write_data(cfg, corpus, kit)
+    for key, settings in step_settings(cfg).items():
+        (kit / "settings" / f"{key}.json").write_text(settings_text(settings), "utf-8")
     print(json.dumps({p.name: p.stat().st_size for p in sorted((kit / "data").glob("*.jsonl"))}))
 
 
