@@ -29,6 +29,7 @@ class ConfigError(ValueError):
 
 
 def key_path(where: str, name: str) -> str:
+    """A key's dotted path in a problem message (``where`` the path of its block, or empty)."""
     return f"{where}.{name}" if where else name
 
 
