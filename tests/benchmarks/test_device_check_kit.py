@@ -13,16 +13,16 @@ from rlcausality.settings.config import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 KIT = REPO / "benchmarks" / "device_check"
+CONFIG = yaml.safe_load((REPO / "config.yaml").read_text("utf-8"))
+STEPS = prep.step_settings(CONFIG)
 
 
 def test_committed_step_settings_are_prep_output_of_the_current_config() -> None:
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text("utf-8"))
-    steps = prep.step_settings(cfg)
     committed = sorted(path.stem for path in (KIT / "settings").glob("*.json"))
-    assert committed == sorted(steps)
+    assert committed == sorted(STEPS)
     stale = [
         name
-        for name, settings in steps.items()
+        for name, settings in STEPS.items()
         if (KIT / "settings" / f"{name}.json").read_text("utf-8") != prep.settings_text(settings)
     ]
     remake = "PYTHONPATH=workflow_scripts:. python benchmarks/device_check/prep.py --corpus ..."
@@ -30,11 +30,10 @@ def test_committed_step_settings_are_prep_output_of_the_current_config() -> None
 
 
 def test_each_step_loads_as_a_job_would_and_grpo_uses_the_recipe_rewards() -> None:
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text("utf-8"))
-    for name, settings in prep.step_settings(cfg).items():
-        loaded = load_settings(settings)
-        assert loaded.model.path.startswith(prep.MODEL_ROOT), name
-        assert (loaded.model.quantization == "4bit") == ("_q4" in name)
-    grpo = load_settings(prep.step_settings(cfg)["grpo"]).grpo
+    loaded = {name: load_settings(settings) for name, settings in STEPS.items()}
+    for name, settings in loaded.items():
+        assert settings.model.path.startswith(prep.MODEL_ROOT), name
+        assert (settings.model.quantization == "4bit") == ("_q4" in name)
+    grpo = loaded["grpo"].grpo
     assert grpo is not None and "trace" in grpo.rewards
-    assert list(grpo.rewards) == list(cfg["defaults"]["grpo"]["rewards"])
+    assert list(grpo.rewards) == list(CONFIG["defaults"]["grpo"]["rewards"])
