@@ -10,7 +10,13 @@ over all steps and by fifth of the run:
   correctness reward alone: the groups where the answer itself carries no signal, whatever the
   trace and format rewards add);
 - the mean of each reward, and the completions' mean length;
-- the median step time.
+- the median step time;
+- for each reward, how much it moved within a group: its within-group standard deviation and
+  its share of the weighted total reward's within-group variance (the variance the group's
+  advantages are scaled by; weights from the job's ``manifest.json``), and the within-group
+  correlation of each reward with correctness (``reporting.signals.reward_spread``, which the
+  GRPO report shows too). A reward whose share is small steers the update little, whatever
+  its mean.
 
     python benchmarks/grpo_signal.py results/models/smollm2-135m/grpo \
         ../seed43/results/models/smollm2-135m/grpo
@@ -28,7 +34,7 @@ import pandas as pd
 from rlcausality.io import read_json
 from rlcausality.reporting.examples import load_completions
 from rlcausality.reporting.plots import curve_series
-from rlcausality.reporting.signals import ZERO_STD
+from rlcausality.reporting.signals import ZERO_STD, reward_spread, reward_weights
 
 PARTS = 5
 
@@ -49,6 +55,20 @@ def answer_ties(completions: pd.DataFrame, reward: str = "correctness") -> pd.Se
     frame = completions.assign(group=completions["prompt"].astype(str))
     tied = frame.groupby(["step", "group"])[reward].agg(lambda values: values.nunique() == 1)
     return tied.groupby(level="step").mean()
+
+
+def spread_lines(completions: pd.DataFrame, weights: dict[str, float]) -> list[str]:
+    lines = []
+    for name, row in reward_spread(completions, weights).iterrows():
+        line = (
+            f"  {name} (weight {row['weight']:g}): within-group std {row['within-group std']:.3f},"
+            f" share of the total's within-group variance {row['share of variance']:.2f}"
+        )
+        correlation = row.get("correlation with correctness")
+        if name != "correctness" and correlation is not None:
+            line += f", within-group correlation with correctness {correlation:+.2f}"
+        lines.append(line)
+    return lines
 
 
 def summary(folder: Path) -> list[str]:
@@ -73,6 +93,10 @@ def summary(folder: Path) -> list[str]:
     times = values("step_time")
     if times:
         lines.append(f"  step time: median {statistics.median(times):.1f} s")
+    manifest = folder / "manifest.json"
+    weights = reward_weights(read_json(manifest)) if manifest.is_file() else None
+    if completions is not None and weights:
+        lines += spread_lines(completions, weights)
     return lines
 
 

@@ -41,3 +41,22 @@ def test_a_group_all_right_or_all_wrong_is_a_tie(tmp_path: Path) -> None:
     assert "  zero-variance groups (total reward): 0.250 (by fifth: 0.000, 0.500)" in lines
     assert "  groups all right or all wrong: 0.750 (by fifth: 0.500, 1.000)" in lines
     assert "  step time: median 2.0 s" in lines
+
+
+def test_summary_gives_each_rewards_share_with_the_jobs_weights(tmp_path: Path) -> None:
+    rows = [
+        {"step": 1, "prompt": [{"role": "user", "content": "p"}], "completion": "c",
+         "correctness": c, "format": 1.0, "trace": t, "advantage": 0.0}
+        for c, t in ((1.0, 0.75), (0.0, 0.75), (1.0, 0.25), (0.0, 0.25))
+    ]  # fmt: skip
+    (tmp_path / "completions").mkdir()
+    pd.DataFrame(rows).to_parquet(tmp_path / "completions/completions_00001.parquet")
+    step = {"step": 1, "reward": 1.0, "frac_reward_zero_std": 0.0, "completions/mean_length": 9}
+    write_json(tmp_path / "log_history.json", [step])
+    settings = {"rewards": ["correctness", "trace"], "reward_weights": [1.0, 2.0]}
+    write_json(tmp_path / "manifest.json", {"settings": {"grpo": settings}})
+    lines = grpo_signal.summary(tmp_path)
+    share = "share of the total's within-group variance"
+    assert f"  correctness (weight 1): within-group std 0.500, {share} 0.50" in lines
+    trace = f"  trace (weight 2): within-group std 0.250, {share} 0.50, within-group correlation"
+    assert f"{trace} with correctness +0.00" in lines

@@ -1,5 +1,6 @@
 """Trace metrics (generated adjacencies and fixed edges against the oracle's) and the report
-tables of reasoning traces and of GRPO's training signal."""
+tables of reasoning traces and of GRPO's training signal (its log, and its rewards within a
+group)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from rlcausality.evaluation.metrics import trace_metrics
 from rlcausality.reporting.render import render_markdown
-from rlcausality.reporting.signals import grpo_signal_table, trace_table
+from rlcausality.reporting.signals import grpo_signal_table, reward_spread_table, trace_table
 
 ORACLE = "Adjacent: A-C, B-C. Fixed: A->C, B->C. Check common effect of A and B: yes, via C."
 
@@ -69,3 +70,32 @@ def test_grpo_signal_table_reads_the_log() -> None:
     assert zero_all == pytest.approx(0.5) and zero_end == 0.0
     assert format_end == 1.0 and reward_end == pytest.approx(0.9)
     assert grpo_signal_table({("m", "sft"): history}) is None
+
+
+def test_reward_spread_table_splits_the_groups_variance_by_reward(tmp_path: Path) -> None:
+    import pandas as pd
+
+    # Two groups of four. Step 1: correctness 1, 0, 1, 0 (centred +-0.5), trace 0.9, 0.9, 0.5,
+    # 0.5 (centred +-0.2, uncorrelated with correctness). Step 2: every reward tied, so it adds
+    # nothing. With weights 1 and 2 the total's centred values are +-0.5 +- 0.4: shares
+    # 0.25 / 0.41 and 0.16 / 0.41; format never varies.
+    prompt = [{"role": "user", "content": "premise"}]
+    values = [(1.0, 0.9), (0.0, 0.9), (1.0, 0.5), (0.0, 0.5)]
+    rows = [
+        {"step": step, "prompt": prompt, "completion": "c", "correctness": c, "format": 1.0,
+         "trace": t, "advantage": 0.0}
+        for step in (1, 2) for c, t in (values if step == 1 else [(1.0, 0.7)] * 4)
+    ]  # fmt: skip
+    grpo = {"rewards": ["correctness", "format", "trace"], "reward_weights": [1.0, 0.5, 2.0]}
+    table = reward_spread_table(pd.DataFrame(rows), {"settings": {"grpo": grpo}})
+    assert table is not None and "2 groups, 8 logged completions" in table.caption
+    by_name = {row[0]: row[1:] for row in table.rows}
+    assert by_name["correctness"] == pytest.approx([1.0, 0.25, 0.25 / 0.41, None], nan_ok=True)
+    weight, std, share, correlation = by_name["trace"]
+    assert (weight, std) == pytest.approx((2.0, 0.1))  # 0.2 in one group, 0 in the other
+    assert share == pytest.approx(0.16 / 0.41) and correlation == pytest.approx(0, abs=1e-12)
+    assert by_name["format"][2] == pytest.approx(0.0)
+    assert "share of the total" in render_markdown("t", "s", [table], tmp_path / "r.md")
+    # no weights (a manifest without GRPO settings) or no completions: no table
+    assert reward_spread_table(pd.DataFrame(rows), {"settings": {}}) is None
+    assert reward_spread_table(None, {"settings": {"grpo": grpo}}) is None

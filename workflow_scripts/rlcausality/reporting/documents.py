@@ -18,7 +18,7 @@ from rlcausality.reporting.plots import (
     save_png,
 )
 from rlcausality.reporting.render import Block, Image, Text, fmt
-from rlcausality.reporting.signals import grpo_signal_table, trace_table
+from rlcausality.reporting.signals import grpo_signal_table, reward_spread_table, trace_table
 from rlcausality.reporting.tables import (
     baseline_provenance,
     breakdown_table,
@@ -97,6 +97,9 @@ def stage_document(
     signal = grpo_signal_table({(model, stage): history}) if history else None
     if signal is not None:
         blocks.append(signal)
+    spread = reward_spread_table(completions, manifest)
+    if spread is not None:
+        blocks.append(spread)
     if history:
         png = plot_training_curves({(model, stage): history})
         if png is not None:

@@ -8,6 +8,10 @@ anything to learn from.
   all had the same reward (``frac_reward_zero_std``: no advantage, no gradient) over all steps
   and over the last quarter, and the format and total reward at the end (mean of the last
   quarter of the logged steps).
+* ``reward_spread_table``: per reward of a GRPO stage, from its logged completions, how much it
+  varied within a group and its share of the weighted total's within-group variance: the
+  variance the advantages are scaled by, so the share is how much the reward steered the
+  update. A dense reward with a high mean can still steer little (docs/demo.md).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ PAIR_COLUMNS = (
     ("every_pair_accuracy", "pairs right by listing every pair"),
 )
 ZERO_STD = "frac_reward_zero_std"
+GROUP_KEYS = ("step", "prompt")  # a group: one prompt's completions at one step
 FORMAT_REWARD = "rewards/format/mean"
 
 
@@ -93,3 +98,78 @@ def grpo_signal_table(
     ]
     rows = [[model, *signal_row(histories[(model, stage)])] for model, stage in grpo]
     return Table(headers, rows, "GRPO training signal")
+
+
+def reward_weights(manifest: Mapping[str, Any] | None) -> dict[str, float] | None:
+    """The GRPO job's rewards and their weights (its manifest's settings); None without them."""
+    grpo = ((manifest or {}).get("settings") or {}).get("grpo") or {}
+    rewards = grpo.get("rewards")
+    if not rewards:
+        return None
+    weights = grpo.get("reward_weights") or [1.0] * len(rewards)
+    return {str(name): float(weight) for name, weight in zip(rewards, weights, strict=True)}
+
+
+def reward_spread(completions: Any, weights: Mapping[str, float]) -> Any:
+    """Per reward (rows, pandas): its weight, mean within-group standard deviation, share of
+    the weighted total's within-group variance, and within-group correlation with correctness.
+
+    A group is one prompt's completions at one step. With each reward centred on its group's
+    mean (``c_i``) and the weighted total ``t = sum_i w_i c_i``, reward ``i``'s share is
+    ``sum(w_i c_i t) / sum(t^2)`` over all completions: the shares add up to 1 and split the
+    variance the advantages are scaled by, covariances included.
+    """
+    import pandas as pd
+
+    names = [name for name in weights if name in completions]
+    frame = completions.assign(prompt=completions["prompt"].astype(str))
+    groups = frame.groupby(list(GROUP_KEYS))[names]
+    centred = frame[names] - groups.transform("mean")
+    weight = pd.Series(dict(weights))[names]
+    weighted = centred * weight
+    total = weighted.sum(axis=1)
+    spread = pd.DataFrame(
+        {
+            "weight": weight,
+            "within-group std": groups.std(ddof=0).mean(),
+            "share of variance": weighted.mul(total, axis=0).sum() / (total**2).sum(),
+        }
+    )
+    if "correctness" in names:
+        spread["correlation with correctness"] = centred.corrwith(centred["correctness"])
+    return spread
+
+
+def reward_spread_table(completions: Any, manifest: Mapping[str, Any] | None) -> Table | None:
+    """``reward_spread`` of a GRPO stage's logged completions; None without them or weights."""
+    weights = reward_weights(manifest)
+    if completions is None or not weights or not len(completions):
+        return None
+    spread = reward_spread(completions, weights)
+    correlation = spread.get("correlation with correctness")
+    rows = [
+        [
+            name,
+            row["weight"],
+            row["within-group std"],
+            row["share of variance"],
+            None if correlation is None or name == "correctness" else correlation[name],
+        ]
+        for name, row in spread.iterrows()
+    ]
+    groups = completions.assign(prompt=completions["prompt"].astype(str))
+    n_groups = groups.groupby(list(GROUP_KEYS)).ngroups
+    headers = [
+        "reward",
+        "weight",
+        "within-group std",
+        "share of the total's within-group variance",
+        "within-group correlation with correctness",
+    ]
+    caption = (
+        f"GRPO rewards within a group ({n_groups} groups, {len(completions)} logged "
+        "completions). Share: each reward's part of the weighted total's within-group "
+        "variance, the variance the advantages are scaled by; a reward with a small share "
+        "steers the update little"
+    )
+    return Table(headers, rows, caption)
