@@ -1,4 +1,5 @@
-"""Seconds per SFT step with TRL's fused LM head on its full path and on its compact one.
+"""Seconds per SFT step: TRL's fused LM head on its full path against its compact one, or fp32
+against bf16 autocast.
 
 TRL projects every position of the padded batch through the LM head on a CPU and only the
 labelled ones on CUDA (``rlcausality.training.lm_head``); the SFT job takes the compact path on a
@@ -6,11 +7,14 @@ CPU too. This runs the SFT job's trainer (``rlcausality.training.sft.run``: the 
 from config.yaml, only ``max_steps``, ``save_steps`` and the output directory changed) for
 ``--steps`` steps on each path, the same batches in the same order, and prints the median step
 time of each, their ratio, and the first logged loss of each (they agree to float rounding).
-The first step of a run (allocation) is left out of the median. Run from a workflow directory
-whose formatted data and base model exist (e.g. after the demo)::
+The first step of a run (allocation) is left out of the median. ``--compare dtype`` runs the
+compact path twice instead: with ``model.dtype: float32`` and with ``bfloat16`` (on a CPU, fp32
+weights under bf16 autocast: ``models.loading.choose_precision``); the first losses then differ
+by bf16's rounding. Run from a workflow directory whose formatted data and base model exist
+(e.g. after the demo)::
 
     OMP_NUM_THREADS=2 python benchmarks/sft_step.py --model smollm2-135m \
-        --configfile config.yaml profiles/demo/demo.yaml --steps 9 --threads 2
+        --configfile config.yaml profiles/demo/demo.yaml --steps 9 --threads 2 [--compare dtype]
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=9)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", default="results/sft_step")
+    parser.add_argument("--compare", choices=("head", "dtype"), default="head")
     args = parser.parse_args(argv)
     launch.configure_threads(args.threads)
     config = rlconfig.read_config_files(args.configfile)
@@ -92,17 +97,26 @@ def main(argv: list[str] | None = None) -> None:
     settings = dataclasses.replace(settings, sft=stage)
     fmt = train_format("sft", settings.format.sft_target)
     train = f"results/data/{args.model}/{fmt}/train.jsonl"
+    fp32, bf16 = (dataclasses.replace(settings.model, dtype=d) for d in ("float32", "bfloat16"))
+    variants = {
+        "head": [("full head", settings, full_head), ("compact head", settings, None)],
+        "dtype": [
+            ("fp32", dataclasses.replace(settings, model=fp32), None),
+            ("bf16 autocast", dataclasses.replace(settings, model=bf16), None),
+        ],
+    }[args.compare]
     medians = {}
-    for name, context in (("full", full_head), ("compact", contextlib.nullcontext)):
-        with context():
-            times, loss = step_times(settings, train, Path(args.work) / name)
+    for name, variant, context in variants:
+        with (context or contextlib.nullcontext)():
+            times, loss = step_times(variant, train, Path(args.work) / name.replace(" ", "_"))
         medians[name] = statistics.median(times[1:] or times)
         print(
-            f"{name:8s} head: median {medians[name]:.2f} s/step over {len(times) - 1} steps "
+            f"{name:13s}: median {medians[name]:.2f} s/step over {len(times) - 1} steps "
             f"(all: {', '.join(f'{t:.2f}' for t in times)}); first loss {loss}",
             flush=True,
         )
-    print(f"compact / full: {medians['compact'] / medians['full']:.2f}")
+    (first, _, _), (second, _, _) = variants
+    print(f"{second} / {first}: {medians[second] / medians[first]:.2f}")
 
 
 if __name__ == "__main__":

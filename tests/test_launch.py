@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -64,6 +66,15 @@ def test_precision_follows_the_compute_capability(
     assert precision.dtype == dtype
     assert precision.bf16 == (dtype == torch.bfloat16)
     assert precision.fp16 == (dtype == torch.float16)
+
+
+def test_bf16_asked_for_on_a_cpu_is_autocast_over_fp32_weights() -> None:
+    precision = choose_precision("bfloat16", None)
+    assert precision.dtype == torch.float32 and precision.bf16 and not precision.fp16
+    assert precision.name == "bf16-autocast"
+    # evaluation's `auto` loads the weights training kept: fp32
+    model = dataclasses.replace(tiny_model_settings(), dtype="bfloat16")
+    assert inference_precision(model, "auto", None) == choose_precision("float32", None)
 
 
 def test_bf16_asked_for_on_a_pre_ampere_gpu_is_refused() -> None:

@@ -29,6 +29,8 @@ class Precision:
 
     @property
     def name(self) -> str:
+        if self.dtype == torch.float32 and self.bf16:
+            return "bf16-autocast"  # fp32 weights, matmuls in bf16 (a CPU asked for bfloat16)
         return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.dtype, "fp32")
 
 
@@ -40,6 +42,12 @@ def choose_precision(
 ) -> Precision:
     """bf16 on GPUs of compute capability ≥ 8.0, fp16 on earlier GPUs, fp32 on the CPU.
 
+    ``bfloat16`` asked for on the CPU: fp32 weights (and optimizer state) with bf16 autocast
+    (``bf16=True``: the trainers' matmuls in bf16). On a CPU with AVX-512 BF16 a training step
+    takes ~0.6x the time of fp32 (docs/demo.md, "bf16 autocast on the CPU"); the weights stay
+    fp32, so the saved adapters are. ``float16`` on the CPU stays fp32 (CPU autocast in fp16
+    is not faster).
+
     ``torch.cuda.is_bf16_supported()`` is True on a V100 or RTX 2080 Ti too (by emulation, its
     default), so the decision reads the capability instead. ``capability`` None means no GPU;
     "detect" asks the device (``rlcausality.launch.cuda_capability``). ``bfloat16`` requested
@@ -47,6 +55,8 @@ def choose_precision(
     """
     if capability == "detect":
         capability = cuda_capability()
+    if capability is None and requested == "bfloat16":
+        return Precision(torch.float32, bf16=True, fp16=False)
     if requested == "float32" or capability is None:
         return Precision(torch.float32, bf16=False, fp16=False)
     native_bf16 = tuple(capability) >= BF16_CAPABILITY
@@ -66,7 +76,8 @@ def inference_precision(
 ) -> Precision:
     """The precision evaluation runs the model in (``evaluate.dtype``).
 
-    ``auto``: the model's own (``choose_precision(model.dtype)``, what training used).
+    ``auto``: the precision of the weights training used (``choose_precision(model.dtype)``;
+    on a CPU fp32, also where training ran under bf16 autocast).
     ``bfloat16`` on a CPU too: there decoding is bound by reading the weights once per step,
     and halving them halves it (docs/demo.md); on a GPU without bf16 it is refused, as in
     training. ``float32``: full precision anywhere.
@@ -77,6 +88,8 @@ def inference_precision(
         capability = cuda_capability()
     if requested == "bfloat16" and capability is None:
         return Precision(torch.bfloat16, bf16=True, fp16=False)
+    if requested == "auto" and capability is None:  # what training used: fp32 weights
+        return Precision(torch.float32, bf16=False, fp16=False)
     return choose_precision(model.dtype if requested == "auto" else requested, capability)
 
 

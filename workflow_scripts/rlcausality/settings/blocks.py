@@ -47,6 +47,8 @@ class Model(Block):
     family: str = setting(minLength=1)  # one of models.families.FAMILIES
     path: str = setting(user=False)  # where it loads from (config.base_model_path)
     quantization: Literal["none", "4bit", "8bit"] = setting("none")
+    # auto: bf16 on GPUs that have it, fp16 on older ones, fp32 on a CPU; bfloat16 on a CPU
+    # trains fp32 weights under bf16 autocast (models.loading.choose_precision)
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = setting("auto")
     trust_remote_code: bool = setting(False)
     revision: str | None = setting(None)
@@ -210,7 +212,7 @@ class Evaluate(Block):
     max_samples: int | None = setting(None, **POSITIVE)
     use_vllm: bool = setting(False)
     # the precision evaluation runs the model in; auto: the model's own (as training chose it:
-    # bf16 or fp16 on a GPU, fp32 on a CPU); bfloat16 halves a CPU's decoding time
+    # bf16 or fp16 on a GPU, fp32 weights on a CPU); bfloat16 halves a CPU's decoding time
     dtype: Literal["auto", "bfloat16", "float32"] = setting("auto")
     # predictions saved every chunk_size items (a killed job resumes from them); the batches do
     # not depend on it (generation.generate_transformers)
