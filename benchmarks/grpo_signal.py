@@ -25,6 +25,7 @@ over all steps and by fifth of the run:
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,7 +66,7 @@ def spread_lines(completions: pd.DataFrame, weights: dict[str, float]) -> list[s
             f" share of the total's within-group variance {row['share of variance']:.2f}"
         )
         correlation = row.get("correlation with correctness")
-        if name != "correctness" and correlation is not None:
+        if name != "correctness" and correlation is not None and not math.isnan(correlation):
             line += f", within-group correlation with correctness {correlation:+.2f}"
         lines.append(line)
     return lines

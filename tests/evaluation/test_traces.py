@@ -95,6 +95,7 @@ def test_reward_spread_table_splits_the_groups_variance_by_reward(tmp_path: Path
     assert (weight, std) == pytest.approx((2.0, 0.1))  # 0.2 in one group, 0 in the other
     assert share == pytest.approx(0.16 / 0.41) and correlation == pytest.approx(0, abs=1e-12)
     assert by_name["format"][2] == pytest.approx(0.0)
+    assert by_name["format"][3] is None  # never varied: no correlation
     assert "share of the total" in render_markdown("t", "s", [table], tmp_path / "r.md")
     # no weights (a manifest without GRPO settings) or no completions: no table
     assert reward_spread_table(pd.DataFrame(rows), {"settings": {}}) is None

@@ -16,6 +16,7 @@ anything to learn from.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -140,6 +141,15 @@ def reward_spread(completions: Any, weights: Mapping[str, float]) -> Any:
     return spread
 
 
+def _correlation(correlations: Any, name: str) -> float | None:
+    """A reward's within-group correlation with correctness; None for correctness itself and
+    where it is undefined (a reward that never varied within a group)."""
+    if correlations is None or name == "correctness":
+        return None
+    value = float(correlations[name])
+    return None if math.isnan(value) else value
+
+
 def reward_spread_table(completions: Any, manifest: Mapping[str, Any] | None) -> Table | None:
     """``reward_spread`` of a GRPO stage's logged completions; None without them or weights."""
     weights = reward_weights(manifest)
@@ -153,7 +163,7 @@ def reward_spread_table(completions: Any, manifest: Mapping[str, Any] | None) ->
             row["weight"],
             row["within-group std"],
             row["share of variance"],
-            None if correlation is None or name == "correctness" else correlation[name],
+            _correlation(correlation, name),
         ]
         for name, row in spread.iterrows()
     ]
