@@ -25,12 +25,19 @@ def _train(settings: dict, train: Path, out: Path, threads: int, hash_seed: str)
     return json.loads((out / "manifest.json").read_text())
 
 
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(("threads", "dtype"), [(1, "auto"), (2, "auto"), (2, "bfloat16")])
 def test_a_rerun_of_one_seed_trains_the_same_weights(
-    tiny_model: dict, make_settings, formatted: dict[str, Path], tmp_path: Path, threads: int
+    tiny_model: dict,
+    make_settings,
+    formatted: dict[str, Path],
+    tmp_path: Path,
+    threads: int,
+    dtype: str,
 ) -> None:
+    """``bfloat16``: on the CPU, bf16 autocast over fp32 weights (models.loading)."""
+    model = {**tiny_model, "dtype": dtype}
     settings = make_settings(
-        tiny_model, "sft", max_steps=6, save_steps=100, logging_steps=1, merge=False
+        model, "sft", max_steps=6, save_steps=100, logging_steps=1, merge=False
     )
     first = _train(settings, formatted["train.sft"], tmp_path / "a", threads, "1")
     second = _train(settings, formatted["train.sft"], tmp_path / "b", threads, "2")
