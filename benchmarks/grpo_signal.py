@@ -25,7 +25,6 @@ over all steps and by fifth of the run:
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +34,13 @@ import pandas as pd
 from rlcausality.io import read_json
 from rlcausality.reporting.examples import load_completions
 from rlcausality.reporting.plots import curve_series
-from rlcausality.reporting.signals import ZERO_STD, reward_spread, reward_weights
+from rlcausality.reporting.signals import (
+    ZERO_STD,
+    by_group,
+    correlation_with_correctness,
+    reward_spread,
+    reward_weights,
+)
 
 PARTS = 5
 
@@ -53,20 +58,20 @@ def by_part(values: Sequence[float], parts: int = PARTS) -> list[float]:
 
 def answer_ties(completions: pd.DataFrame, reward: str = "correctness") -> pd.Series:
     """Per step, the share of groups (one prompt's completions) whose ``reward`` is all equal."""
-    frame = completions.assign(group=completions["prompt"].astype(str))
-    tied = frame.groupby(["step", "group"])[reward].agg(lambda values: values.nunique() == 1)
+    tied = by_group(completions)[reward].agg(lambda values: values.nunique() == 1)
     return tied.groupby(level="step").mean()
 
 
 def spread_lines(completions: pd.DataFrame, weights: dict[str, float]) -> list[str]:
     lines = []
-    for name, row in reward_spread(completions, weights).iterrows():
+    spread = reward_spread(completions, weights)
+    for name, row in spread.iterrows():
         line = (
             f"  {name} (weight {row['weight']:g}): within-group std {row['within-group std']:.3f},"
             f" share of the total's within-group variance {row['share of variance']:.2f}"
         )
-        correlation = row.get("correlation with correctness")
-        if name != "correctness" and correlation is not None and not math.isnan(correlation):
+        correlation = correlation_with_correctness(spread, name)
+        if correlation is not None:
             line += f", within-group correlation with correctness {correlation:+.2f}"
         lines.append(line)
     return lines

@@ -111,9 +111,17 @@ def reward_weights(manifest: Mapping[str, Any] | None) -> dict[str, float] | Non
     return {str(name): float(weight) for name, weight in zip(rewards, weights, strict=True)}
 
 
+def by_group(completions: Any) -> Any:
+    """GRPO's logged completions grouped by ``GROUP_KEYS`` (pandas ``groupby``); the prompt,
+    logged as a list of messages, is compared as its text."""
+    frame = completions.assign(prompt=completions["prompt"].astype(str))
+    return frame.groupby(list(GROUP_KEYS))
+
+
 def reward_spread(completions: Any, weights: Mapping[str, float]) -> Any:
     """Per reward (rows, pandas): its weight, mean within-group standard deviation, share of
-    the weighted total's within-group variance, and within-group correlation with correctness.
+    the weighted total's within-group variance, and within-group correlation with correctness;
+    ``attrs["groups"]`` is the number of groups.
 
     A group is one prompt's completions at one step. With each reward centred on its group's
     mean (``c_i``) and the weighted total ``t = sum_i w_i c_i``, reward ``i``'s share is
@@ -123,9 +131,9 @@ def reward_spread(completions: Any, weights: Mapping[str, float]) -> Any:
     import pandas as pd
 
     names = [name for name in weights if name in completions]
-    frame = completions.assign(prompt=completions["prompt"].astype(str))
-    groups = frame.groupby(list(GROUP_KEYS))[names]
-    centred = frame[names] - groups.transform("mean")
+    grouped = by_group(completions)
+    groups = grouped[names]
+    centred = completions[names] - groups.transform("mean")
     weight = pd.Series(dict(weights))[names]
     weighted = centred * weight
     total = weighted.sum(axis=1)
@@ -138,15 +146,16 @@ def reward_spread(completions: Any, weights: Mapping[str, float]) -> Any:
     )
     if "correctness" in names:
         spread["correlation with correctness"] = centred.corrwith(centred["correctness"])
+    spread.attrs["groups"] = grouped.ngroups
     return spread
 
 
-def _correlation(correlations: Any, name: str) -> float | None:
-    """A reward's within-group correlation with correctness; None for correctness itself and
-    where it is undefined (a reward that never varied within a group)."""
-    if correlations is None or name == "correctness":
+def correlation_with_correctness(spread: Any, name: str) -> float | None:
+    """A reward's within-group correlation with correctness (``reward_spread``); None for
+    correctness itself and where it is undefined (a reward that never varied in a group)."""
+    if "correlation with correctness" not in spread or name == "correctness":
         return None
-    value = float(correlations[name])
+    value = float(spread.loc[name, "correlation with correctness"])
     return None if math.isnan(value) else value
 
 
@@ -156,19 +165,16 @@ def reward_spread_table(completions: Any, manifest: Mapping[str, Any] | None) ->
     if completions is None or not weights or not len(completions):
         return None
     spread = reward_spread(completions, weights)
-    correlation = spread.get("correlation with correctness")
     rows = [
         [
             name,
             row["weight"],
             row["within-group std"],
             row["share of variance"],
-            _correlation(correlation, name),
+            correlation_with_correctness(spread, name),
         ]
         for name, row in spread.iterrows()
     ]
-    groups = completions.assign(prompt=completions["prompt"].astype(str))
-    n_groups = groups.groupby(list(GROUP_KEYS)).ngroups
     headers = [
         "reward",
         "weight",
@@ -177,8 +183,8 @@ def reward_spread_table(completions: Any, manifest: Mapping[str, Any] | None) ->
         "within-group correlation with correctness",
     ]
     caption = (
-        f"GRPO rewards within a group ({n_groups} groups, {len(completions)} logged "
-        "completions). Share: each reward's part of the weighted total's within-group "
+        f"GRPO rewards within a group ({spread.attrs['groups']} groups, {len(completions)} "
+        "logged completions). Share: each reward's part of the weighted total's within-group "
         "variance, the variance the advantages are scaled by; a reward with a small share "
         "steers the update little"
     )
