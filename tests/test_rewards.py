@@ -117,9 +117,10 @@ def test_string_completions_and_r1_format() -> None:
 
 
 def test_unknown_reward_is_named() -> None:
-    with pytest.raises(KeyError, match=r"'bogus'.*known rewards: answered, correctness, format"):
+    known = r"known rewards: answered, consistency, correctness, format, trace"
+    with pytest.raises(KeyError, match=rf"'bogus'.*{known}"):
         get_reward_functions(["bogus"])
-    assert set(REWARDS) == {"answered", "correctness", "format", "trace"}
+    assert set(REWARDS) == {"answered", "consistency", "correctness", "format", "trace"}
 
 
 # The oracle trace of an item on A, B, C, D: A-B, A-C, B-C adjacent; C->D fixed (4 variables,
@@ -154,3 +155,51 @@ def test_trace_reward_is_zero_without_a_readable_trace() -> None:
     no_lists = "<think>A and B correlate.</think>\n\nTherefore: Yes"
     assert _trace_rewards([missing_fixed, no_lists, open_think]) == [0.0, 0.0, 1.0]
     assert _trace_rewards([f"<think>{ORACLE}</think>"], oracle=None) == [0.0]  # no oracle trace
+
+
+# An item whose premise is the v-structure A -> C <- B, asking for a common effect of A and B
+COLLIDER_PROMPT = [
+    {"role": "system", "content": "You are an expert in causal reasoning."},
+    {
+        "role": "user",
+        "content": "Premise and Hypothesis:\nPremise: Suppose there is a closed system of 3 "
+        "variables, A, B and C. All the statistical relations among these 3 variables are as "
+        "follows: A correlates with C. B correlates with C. However, A is independent of B."
+        "\nHypothesis: There exists at least one collider (i.e., common effect) of A and B."
+        "\n\nBegin your response with <think>",
+    },
+]
+
+
+def _consistency(completions: list[str]) -> list[float]:
+    (reward,) = get_reward_functions(["consistency"])
+    return reward([COLLIDER_PROMPT] * len(completions), completions)
+
+
+def test_consistency_rewards_the_answer_the_stated_lists_imply() -> None:
+    v_structure = "<think>Adjacent: A-C, B-C. Fixed: A->C, B->C. Check: yes.</think>\n"
+    chain = "<think>Adjacent: A-C, B-C. Fixed: A->C. Check: no.</think>\n"
+    assert _consistency(
+        [
+            v_structure + "Therefore: Yes",  # right lists, the answer they imply
+            v_structure + "Therefore: No",  # right lists, the other answer
+            chain + "Therefore: No",  # wrong lists (a chain), the answer they imply
+            chain + "Therefore: Yes",  # right by the label, not by its own reading
+        ]
+    ) == [1.0, 0.0, 1.0, 0.0]
+
+
+def test_consistency_is_zero_without_lists_an_answer_or_a_fitting_graph() -> None:
+    assert _consistency(
+        [
+            "<think>Adjacent: A-C, B-C.</think>\nTherefore: Yes",  # no Fixed list
+            "<think>Adjacent: A-C, B-C. Fixed: A->C, B->C. Check",  # open think block
+            "<think>Adjacent: A-B, B-C. Fixed: A->B, B->C, C->A.</think>\nTherefore: No",  # cycle
+            "<think>Adjacent: A-D. Fixed: none.</think>\nTherefore: No",  # no variable D
+        ]
+    ) == [0.0, 0.0, 0.0, 0.0]
+    (reward,) = get_reward_functions(["consistency"])
+    assert reward(["no item here"], ["<think>Adjacent: none. Fixed: none.</think>No"]) == [0.0]
+    # conversational completions read as their text
+    consistent = "<think>Adjacent: A-C, B-C. Fixed: A->C, B->C.</think>Therefore: Yes"
+    assert reward([COLLIDER_PROMPT], [[{"role": "assistant", "content": consistent}]]) == [1.0]

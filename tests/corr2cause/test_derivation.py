@@ -127,3 +127,41 @@ def test_no_witness_for_invalid_hypotheses() -> None:
                 assert d is not None
                 assert d.label or not d.witnesses
     assert tuple(HYPOTHESES) == graphs.RELATIONS
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_lists_label_of_the_oracle_lists_is_the_exact_label(n: int) -> None:
+    names = [chr(ord("A") + i) for i in range(n)]
+    for stmts in bf.labelled_classes(n):
+        premise = bf.premise_text(n, stmts, names)
+        for (x, y), relation in itertools.product(itertools.combinations(range(n), 2), HYPOTHESES):
+            text = f"Premise: {premise}\nHypothesis: " + HYPOTHESES[relation].format(
+                x=names[x], y=names[y]
+            )
+            derivation = symbolic.derive(text)
+            assert derivation is not None
+            lists = read_trace(trace_body(derivation))
+            assert symbolic.lists_label(text, lists["adjacent"], lists["fixed"]) == derivation.label
+
+
+def test_lists_label_reads_the_stated_graph_not_the_premise() -> None:
+    def label(adjacent: set[str], fixed: set[str], text: str = COLLIDER) -> int | None:
+        return symbolic.lists_label(text, frozenset(adjacent), frozenset(fixed))
+
+    # the premise's own graph: A -> C <- B, so A and B have a common effect
+    assert label({"A-C", "B-C"}, {"A->C", "B->C"}) == 1
+    # a chain stated instead: no v-structure fixed, so no DAG has a common effect of A and B
+    assert label({"A-C", "B-C"}, set()) == 0
+    # a fixed edge is adjacent even where the adjacencies leave it out
+    assert label({"A-C"}, {"A->C", "B->C"}) == 1
+    # fixed edges that state a v-structure the pattern lacks fit one DAG: still read
+    assert label({"A-B", "A-C", "B-C"}, {"A->C", "B->C"}) == 1
+    # no DAG fits: a cycle, an edge both ways, a self-loop, a variable the premise lacks
+    assert label(set(), {"A->B", "B->C", "C->A"}) is None
+    assert label({"A-C"}, {"A->C", "C->A"}) is None
+    assert label({"A-C", "C-C"}, set()) is None
+    assert label({"A-E"}, set()) is None
+    # one edge into C fixed: B -> C would make a v-structure the lists do not state, so the
+    # only DAG is A -> C -> B, where A and B have no common effect
+    assert label({"A-C", "B-C"}, {"A->C"}) == 0
+    assert symbolic.lists_label("not an item", frozenset(), frozenset()) is None

@@ -47,15 +47,22 @@ def test_grpo_trace_reward_reads_each_rows_oracle_trace(
     tiny_model: dict, make_settings, formatted: dict[str, Path], tmp_path: Path
 ) -> None:
     """The trace reward gets each prompt's oracle trace and size from the rows (GRPO_COLUMNS),
-    and its curve is logged apart (rewards/trace/mean)."""
+    the consistency reward each prompt's item, and their curves are logged apart
+    (rewards/trace/mean, rewards/consistency/mean)."""
+    rewards = ["correctness", "trace", "consistency"]
     settings = make_settings(
-        tiny_model, "grpo", init="base", max_steps=1, rewards=["correctness", "trace"],
-        reward_weights=[1.0, 0.5],
-    )  # fmt: skip
+        tiny_model,
+        "grpo",
+        init="base",
+        max_steps=1,
+        rewards=rewards,
+        reward_weights=[1.0, 0.5, 1.0],
+    )
     manifest = run_grpo(settings, formatted["train.grpo"], tmp_path)
-    assert manifest["rewards"] == ["correctness", "trace"]
+    assert manifest["rewards"] == rewards
     (entry,) = reward_entries(manifest)
-    assert 0.0 <= entry["rewards/trace/mean"] <= 1.0  # an untrained model states no lists
+    for name in ("trace", "consistency"):  # an untrained model states no lists
+        assert 0.0 <= entry[f"rewards/{name}/mean"] <= 1.0
 
 
 def test_grpo_continues_the_sft_adapter(

@@ -12,7 +12,14 @@ from collections.abc import Callable
 from math import comb
 from typing import Any
 
-from rlcausality.task import completion_text, follows_reasoning_format, parse_answer, read_trace
+from rlcausality.data.corr2cause.symbolic import trace_label
+from rlcausality.task import (
+    completion_text,
+    follows_reasoning_format,
+    parse_answer,
+    prompt_input,
+    read_trace,
+)
 
 RewardFunction = Callable[..., list[float]]
 ANSWER_STYLE = "reasoning"  # GRPO prompts ask for <think>…</think> then Therefore: Yes|No
@@ -92,12 +99,34 @@ def trace(
     ]
 
 
+def implied_answer(completion: str, prompt: Any) -> int | None:
+    """The answer the completion's own ``Adjacent`` and ``Fixed`` lists imply for the prompt's
+    hypothesis (``symbolic.trace_label``), None when it states no lists or they fit no DAG."""
+    item = prompt_input(completion_text(prompt))
+    return None if item is None else trace_label(item, completion)
+
+
+def consistency(prompts: list[Any], completions: list[Any], **_: Any) -> list[float]:
+    """1.0 when the stated answer is the one the completion's own lists imply, else 0.0 (no
+    answer, no readable lists, or lists no DAG fits). The answer must follow from the reading,
+    right or wrong: on the demo's SFT model the lists imply the right answer far more often
+    than the stated answer is right (docs/demo.md, "The answer the lists imply")."""
+    scores = []
+    for prompt, completion in zip(prompts, completions, strict=True):
+        text = completion_text(completion)
+        answer = parse_answer(text, style=ANSWER_STYLE)
+        implied = None if answer is None else implied_answer(text, prompt)
+        scores.append(1.0 if implied is not None and answer == implied else 0.0)
+    return scores
+
+
 # name -> factory(think_opened) returning the reward function
 REWARDS: dict[str, Callable[[bool], RewardFunction]] = {
     "correctness": lambda think_opened: correctness,
     "format": make_format_reward,
     "answered": lambda think_opened: answered,
     "trace": lambda think_opened: trace,
+    "consistency": lambda think_opened: consistency,
 }
 
 

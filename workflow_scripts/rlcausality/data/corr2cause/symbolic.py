@@ -11,12 +11,13 @@ premise is inconsistent.  A hypothesis is valid iff its relation holds in every 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 
 import numpy as np
 
 from rlcausality.data.corr2cause import graphs
-from rlcausality.data.corr2cause.text import ParsedInput, Premise, parse_input
-from rlcausality.task import Derivation
+from rlcausality.data.corr2cause.text import ParsedInput, ParseError, Premise, parse_input
+from rlcausality.task import Derivation, read_trace
 
 MAX_VARIABLES = 8
 
@@ -146,3 +147,73 @@ def predict(text: str) -> int:
     """Baseline prediction: the exact label, 0 for an inconsistent premise."""
     value = label(text)
     return 0 if value is None else value
+
+
+@functools.lru_cache(maxsize=65536)
+def _parsed(text: str) -> ParsedInput | None:
+    try:
+        return parse_input(text)
+    except (ParseError, ValueError):
+        return None
+
+
+def _stated_pattern(
+    names: tuple[str, ...], adjacent: Iterable[str], fixed: Iterable[str]
+) -> int | None:
+    """The pattern code of stated lists (``A-B`` undirected, ``A->B`` directed; a fixed edge
+    is adjacent whether or not the adjacencies list it), None when an item names a variable
+    the premise lacks, a pair twice the same or an edge both ways."""
+    index = {name: i for i, name in enumerate(names)}
+    n = len(names)
+    code = 0
+    try:
+        for pair in adjacent:
+            a, b = (index[name.strip()] for name in pair.split("-"))
+            code |= 1 << (a * n + b) | 1 << (b * n + a)
+        oriented: set[tuple[int, int]] = set()
+        for edge in fixed:
+            cause, _, effect = edge.partition("->")
+            a, b = index[cause.strip()], index[effect.strip()]
+            oriented.add((a, b))
+    except (KeyError, ValueError):
+        return None
+    for a, b in oriented:
+        if a == b or (b, a) in oriented:
+            return None
+        code = (code | 1 << (a * n + b)) & ~(1 << (b * n + a))
+    if any(code >> (i * n + i) & 1 for i in range(n)):
+        return None
+    return code
+
+
+@functools.lru_cache(maxsize=65536)
+def lists_label(text: str, adjacent: frozenset[str], fixed: frozenset[str]) -> int | None:
+    """The label the reasoner gives the hypothesis of ``text`` (a model input) on the graph a
+    trace states instead of the premise's: every DAG whose skeleton is the ``adjacent`` pairs
+    (``A-B``) and the ``fixed`` edges (``A->B``), with the fixed edges oriented as stated and no
+    v-structure but theirs, and 1 when the relation holds in all of them. None when the text
+    is not an item, the lists name a variable the premise lacks, or no DAG fits them (a cycle,
+    or a v-structure the fixed edges do not state). On the oracle trace's lists it is the
+    exact label (tests/corr2cause)."""
+    parsed = _parsed(text)
+    if parsed is None:
+        return None
+    n = parsed.num_variables
+    pattern = _stated_pattern(parsed.premise.names, adjacent, fixed)
+    if pattern is None or not 2 <= n <= graphs.MAX_NODES:
+        return None
+    members = graphs.pattern_members(pattern, n)
+    if not members:
+        return None
+    tables = graphs.relation_tables(np.array(members, dtype=np.int64), n)
+    hyp = parsed.hypothesis
+    return int(tables[:, graphs.RELATIONS.index(hyp.relation), hyp.x, hyp.y].all())
+
+
+def trace_label(text: str, completion: str) -> int | None:
+    """``lists_label`` of the ``Adjacent`` and ``Fixed`` lists ``completion`` states (the answer
+    its own reading implies), None when it does not state both."""
+    stated = read_trace(completion)
+    if stated["adjacent"] is None or stated["fixed"] is None:
+        return None
+    return lists_label(text, stated["adjacent"], stated["fixed"])
