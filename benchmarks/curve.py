@@ -9,6 +9,9 @@ number of Yes answers, the trace agreement when the run has one (whole adjacency
 the oracle's; the share of all variable pairs classed right, beside that of listing every pair:
 ``metrics.trace_metrics``), and the paired ΔF1 [95% CI]
 of the run minus always-valid and minus the relation prior, with McNemar's p for accuracy.
+With ``--items`` (the formatted test rows the runs answered, whose prompts give each item's
+premise), also how often the answer is the one the completion's own lists imply, and the F1 of
+those implied answers (``trace_metrics``' ``consistent`` and ``lists_answer``).
 Every interval is the workflow's own (``rlcausality.evaluation.uncertainty``).
 
 Runs given the same label are runs of one configuration (seeds): each keeps its row (labelled
@@ -43,6 +46,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rlcausality.evaluation.evaluate import item_input
 from rlcausality.evaluation.metrics import trace_metrics
 from rlcausality.evaluation.uncertainty import (
     mean_of_paired_differences,
@@ -77,15 +81,34 @@ def _number(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def _trace_figures(predictions: Sequence[Mapping[str, Any]]) -> tuple[float | None, dict]:
-    """Whole adjacency lists right (None without oracle traces) and the pair figures."""
-    trace = trace_metrics(predictions)  # from the predictions: older metrics.json lack pairs
-    return (trace or {}).get("adjacency_match"), (trace or {}).get("adjacency_pairs") or {}
+Inputs = Mapping[str, str | None] | None  # each item's model input by id (``--items``)
 
 
-def _trace_cells(predictions: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
-    match, pairs = _trace_figures(predictions)
-    return _number(match), _share(pairs.get("accuracy"), pairs.get("every_pair_accuracy"))
+def item_inputs(path: Path | None) -> Inputs:
+    """Each formatted row's item by id (``evaluate.item_input``); None without ``path``."""
+    return None if path is None else {str(r["id"]): item_input(r) for r in read_jsonl(path)}
+
+
+def _trace_figures(predictions: Sequence[Mapping[str, Any]], inputs: Inputs = None) -> dict:
+    """``trace_metrics`` from the predictions (older metrics.json lack the pair figures and
+    the lists' answers); empty without oracle traces."""
+    return trace_metrics(predictions, inputs) or {}
+
+
+def _trace_cells(
+    predictions: Sequence[Mapping[str, Any]], inputs: Inputs, reference: bool = True
+) -> list[str]:
+    """Whole lists right, pairs right (beside listing every pair, with ``reference``), the
+    answers that follow the lists and the F1 of the lists' answers; "–" where none."""
+    trace = _trace_figures(predictions, inputs)
+    pairs = trace.get("adjacency_pairs") or {}
+    every = pairs.get("every_pair_accuracy") if reference else None
+    return [
+        _number(trace.get("adjacency_match")),
+        _share(pairs.get("accuracy"), every),
+        _number(trace.get("consistent")),
+        _number((trace.get("lists_answer") or {}).get("f1")),
+    ]
 
 
 def _yes(predictions: Sequence[Mapping[str, Any]]) -> int:
@@ -98,7 +121,9 @@ def _markdown(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def run_row(label: str, folder: Path, baselines: Mapping[str, list[dict[str, Any]]]) -> list[str]:
+def run_row(
+    label: str, folder: Path, baselines: Mapping[str, list[dict[str, Any]]], inputs: Inputs = None
+) -> list[str]:
     metrics = read_json(folder / "metrics.json")
     predictions = list(read_jsonl(folder / "predictions.jsonl"))
     cells = [
@@ -106,7 +131,7 @@ def run_row(label: str, folder: Path, baselines: Mapping[str, list[dict[str, Any
         str(metrics["n"]),
         fmt(Estimate(metrics["f1"], metrics.get("f1_ci95"))),
         str(_yes(predictions)),
-        *_trace_cells(predictions),
+        *_trace_cells(predictions, inputs),
     ]
     for name in BASELINES:
         paired = paired_comparison(baselines[name], predictions)
@@ -117,7 +142,7 @@ def run_row(label: str, folder: Path, baselines: Mapping[str, list[dict[str, Any
     return cells
 
 
-def table(runs: Sequence[tuple[str, Path]], baselines_path: Path) -> str:
+def table(runs: Sequence[tuple[str, Path]], baselines_path: Path, inputs: Inputs = None) -> str:
     baselines = baseline_rows(baselines_path)
     head = [
         "run",
@@ -126,16 +151,20 @@ def table(runs: Sequence[tuple[str, Path]], baselines_path: Path) -> str:
         "Yes answers",
         "adjacencies = oracle",
         "pairs right (listing every pair)",
+        "answer = its lists' answer",
+        "F1 of its lists' answer",
         "ΔF1 vs always-valid [95% CI], McNemar p",
         "ΔF1 vs relation prior [95% CI], McNemar p",
     ]
     rows = []
     for label, folders in grouped(runs):
         if len(folders) == 1:
-            rows.append(run_row(label, folders[0], baselines))
+            rows.append(run_row(label, folders[0], baselines, inputs))
             continue
-        rows += [run_row(f"{label} #{i}", path, baselines) for i, path in enumerate(folders, 1)]
-        rows.append(mean_row(label, folders, baselines))
+        rows += [
+            run_row(f"{label} #{i}", path, baselines, inputs) for i, path in enumerate(folders, 1)
+        ]
+        rows.append(mean_row(label, folders, baselines, inputs))
     return _markdown(head, rows)
 
 
@@ -148,20 +177,22 @@ def grouped(runs: Sequence[tuple[str, Path]]) -> list[tuple[str, list[Path]]]:
 
 
 def mean_row(
-    label: str, folders: Sequence[Path], baselines: Mapping[str, list[dict[str, Any]]]
+    label: str,
+    folders: Sequence[Path],
+    baselines: Mapping[str, list[dict[str, Any]]],
+    inputs: Inputs = None,
 ) -> list[str]:
     """The mean of several runs of one configuration (see the module's docstring)."""
     runs = [list(read_jsonl(folder / "predictions.jsonl")) for folder in folders]
     means = {name: mean_paired_comparison(baselines[name], runs) for name in BASELINES}
     shared = means[BASELINES[0]]  # n and the runs' F1 are the same against every baseline
-    traces = [_trace_figures(run) for run in runs]
+    traces = [_trace_cells(run, inputs, reference=False) for run in runs]
     cells = [
         f"{label}, mean of {len(runs)}",
         str(shared["n"]),
         fmt(Estimate(shared["mean_f1"], shared["mean_f1_ci95"])),
         f"{sum(_yes(run) for run in runs) / len(runs):.1f}",
-        " / ".join(_number(match) for match, _ in traces),
-        " / ".join(_number(pairs.get("accuracy")) for _, pairs in traces),
+        *(" / ".join(cells) for cells in zip(*traces, strict=True)),
     ]
     for name in BASELINES:
         mean = means[name]
@@ -228,6 +259,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         metavar=("A", "B"),
         help="also B - A, the k-th B run against the k-th A",
     )
+    parser.add_argument(
+        "--items",
+        type=Path,
+        help="the formatted test rows (results/data/{model}/grpo/test.jsonl): adds the answers "
+        "the completions' own lists imply",
+    )
     args = parser.parse_args(argv)
     versus = ""
     if args.versus:
@@ -235,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             versus = "\n\n" + versus_table(args.runs, *args.versus)
         except ValueError as err:
             parser.error(str(err))
-    print(table(args.runs, args.baselines) + versus)
+    print(table(args.runs, args.baselines, item_inputs(args.items)) + versus)
 
 
 if __name__ == "__main__":

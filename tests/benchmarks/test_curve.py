@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 
 from benchmarks import curve
+from rlcausality.data.chat_format import oracle_trace
 from rlcausality.data.corr2cause.generate import generate_corpus
 from rlcausality.evaluation import baselines
 from rlcausality.evaluation.metrics import compute_metrics
 from rlcausality.evaluation.uncertainty import add_intervals
 from rlcausality.io import read_json, read_jsonl, write_json, write_jsonl
+from rlcausality.task import trace_completion
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +52,12 @@ def test_the_exact_reasoner_beats_both_baselines_by_their_f1_gap(test_set: Path)
     text = curve.table([("exact", folder)], test_set / "test.json")
     head, _, row = text.splitlines()
     assert cells(head)[0] == "run" and len(cells(row)) == len(cells(head))
-    label, n, f1, yes, trace, pairs, vs_valid, vs_prior = cells(row)
+    label, n, f1, yes, trace, pairs, consistent, lists_f1, vs_valid, vs_prior = cells(row)
     found = read_json(test_set / "test.json")["baselines"]
     assert label == "exact" and int(n) == found["symbolic"]["n"]
     assert f1.startswith("1.000 [1.00, 1.00]")
     assert int(yes) == found["symbolic"]["confusion"]["tp"]
-    assert trace == pairs == "–"  # no oracle trace in these rows
+    assert trace == pairs == consistent == lists_f1 == "–"  # no oracle trace in these rows
     for cell, name in ((vs_valid, "always_valid"), (vs_prior, "relation_prior")):
         delta = float(cell.split()[0])
         assert delta == pytest.approx(1 - found[name]["f1"], abs=5e-4)
@@ -66,7 +68,7 @@ def test_the_exact_reasoner_beats_both_baselines_by_their_f1_gap(test_set: Path)
 def test_a_run_equal_to_a_baseline_differs_from_it_by_zero(test_set: Path) -> None:
     folder = evaluation_folder(test_set, "valid", "always_valid")
     row = curve.table([("always Yes", folder)], test_set / "test.json").splitlines()[2]
-    vs_valid = cells(row)[6]
+    vs_valid = cells(row)[8]
     assert vs_valid.startswith("0.000 [0.00, 0.00], p 1")
 
 
@@ -83,17 +85,44 @@ def test_runs_under_one_label_get_a_mean_row(test_set: Path) -> None:
     assert [row[0] for row in rows] == ["cfg #1", "cfg #2", "cfg, mean of 2"]
     found = read_json(test_set / "test.json")["baselines"]
     f1_valid = found["always_valid"]["f1"]
-    label, n, f1, yes, trace, pairs, vs_valid, vs_prior = rows[2]
+    label, n, f1, yes, trace, pairs, consistent, lists_f1, vs_valid, vs_prior = rows[2]
     assert int(n) == found["symbolic"]["n"]
     assert float(f1.split()[0]) == pytest.approx((1 + f1_valid) / 2, abs=5e-4)
     assert float(yes) == pytest.approx((found["symbolic"]["confusion"]["tp"] + int(n)) / 2)
-    assert trace == pairs == "– / –"
+    assert trace == pairs == consistent == lists_f1 == "– / –"
     assert label == "cfg, mean of 2" and len(vs_prior.split("; runs ")[1].split(", ")) == 2
     delta, runs = vs_valid.split("; runs ")
     assert float(delta.split()[0]) == pytest.approx((1 - f1_valid) / 2, abs=5e-4)
     assert [float(d) for d in runs.split(", ")] == pytest.approx([1 - f1_valid, 0], abs=5e-4)
     low, high = (float(x) for x in delta.split("[")[1].rstrip("]").split(","))
     assert 0 < low <= float(delta.split()[0]) <= high
+
+
+def test_items_add_the_answers_the_completions_own_lists_imply(test_set: Path) -> None:
+    traced = [r for r in read_jsonl(test_set / "test.jsonl") if oracle_trace(r["input"])]
+    rows = [r for r in traced if r["label"] == 1][:20] + [r for r in traced if r["label"] == 0][:40]
+    folders = {}
+    for name, flip in (("follows", 0), ("contradicts", 1)):
+        predictions = []
+        for row in rows:  # the oracle's lists, then its answer or the other one
+            answer = int(row["label"]) ^ flip
+            body = oracle_trace(row["input"])
+            completion = trace_completion(body, answer)
+            predictions.append({**row, "answer": answer, "trace": body, "completion": completion})
+        folders[name] = test_set / f"lists-{name}"
+        folders[name].mkdir()
+        write_jsonl(folders[name] / "predictions.jsonl", predictions)
+        metrics = add_intervals(compute_metrics(predictions), predictions)
+        write_json(folders[name] / "metrics.json", metrics)
+    runs = list(folders.items())
+    items = curve.item_inputs(test_set / "test.jsonl")
+    follows, contradicts = (
+        cells(line) for line in curve.table(runs, test_set / "test.json", items).splitlines()[2:]
+    )
+    assert follows[4:8] == ["1.000", "1.000 (" + follows[5].split("(")[1], "1.000", "1.000"]
+    assert contradicts[6:8] == ["0.000", "1.000"]  # the lists are right, the answers not theirs
+    without = cells(curve.table(runs, test_set / "test.json").splitlines()[2])
+    assert without[6:8] == ["–", "–"]
 
 
 def test_versus_pairs_the_kth_runs_of_two_labels(test_set: Path) -> None:

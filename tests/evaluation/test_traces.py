@@ -44,6 +44,32 @@ def test_trace_metrics_count_exact_lists() -> None:
     assert trace_metrics([record("Yes", trace=None)]) is None
 
 
+COLLIDER = (
+    "Premise: Suppose there is a closed system of 3 variables, A, B and C. All the statistical "
+    "relations among these 3 variables are as follows: A correlates with C. B correlates with "
+    "C. However, A is independent of B.\nHypothesis: There exists at least one collider "
+    "(i.e., common effect) of A and B."
+)
+
+
+def test_trace_metrics_score_the_answers_the_lists_imply() -> None:
+    chain = "<think>Adjacent: A-C, B-C. Fixed: A->C.</think> Therefore: "  # implies No
+    predictions = [
+        {**record("<think>" + ORACLE + "</think> Therefore: Yes"), "id": "a"},  # implies Yes
+        {**record(chain + "No"), "id": "b", "answer": 0},  # follows its (wrong) lists
+        {**record(chain + "Yes"), "id": "c"},  # right, but not by its lists
+        {**record("<think>no lists</think> Therefore: Yes"), "id": "d"},  # no lists: no answer
+    ]
+    metrics = trace_metrics(predictions, {key: COLLIDER for key in "abcd"})
+    assert metrics is not None and metrics["consistent"] == 0.5
+    # the lists' answers: Yes, No, No, none against four valid items: one right of four
+    assert metrics["lists_answer"] == pytest.approx(
+        {"accuracy": 0.25, "precision": 1.0, "recall": 0.25, "f1": 0.4,
+         "predicted_valid_rate": 0.25, "parse_rate": 0.75}
+    )  # fmt: skip
+    assert "consistent" not in (trace_metrics(predictions) or {})  # without the items
+
+
 def test_trace_table_lists_cells_with_traces(tmp_path: Path) -> None:
     pairs = {"precision": 0.8, "recall": 0.5, "f1": 0.615, "accuracy": 0.583,
              "every_pair_f1": 0.8, "every_pair_accuracy": 0.667}  # fmt: skip
@@ -53,7 +79,9 @@ def test_trace_table_lists_cells_with_traces(tmp_path: Path) -> None:
     cells = {("m", "sft", "test"): with_trace, ("m", "base", "test"): {"trace": None}}
     table = trace_table(cells)
     assert table is not None and [row[0] for row in table.rows] == ["m / sft / test"]
-    assert table.rows[0][1:] == [4, 0.75, 0.5, 0.5, 0.25, 0.615, 0.583, 0.667]
+    assert table.rows[0][1:] == [4, 0.75, 0.5, 0.5, 0.25, 0.615, 0.583, 0.667, None, None]
+    trace.update({"consistent": 0.5, "lists_answer": {"f1": 0.8, "accuracy": 0.75}})
+    assert trace_table(cells).rows[0][-2:] == [0.5, 0.8]
     assert "adjacencies = oracle" in render_markdown("t", "s", [table], tmp_path / "r.md")
     assert trace_table({("m", "base", "test"): {}}) is None
 

@@ -51,7 +51,12 @@ from rlcausality.provenance import provenance
 from rlcausality.settings import cli
 from rlcausality.settings.blocks import Model, Settings
 from rlcausality.stages import STAGES
-from rlcausality.task import answer_style, hypothesis_of, parse_answer
+from rlcausality.task import (
+    answer_style,
+    hypothesis_of,
+    parse_answer,
+    prompt_input,
+)
 
 __all__ = ["SUBSET_SEED", "EvalJob", "main", "run", "select_rows"]
 
@@ -159,6 +164,12 @@ def prompt_text(prompt: Any) -> str | None:
         m.get("content") for m in prompt or () if isinstance(m, Mapping) and m.get("role") == "user"
     ]
     return str(users[-1]) if users else None
+
+
+def item_input(row: Mapping[str, Any]) -> str | None:
+    """The item (``Premise: …\nHypothesis: …``) a row carries: its input, or the one its
+    prompt renders; None when neither holds one."""
+    return row.get("input") or prompt_input(prompt_text(row.get("prompt")) or "")
 
 
 def prediction_rows(
@@ -292,7 +303,8 @@ def run(settings: Settings, job: EvalJob) -> dict[str, Any]:
     gen = generation_settings(settings, job.stage, job.seed)
     metrics = add_intervals(compute_metrics(predictions), predictions)
     if answer_style(settings.evaluate.prompt.of(job.stage)) == "reasoning":
-        metrics["trace"] = trace_metrics(predictions)  # None for rows without oracle traces
+        inputs = {str(row["id"]): item_input(row) for row in rows}
+        metrics["trace"] = trace_metrics(predictions, inputs)  # None without oracle traces
     metrics.update(
         {
             "model": settings.model.name,

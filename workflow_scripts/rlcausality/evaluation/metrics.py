@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from math import comb
 from typing import Any
 
+from rlcausality.data.corr2cause.symbolic import trace_label
 from rlcausality.task import read_trace
 
 ZERO_DIVISION = 0.0
@@ -116,7 +117,9 @@ def compute_metrics(predictions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return metrics
 
 
-def trace_metrics(predictions: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+def trace_metrics(
+    predictions: Sequence[Mapping[str, Any]], inputs: Mapping[str, str | None] | None = None
+) -> dict[str, Any] | None:
     """How often a completion's ``Adjacent`` and ``Fixed`` lists equal the oracle trace's
     (``task.read_trace``), over the items that have one (``trace``); None when none has.
     ``states_trace``: the fraction whose completion states both lists at all.
@@ -124,7 +127,11 @@ def trace_metrics(predictions: Sequence[Mapping[str, Any]]) -> dict[str, Any] | 
     oracle's, pooled over the items (an unstated list states no pair), so a list with one
     wrong pair still counts its right ones; with ``num_variables``, also the accuracy over all
     N(N-1)/2 pairs of each item and, for reference, the F1 and accuracy of listing every pair
-    (a reading of nothing but N)."""
+    (a reading of nothing but N).
+    With ``inputs`` (each prediction's model input by ``id``), ``lists_answer``: the answer the
+    completion's own lists imply (``symbolic.trace_label``), scored as an answer (accuracy,
+    F1; no answer where no DAG fits them), and ``consistent``, the share whose stated answer
+    is that one: whether the answer follows from the reading."""
     scored = [p for p in predictions if p.get("trace")]
     if not scored:
         return None
@@ -148,7 +155,32 @@ def trace_metrics(predictions: Sequence[Mapping[str, Any]]) -> dict[str, Any] | 
             counts["true"] += len(true)
     n = len(scored)
     keys = ("states_trace", "adjacency_match", "fixed_match", "both_match")
-    return {"n": n, **{key: counts[key] / n for key in keys}, "adjacency_pairs": _pairs(counts)}
+    out = {"n": n, **{key: counts[key] / n for key in keys}, "adjacency_pairs": _pairs(counts)}
+    if inputs is not None:
+        out.update(lists_answer_metrics(scored, inputs))
+    return out
+
+
+def lists_answer_metrics(
+    predictions: Sequence[Mapping[str, Any]], inputs: Mapping[str, str | None]
+) -> dict[str, Any]:
+    """``trace_metrics``' ``consistent`` and ``lists_answer`` (see there)."""
+    implied = []
+    for record in predictions:
+        text = inputs.get(str(record["id"]))
+        completion = str(record.get("completion") or "")
+        answer = None if text is None else trace_label(text, completion)
+        implied.append({"label": record["label"], "answer": answer})
+    consistent = sum(
+        p.get("answer") is not None and p["answer"] == i["answer"]
+        for p, i in zip(predictions, implied, strict=True)
+    )
+    scores = core_metrics(implied)
+    keys = ("accuracy", "precision", "recall", "f1", "predicted_valid_rate", "parse_rate")
+    return {
+        "consistent": safe_div(consistent, len(predictions)),
+        "lists_answer": {key: scores[key] for key in keys},
+    }
 
 
 def _pairs(counts: Mapping[str, int]) -> dict[str, float | None]:

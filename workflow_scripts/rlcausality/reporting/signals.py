@@ -3,7 +3,8 @@ anything to learn from.
 
 * ``trace_table``: per evaluated cell with oracle traces (``metrics.trace``), how often the
   completion states the trace and how often its ``Adjacent`` and ``Fixed`` lists equal the
-  exact reasoner's (``metrics.trace_metrics``).
+  exact reasoner's (``metrics.trace_metrics``); how often its answer is the one its own lists
+  imply, and the F1 of those implied answers: a reading better than the answers shows there.
 * ``grpo_signal_table``: per GRPO log, the logged steps, the share of groups whose completions
   all had the same reward (``frac_reward_zero_std``: no advantage, no gradient) over all steps
   and over the last quarter, and the format and total reward at the end (mean of the last
@@ -36,6 +37,11 @@ PAIR_COLUMNS = (
     ("accuracy", "pairs right"),
     ("every_pair_accuracy", "pairs right by listing every pair"),
 )
+# metrics.trace_metrics' answer the completion's own lists imply, and how often it is the answer
+LISTS_COLUMNS = (
+    ("consistent", "answer = its lists' answer"),
+    ("f1", "F1 of its lists' answer"),
+)
 ZERO_STD = "frac_reward_zero_std"
 GROUP_KEYS = ("step", "prompt")  # a group: one prompt's completions at one step
 FORMAT_REWARD = "rewards/format/mean"
@@ -48,14 +54,21 @@ def trace_table(cells: Mapping[Key, Mapping[str, Any]]) -> Table | None:
         return None
     rows = [[" / ".join(k), cells[k]["trace"]["n"], *_trace_cells(cells[k]["trace"])] for k in keys]
     headers = ["model / stage / test set", "n (with an oracle trace)"]
-    headers += [title for _, title in TRACE_COLUMNS + PAIR_COLUMNS]
+    headers += [title for _, title in TRACE_COLUMNS + PAIR_COLUMNS + LISTS_COLUMNS]
     return Table(headers, rows, "Reasoning traces against the exact reasoner's")
 
 
 def _trace_cells(trace: Mapping[str, Any]) -> list[Any]:
-    """One cell's trace agreement, then its adjacent-pair scores (None where it has none)."""
+    """One cell's trace agreement, its adjacent-pair scores, then whether its answers follow
+    from its lists and how good the answers its lists imply are (None where it has none)."""
     pairs = trace.get("adjacency_pairs") or {}
-    return [trace[c] for c, _ in TRACE_COLUMNS] + [pairs.get(c) for c, _ in PAIR_COLUMNS]
+    implied = trace.get("lists_answer") or {}
+    return [
+        *(trace[c] for c, _ in TRACE_COLUMNS),
+        *(pairs.get(c) for c, _ in PAIR_COLUMNS),
+        trace.get("consistent"),
+        implied.get("f1"),
+    ]
 
 
 def _values(history: Sequence[Mapping[str, Any]], key: str) -> list[float]:
