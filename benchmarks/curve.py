@@ -46,7 +46,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rlcausality.evaluation.evaluate import item_input
 from rlcausality.evaluation.metrics import trace_metrics
 from rlcausality.evaluation.uncertainty import (
     mean_of_paired_differences,
@@ -57,6 +56,7 @@ from rlcausality.io import read_json, read_jsonl
 from rlcausality.reporting.cells import baseline_predictions_path
 from rlcausality.reporting.paired import baseline_answers
 from rlcausality.reporting.render import Estimate, fmt
+from rlcausality.task import item_input
 
 BASELINES = ("always_valid", "relation_prior")
 
@@ -85,14 +85,8 @@ Inputs = Mapping[str, str | None] | None  # each item's model input by id (``--i
 
 
 def item_inputs(path: Path | None) -> Inputs:
-    """Each formatted row's item by id (``evaluate.item_input``); None without ``path``."""
+    """Each formatted row's item by id (``task.item_input``); None without ``path``."""
     return None if path is None else {str(r["id"]): item_input(r) for r in read_jsonl(path)}
-
-
-def _trace_figures(predictions: Sequence[Mapping[str, Any]], inputs: Inputs = None) -> dict:
-    """``trace_metrics`` from the predictions (older metrics.json lack the pair figures and
-    the lists' answers); empty without oracle traces."""
-    return trace_metrics(predictions, inputs) or {}
 
 
 def _trace_cells(
@@ -100,7 +94,8 @@ def _trace_cells(
 ) -> list[str]:
     """Whole lists right, pairs right (beside listing every pair, with ``reference``), the
     answers that follow the lists and the F1 of the lists' answers; "–" where none."""
-    trace = _trace_figures(predictions, inputs)
+    # from the predictions: older metrics.json lack the pair figures and the lists' answers
+    trace = trace_metrics(predictions, inputs) or {}
     pairs = trace.get("adjacency_pairs") or {}
     every = pairs.get("every_pair_accuracy") if reference else None
     return [

@@ -39,6 +39,7 @@ style with ``answer_style``.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,6 +129,27 @@ def prompt_input(user_text: str) -> str | None:
     """The item (``Premise: …\nHypothesis: …``) a user message of either template carries."""
     match = _ITEM_INPUT.search(user_text)
     return match.group(1) if match else None
+
+
+def prompt_text(prompt: Any) -> str | None:
+    """The last user message of a conversational prompt (or the prompt, when it is text)."""
+    if isinstance(prompt, str):
+        return prompt
+    users = [
+        m.get("content") for m in prompt or () if isinstance(m, Mapping) and m.get("role") == "user"
+    ]
+    return str(users[-1]) if users else None
+
+
+def prompt_item(prompt: Any) -> str | None:
+    """The item a prompt carries (``prompt_input`` of its last user message), None without."""
+    return prompt_input(prompt_text(prompt) or "")
+
+
+def item_input(row: Mapping[str, Any]) -> str | None:
+    """The item (``Premise: …\nHypothesis: …``) a row carries: its input, or the one its
+    prompt renders; None when neither holds one."""
+    return row.get("input") or prompt_item(row.get("prompt"))
 
 
 def hypothesis_of(text: str | None) -> str | None:

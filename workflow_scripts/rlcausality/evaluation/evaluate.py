@@ -51,12 +51,7 @@ from rlcausality.provenance import provenance
 from rlcausality.settings import cli
 from rlcausality.settings.blocks import Model, Settings
 from rlcausality.stages import STAGES
-from rlcausality.task import (
-    answer_style,
-    hypothesis_of,
-    parse_answer,
-    prompt_input,
-)
+from rlcausality.task import answer_style, hypothesis_of, item_input, parse_answer, prompt_text
 
 __all__ = ["SUBSET_SEED", "EvalJob", "main", "run", "select_rows"]
 
@@ -154,22 +149,6 @@ def manifest_summary(path: str | None, manifest: Mapping[str, Any] | None) -> di
         "settings_hash": prov.get("settings_hash"),
         "provenance": prov,
     }
-
-
-def prompt_text(prompt: Any) -> str | None:
-    """The last user message of a conversational prompt (or the prompt, when it is text)."""
-    if isinstance(prompt, str):
-        return prompt
-    users = [
-        m.get("content") for m in prompt or () if isinstance(m, Mapping) and m.get("role") == "user"
-    ]
-    return str(users[-1]) if users else None
-
-
-def item_input(row: Mapping[str, Any]) -> str | None:
-    """The item (``Premise: …\nHypothesis: …``) a row carries: its input, or the one its
-    prompt renders; None when neither holds one."""
-    return row.get("input") or prompt_input(prompt_text(row.get("prompt")) or "")
 
 
 def prediction_rows(

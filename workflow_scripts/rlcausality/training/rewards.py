@@ -17,7 +17,7 @@ from rlcausality.task import (
     completion_text,
     follows_reasoning_format,
     parse_answer,
-    prompt_input,
+    prompt_item,
     read_trace,
 )
 
@@ -102,7 +102,7 @@ def trace(
 def implied_answer(completion: str, prompt: Any) -> int | None:
     """The answer the completion's own ``Adjacent`` and ``Fixed`` lists imply for the prompt's
     hypothesis (``symbolic.trace_label``), None when it states no lists or they fit no DAG."""
-    item = prompt_input(completion_text(prompt))
+    item = prompt_item(prompt)
     return None if item is None else trace_label(item, completion)
 
 

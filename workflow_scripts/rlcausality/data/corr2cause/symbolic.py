@@ -16,7 +16,13 @@ from collections.abc import Iterable
 import numpy as np
 
 from rlcausality.data.corr2cause import graphs
-from rlcausality.data.corr2cause.text import ParsedInput, ParseError, Premise, parse_input
+from rlcausality.data.corr2cause.text import (
+    Hypothesis,
+    ParsedInput,
+    ParseError,
+    Premise,
+    parse_input,
+)
 from rlcausality.task import Derivation, read_trace
 
 MAX_VARIABLES = 8
@@ -139,7 +145,11 @@ def exact_label(parsed: ParsedInput) -> int | None:
     table = premise_relations(parsed.premise)
     if table is None:
         return None
-    hyp = parsed.hypothesis
+    return _holds(table, parsed.hypothesis)
+
+
+def _holds(table: np.ndarray, hyp: Hypothesis) -> int:
+    """1 when ``table`` ((6, n, n), relations valid in every DAG) holds ``hyp``'s relation."""
     return int(table[graphs.RELATIONS.index(hyp.relation), hyp.x, hyp.y])
 
 
@@ -169,6 +179,8 @@ def _stated_pattern(
     try:
         for pair in adjacent:
             a, b = (index[name.strip()] for name in pair.split("-"))
+            if a == b:
+                return None
             code |= 1 << (a * n + b) | 1 << (b * n + a)
         oriented: set[tuple[int, int]] = set()
         for edge in fixed:
@@ -181,8 +193,6 @@ def _stated_pattern(
         if a == b or (b, a) in oriented:
             return None
         code = (code | 1 << (a * n + b)) & ~(1 << (b * n + a))
-    if any(code >> (i * n + i) & 1 for i in range(n)):
-        return None
     return code
 
 
@@ -205,9 +215,8 @@ def lists_label(text: str, adjacent: frozenset[str], fixed: frozenset[str]) -> i
     members = graphs.pattern_members(pattern, n)
     if not members:
         return None
-    tables = graphs.relation_tables(np.array(members, dtype=np.int64), n)
-    hyp = parsed.hypothesis
-    return int(tables[:, graphs.RELATIONS.index(hyp.relation), hyp.x, hyp.y].all())
+    table = graphs.relation_tables(np.array(members, dtype=np.int64), n).all(axis=0)
+    return _holds(table, parsed.hypothesis)
 
 
 def trace_label(text: str, completion: str) -> int | None:
