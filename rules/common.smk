@@ -122,18 +122,33 @@ def settings(model):
 
 
 def stage_params(stage):
-    """Params for a job of ``stage``: the JSON slice of settings it depends on. A hub model's
-    block is pinned to its downloaded snapshot (path and commit), read from the hub manifest:
-    an input of the job, and Snakemake evaluates params again once the inputs exist."""
+    """Params for a job of ``stage``: the JSON slice of settings it depends on."""
 
     def get(wildcards):
-        sliced = rlconfig.stage_settings(config, wildcards.model, stage)
-        if wildcards.model in HUB:
-            manifest = rlhub.manifest_path(wildcards.model)
-            sliced["model"] = rlhub.pinned(sliced["model"], manifest)
-        return json.dumps(sliced, sort_keys=True)
+        return pinned_params(
+            wildcards, rlconfig.stage_settings(config, wildcards.model, stage)
+        )
 
     return get
+
+
+def format_params(wildcards):
+    """The format job's params: stage_params("format"), GRPO's train prompts balanced as
+    format.grpo_balance says (rlconfig.format_settings)."""
+    sliced = rlconfig.format_settings(
+        config, wildcards.model, wildcards.fmt, wildcards.split
+    )
+    return pinned_params(wildcards, sliced)
+
+
+def pinned_params(wildcards, sliced):
+    """A job's settings slice as JSON. A hub model's block is pinned to its downloaded snapshot
+    (path and commit), read from the hub manifest: an input of the job, and Snakemake evaluates
+    params again once the inputs exist."""
+    if wildcards.model in HUB:
+        manifest = rlhub.manifest_path(wildcards.model)
+        sliced["model"] = rlhub.pinned(sliced["model"], manifest)
+    return json.dumps(sliced, sort_keys=True)
 
 
 def operational_params(stage):

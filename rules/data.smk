@@ -70,7 +70,7 @@ rule format:
         runtime=resource("data", "runtime", scale=True),
         cpus_per_task=1,
     params:
-        settings=stage_params("format"),
+        settings=format_params,
         # Only the train split is cut to max_length; evaluation samples keep every item.
         keep_long=lambda w: "" if w.split == "train" else "--keep-long",
         env=offline_env,

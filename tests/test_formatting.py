@@ -214,10 +214,38 @@ def test_balance_needs_a_train_cap_in_config() -> None:
 
     config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
     config["models"]["tiny"]["format"].update(balance=True, max_train_samples=None)
-    with pytest.raises(ConfigError, match=r"models\.tiny\.format\.balance"):
+    with pytest.raises(ConfigError, match=r"models\.tiny\.format\.balance: true needs"):
+        validate_config(config)
+    config["models"]["tiny"]["format"].update(balance=False, grpo_balance=True)
+    with pytest.raises(ConfigError, match=r"models\.tiny\.format\.grpo_balance: true needs"):
         validate_config(config)
     config["models"]["tiny"]["format"]["max_train_samples"] = 64
     validate_config(config)
+
+
+def test_grpo_balance_decides_grpo_train_prompts_alone() -> None:
+    """``format.grpo_balance`` is ``balance`` in the params of GRPO's train format job and in no
+    other job's: SFT's rows and the test sets keep ``balance``, whatever it says."""
+    import yaml
+
+    from rlcausality.settings.config import format_settings, stage_settings
+    from rlcausality.settings.validation import validate_config
+
+    config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
+    config["models"]["tiny"]["format"].update(balance=True, max_train_samples=64)
+    validate_config(config)
+    jobs = [("sft", "train"), ("grpo", "train"), ("grpo", "test"), ("trace", "train")]
+    before = {job: format_settings(config, "tiny", *job) for job in jobs}
+    assert all(params == stage_settings(config, "tiny", "format") for params in before.values())
+    assert "grpo_balance" not in before["grpo", "train"]["format"]
+
+    config["models"]["tiny"]["format"]["grpo_balance"] = False
+    validate_config(config)
+    after = {job: format_settings(config, "tiny", *job) for job in jobs}
+    changed = [job for job in jobs if after[job] != before[job]]
+    assert changed == [("grpo", "train")]
+    assert after["grpo", "train"]["format"]["balance"] is False
+    assert after["sft", "train"]["format"]["balance"] is True
 
 
 def test_exclude_leaves_out_another_samples_rows(

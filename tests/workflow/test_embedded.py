@@ -187,6 +187,32 @@ def test_unseen_grpo_prompts_rerun_only_grpo_prompts_and_what_follows(embedded: 
     assert "--exclude results/data/tiny/sft/train.jsonl" in shown.stdout + shown.stderr
 
 
+def test_grpo_balance_reruns_only_grpo_prompts_and_what_follows(embedded: Path) -> None:
+    """format.grpo_balance reaches GRPO's train format job alone, as its `balance`: SFT's
+    rows, SFT and the test sets are not rerun (the tiny model's samples keep the natural label
+    rate; GRPO's prompts are balanced)."""
+    change = "models:\n  tiny:\n    format:\n      grpo_balance: true\n"
+    (embedded / "balanced.yaml").write_text(change)
+    args = ["--configfile", "config.yaml", "profiles/local/embedded.yaml", "balanced.yaml"]
+    counts = dry_run(embedded, "--profile", "profiles/local", *args)
+    assert counts == {
+        "format": 1,
+        "grpo": 1,
+        "evaluate": 3,
+        "report_stage": 1,
+        "summary": 1,
+        "all": 1,
+    }, counts
+    shown = run_snakemake(
+        embedded, "--profile", "profiles/local", *args, "-n", "-p", "--forcerun", "format"
+    )
+    commands = [line for line in (shown.stdout + shown.stderr).splitlines() if "--fmt" in line]
+    grpo_train = [line for line in commands if "--output results/data/tiny/grpo/train" in line]
+    others = [line for line in commands if line not in grpo_train]
+    assert len(grpo_train) == 1 and '"balance": true' in grpo_train[0]
+    assert others and all('"balance": false' in line for line in others)
+
+
 def test_tensorboard_shows_every_training_stage_side_by_side(embedded: Path) -> None:
     """`tensorboard --logdir results/models`: one run per model and stage, read back with
     TensorBoard's own reader."""

@@ -116,6 +116,10 @@ class Format(Block):
     # needs max_train_samples and an sft stage); left out: same. Read by the workflow, never by
     # a job: SFT's rows are an input of GRPO's train format job instead.
     grpo_prompts: Literal["same", "unseen"] | None = setting(None, dag=True, omit_none=True)
+    # Balance GRPO's train prompts as `balance` does SFT's sample: false draws them at the train
+    # split's natural label rate; left out: as `balance`. Read by the workflow, never by a job:
+    # it becomes `balance` in the params of GRPO's train format job alone (format_settings).
+    grpo_balance: bool | None = setting(None, dag=True, omit_none=True)
 
 
 @dataclasses.dataclass(frozen=True)

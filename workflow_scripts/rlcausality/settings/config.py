@@ -181,6 +181,18 @@ def stage_settings(config: dict[str, Any], name: str, stage: str) -> dict[str, A
     return split_operational(job_settings(config, name, stage))[0]
 
 
+def format_settings(config: dict[str, Any], name: str, fmt: str, split: str) -> dict[str, Any]:
+    """What decides the output of the format job of ``fmt`` on ``split``: ``stage_settings`` of
+    ``format``, where GRPO's train prompts read ``format.grpo_balance`` (when set) as their
+    ``balance``. Only a capped train sample is balanced, so no other format job depends on it:
+    changing it reruns GRPO's train prompts and what follows, never SFT's rows or a test set."""
+    sliced = stage_settings(config, name, "format")
+    grpo_balance = resolve_model(config, name)["format"].get("grpo_balance")
+    if fmt == "grpo" and split == "train" and grpo_balance is not None:
+        sliced["format"] = {**sliced["format"], "balance": grpo_balance}
+    return sliced
+
+
 def operational_settings(config: dict[str, Any], name: str, stage: str) -> dict[str, Any]:
     """The operational keys one job of ``stage`` reads (``--operational``; reruns nothing)."""
     return split_operational(job_settings(config, name, stage))[1]

@@ -203,12 +203,12 @@ def _source_problems(where: str, entry: dict[str, Any]) -> list[str]:
 
 
 def _balance_problems(where: str, fmt: Format) -> list[str]:
-    if fmt.balance and not fmt.max_train_samples:
-        return [
-            f"{where}.format.balance: true needs format.max_train_samples (the size of the "
-            "balanced train sample); set it, or set balance: false"
-        ]
-    return []
+    return [
+        f"{where}.format.{key}: true needs format.max_train_samples (the size of the "
+        f"balanced train sample); set it, or set {key}: false"
+        for key in ("balance", "grpo_balance")
+        if getattr(fmt, key) and not fmt.max_train_samples
+    ]
 
 
 def _grpo_prompt_problems(where: str, settings: Settings) -> list[str]:
