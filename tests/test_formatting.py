@@ -280,6 +280,30 @@ def test_exclude_leaves_out_another_samples_rows(
         run_cli(settings, "grpo", src, tmp_path / "y.jsonl", "--exclude", str(no_id))
 
 
+def test_relations_keep_the_rows_of_those_relations(
+    tiny_model: dict, rows_factory, tmp_path: Path
+) -> None:
+    """``--relations`` (format.grpo_relations): the sample holds those relations' rows alone,
+    after ``--exclude``; none left is an error naming the input."""
+    rows = rows_factory(60, seed=5, prefix="r")
+    src = tmp_path / "train.jsonl"
+    write_jsonl(src, rows)
+    settings = {"model": tiny_model, "format": {"max_length": 4096}}
+    relations = sorted({row["relation"] for row in rows})[:2]
+    wanted = [row for row in rows if row["relation"] in relations]
+    assert 0 < len(wanted) < len(rows)
+    stats = run_cli(settings, "grpo", src, tmp_path / "g.jsonl", "--relations", *relations)
+    kept = list(read_jsonl(tmp_path / "g.jsonl"))
+    assert [row["id"] for row in kept] == [row["id"] for row in wanted]
+    assert stats["of_relations"] == {"relations": relations, "rows": len(wanted)}
+    assert set(stats["relations"]) == set(relations)
+
+    only = [row for row in rows if row["relation"] != relations[0]]
+    write_jsonl(src, only)
+    with pytest.raises(DataError, match=r"train\.jsonl: none of its \d+ rows .* has a relation"):
+        run_cli(settings, "grpo", src, tmp_path / "x.jsonl", "--relations", relations[0])
+
+
 def test_unseen_grpo_prompts_need_a_cap_and_both_stages() -> None:
     import yaml
 

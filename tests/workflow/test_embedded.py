@@ -213,6 +213,31 @@ def test_grpo_balance_reruns_only_grpo_prompts_and_what_follows(embedded: Path) 
     assert others and all('"balance": false' in line for line in others)
 
 
+def test_grpo_relations_reach_grpo_prompts_alone(embedded: Path) -> None:
+    """format.grpo_relations is GRPO's train format job's --relations and no other job's."""
+    relations = "grpo_relations: [collider, non-parent ancestor]"
+    change = f"models:\n  tiny:\n    format:\n      {relations}\n"
+    (embedded / "relations.yaml").write_text(change)
+    args = ["--configfile", "config.yaml", "profiles/local/embedded.yaml", "relations.yaml"]
+    counts = dry_run(embedded, "--profile", "profiles/local", *args)
+    assert counts == {
+        "format": 1,
+        "grpo": 1,
+        "evaluate": 3,
+        "report_stage": 1,
+        "summary": 1,
+        "all": 1,
+    }, counts
+    shown = run_snakemake(
+        embedded, "--profile", "profiles/local", *args, "-n", "-p", "--forcerun", "format"
+    )
+    commands = [line for line in (shown.stdout + shown.stderr).splitlines() if "--fmt" in line]
+    with_relations = [line for line in commands if "--relations" in line]
+    assert len(commands) > 1 and len(with_relations) == 1
+    assert "--output results/data/tiny/grpo/train.jsonl" in with_relations[0]
+    assert "--relations collider 'non-parent ancestor'" in with_relations[0]
+
+
 def test_tensorboard_shows_every_training_stage_side_by_side(embedded: Path) -> None:
     """`tensorboard --logdir results/models`: one run per model and stage, read back with
     TensorBoard's own reader."""

@@ -5,16 +5,17 @@ CLI::
 
     python -m rlcausality.data.formatting --settings JSON --fmt sft|grpo|trace --input SPLIT.jsonl \
         --output OUT.jsonl --stats OUT_STATS.json [--max-samples N] [--exclude ROWS.jsonl] \
-        [--keep-long] [--threads N]
+        [--relations R [R ...]] [--keep-long] [--threads N]
 
 ``--exclude`` leaves out the rows whose ids another formatted file holds (GRPO's prompts drawn
-from the train rows SFT's sample does not hold: ``format.grpo_prompts: unseen``).
+from the train rows SFT's sample does not hold: ``format.grpo_prompts: unseen``); ``--relations``
+keeps the rows of those relations alone (GRPO's prompts: ``format.grpo_relations``).
 """
 
 from __future__ import annotations
 
 from rlcausality.data.chat_format import FORMAT_PROMPTS, read_rows
-from rlcausality.data.sampling import format_split, without_rows_of
+from rlcausality.data.sampling import format_split, of_relations, without_rows_of
 from rlcausality.io import write_json, write_jsonl
 from rlcausality.models.loading import load_tokenizer
 from rlcausality.settings import cli
@@ -32,6 +33,9 @@ def main(argv: list[str] | None = None) -> None:
         "--exclude", default=None, help="formatted rows (JSONL) whose ids are left out"
     )
     parser.add_argument(
+        "--relations", nargs="+", default=None, help="keep the rows of these relations alone"
+    )
+    parser.add_argument(
         "--keep-long", action="store_true", help="keep rows over max_length (test sets)"
     )
     args = cli.configure(parser.parse_args(argv), needs=("format",))
@@ -40,6 +44,9 @@ def main(argv: list[str] | None = None) -> None:
     read = len(rows)
     if args.exclude:
         rows = without_rows_of(rows, args.exclude)
+    unexcluded = len(rows)
+    if args.relations:
+        rows = of_relations(rows, args.relations, args.input)
     tokenizer = load_tokenizer(settings.model)
     cap = args.max_samples if args.max_samples and args.max_samples > 0 else None
     out_rows, stats = format_split(
@@ -47,7 +54,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     stats["input"] = args.input
     if args.exclude:
-        stats["excluded"] = {"rows_of": args.exclude, "rows": read - len(rows)}
+        stats["excluded"] = {"rows_of": args.exclude, "rows": read - unexcluded}
+    if args.relations:
+        stats["of_relations"] = {"relations": args.relations, "rows": len(rows)}
     write_jsonl(args.output, out_rows)
     write_json(args.stats, stats)
 

@@ -2,7 +2,8 @@
 
 ``format_split`` formats and measures rows (``chat_format.format_row``, ``token_lengths``) in a
 seeded order until a cap or a balanced quota is met; ``without_rows_of`` leaves out another
-sample's rows first (``format.grpo_prompts: unseen``). The CLI is ``rlcausality.data.formatting``.
+sample's rows first (``format.grpo_prompts: unseen``), ``of_relations`` keeps some relations'
+rows alone (``format.grpo_relations``). The CLI is ``rlcausality.data.formatting``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,21 @@ def without_rows_of(rows: list[dict[str, Any]], path: str | Path) -> list[dict[s
         raise DataError(
             f"{path}: its {len(excluded)} ids cover all {len(rows)} rows; none is left to "
             "sample (format.grpo_prompts: unseen needs a train split larger than SFT's sample)"
+        )
+    return kept
+
+
+def of_relations(
+    rows: list[dict[str, Any]], relations: Sequence[str], path: str | Path
+) -> list[dict[str, Any]]:
+    """``rows`` of ``relations`` alone (``format.grpo_relations``: GRPO's prompts about the
+    relations named). DataError naming ``path`` when none is left."""
+    wanted = set(relations)
+    kept = [row for row in rows if row.get("relation") in wanted]
+    if not kept:
+        raise DataError(
+            f"{path}: none of its {len(rows)} rows (left to sample) has a relation in "
+            f"{sorted(wanted)} (format.grpo_relations)"
         )
     return kept
 

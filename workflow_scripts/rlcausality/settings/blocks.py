@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal, Self
 
+from rlcausality.data.corr2cause.graphs import RELATIONS
 from rlcausality.models.sources import BLOCKS
 from rlcausality.settings.fields import Block, ConfigError, flagged, key_path, plain, setting
 
@@ -120,6 +121,20 @@ class Format(Block):
     # split's natural label rate; left out: as `balance`. Read by the workflow, never by a job:
     # it becomes `balance` in the params of GRPO's train format job alone (format_settings).
     grpo_balance: bool | None = setting(None, dag=True, omit_none=True)
+    # The relations GRPO's train prompts are drawn from (say [collider], the relation whose
+    # check the SFT model gets wrong most); left out: every relation. Read by the workflow, never
+    # by a job: GRPO's train format job gets them as --relations.
+    grpo_relations: tuple[str, ...] | None = setting(
+        None,
+        dag=True,
+        omit_none=True,
+        schema={
+            "type": "array",
+            "items": {"type": "string", "enum": list(RELATIONS)},
+            "minItems": 1,
+            "uniqueItems": True,
+        },
+    )
 
 
 @dataclasses.dataclass(frozen=True)
