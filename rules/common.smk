@@ -345,15 +345,6 @@ def excludes_sft_rows(wildcards):
     )
 
 
-def grpo_relations_arg(wildcards):
-    """GRPO's train prompts of some relations alone (format.grpo_relations): its format
-    job's --relations, the only job that gets them."""
-    relations = settings(wildcards.model)["format"].get("grpo_relations")
-    if wildcards.fmt != "grpo" or wildcards.split != "train" or not relations:
-        return ""
-    return "--relations " + " ".join(shlex.quote(r) for r in relations)
-
-
 def sft_train(model):
     """The rows SFT trains on: those of its target (format.sft_target, stages.SFT_TARGETS)."""
     fmt = train_format("sft", settings(model)["format"]["sft_target"])

@@ -84,9 +84,8 @@ rule format:
             if "exclude" in input.keys()
             else ""
         ),
-        relations=grpo_relations_arg,
     shell:
         "{params.env}python -m rlcausality.data.formatting --settings {params.settings:q} --fmt {wildcards.fmt}"
         " --input {input.data:q} --output {output.data:q} --stats {output.stats:q}"
-        " --max-samples {params.max_samples} {params.keep_long} {params.exclude} {params.relations}"
+        " --max-samples {params.max_samples} {params.keep_long} {params.exclude}"
         " --threads {threads} > {log:q} 2>&1"

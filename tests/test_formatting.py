@@ -223,9 +223,10 @@ def test_balance_needs_a_train_cap_in_config() -> None:
     validate_config(config)
 
 
-def test_grpo_balance_decides_grpo_train_prompts_alone() -> None:
+def test_grpo_balance_and_relations_decide_grpo_train_prompts_alone() -> None:
     """``format.grpo_balance`` is ``balance`` in the params of GRPO's train format job and in no
-    other job's: SFT's rows and the test sets keep ``balance``, whatever it says."""
+    other job's: SFT's rows and the test sets keep ``balance``, whatever it says; likewise only
+    that job gets ``format.grpo_relations``."""
     import yaml
 
     from rlcausality.settings.config import format_settings, stage_settings
@@ -246,6 +247,12 @@ def test_grpo_balance_decides_grpo_train_prompts_alone() -> None:
     assert changed == [("grpo", "train")]
     assert after["grpo", "train"]["format"]["balance"] is False
     assert after["sft", "train"]["format"]["balance"] is True
+
+    config["models"]["tiny"]["format"]["grpo_relations"] = ["collider"]
+    validate_config(config)
+    relations = {job: format_settings(config, "tiny", *job) for job in jobs}
+    assert [job for job in jobs if relations[job] != after[job]] == [("grpo", "train")]
+    assert relations["grpo", "train"]["format"]["grpo_relations"] == ["collider"]
 
 
 def test_exclude_leaves_out_another_samples_rows(
@@ -280,28 +287,27 @@ def test_exclude_leaves_out_another_samples_rows(
         run_cli(settings, "grpo", src, tmp_path / "y.jsonl", "--exclude", str(no_id))
 
 
-def test_relations_keep_the_rows_of_those_relations(
+def test_grpo_relations_keep_the_rows_of_those_relations(
     tiny_model: dict, rows_factory, tmp_path: Path
 ) -> None:
-    """``--relations`` (format.grpo_relations): the sample holds those relations' rows alone,
-    after ``--exclude``; none left is an error naming the input."""
+    """Settings with ``format.grpo_relations`` (GRPO's train format job gets it) keep those
+    relations' rows alone, after ``--exclude``; none left is an error naming the input."""
     rows = rows_factory(60, seed=5, prefix="r")
     src = tmp_path / "train.jsonl"
     write_jsonl(src, rows)
-    settings = {"model": tiny_model, "format": {"max_length": 4096}}
     relations = sorted({row["relation"] for row in rows})[:2]
+    settings = {"model": tiny_model, "format": {"max_length": 4096, "grpo_relations": relations}}
     wanted = [row for row in rows if row["relation"] in relations]
     assert 0 < len(wanted) < len(rows)
-    stats = run_cli(settings, "grpo", src, tmp_path / "g.jsonl", "--relations", *relations)
+    stats = run_cli(settings, "grpo", src, tmp_path / "g.jsonl")
     kept = list(read_jsonl(tmp_path / "g.jsonl"))
     assert [row["id"] for row in kept] == [row["id"] for row in wanted]
     assert stats["of_relations"] == {"relations": relations, "rows": len(wanted)}
     assert set(stats["relations"]) == set(relations)
 
-    only = [row for row in rows if row["relation"] != relations[0]]
-    write_jsonl(src, only)
+    write_jsonl(src, [row for row in rows if row["relation"] not in relations])
     with pytest.raises(DataError, match=r"train\.jsonl: none of its \d+ rows .* has a relation"):
-        run_cli(settings, "grpo", src, tmp_path / "x.jsonl", "--relations", relations[0])
+        run_cli(settings, "grpo", src, tmp_path / "x.jsonl")
 
 
 def test_unseen_grpo_prompts_need_a_cap_and_both_stages() -> None:

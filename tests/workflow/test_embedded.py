@@ -214,7 +214,8 @@ def test_grpo_balance_reruns_only_grpo_prompts_and_what_follows(embedded: Path) 
 
 
 def test_grpo_relations_reach_grpo_prompts_alone(embedded: Path) -> None:
-    """format.grpo_relations is GRPO's train format job's --relations and no other job's."""
+    """format.grpo_relations is in GRPO's train format job's params and no other job's: the
+    format rule's command is unchanged for every job (no code trigger)."""
     relations = "grpo_relations: [collider, non-parent ancestor]"
     change = f"models:\n  tiny:\n    format:\n      {relations}\n"
     (embedded / "relations.yaml").write_text(change)
@@ -232,10 +233,10 @@ def test_grpo_relations_reach_grpo_prompts_alone(embedded: Path) -> None:
         embedded, "--profile", "profiles/local", *args, "-n", "-p", "--forcerun", "format"
     )
     commands = [line for line in (shown.stdout + shown.stderr).splitlines() if "--fmt" in line]
-    with_relations = [line for line in commands if "--relations" in line]
+    with_relations = [line for line in commands if "grpo_relations" in line]
     assert len(commands) > 1 and len(with_relations) == 1
     assert "--output results/data/tiny/grpo/train.jsonl" in with_relations[0]
-    assert "--relations collider 'non-parent ancestor'" in with_relations[0]
+    assert '"grpo_relations": ["collider", "non-parent ancestor"]' in with_relations[0]
 
 
 def test_tensorboard_shows_every_training_stage_side_by_side(embedded: Path) -> None:

@@ -5,11 +5,12 @@ CLI::
 
     python -m rlcausality.data.formatting --settings JSON --fmt sft|grpo|trace --input SPLIT.jsonl \
         --output OUT.jsonl --stats OUT_STATS.json [--max-samples N] [--exclude ROWS.jsonl] \
-        [--relations R [R ...]] [--keep-long] [--threads N]
+        [--keep-long] [--threads N]
 
 ``--exclude`` leaves out the rows whose ids another formatted file holds (GRPO's prompts drawn
-from the train rows SFT's sample does not hold: ``format.grpo_prompts: unseen``); ``--relations``
-keeps the rows of those relations alone (GRPO's prompts: ``format.grpo_relations``).
+from the train rows SFT's sample does not hold: ``format.grpo_prompts: unseen``). Settings with
+``format.grpo_relations`` (GRPO's train prompts get it: ``config.format_settings``) keep the rows
+of those relations alone.
 """
 
 from __future__ import annotations
@@ -33,9 +34,6 @@ def main(argv: list[str] | None = None) -> None:
         "--exclude", default=None, help="formatted rows (JSONL) whose ids are left out"
     )
     parser.add_argument(
-        "--relations", nargs="+", default=None, help="keep the rows of these relations alone"
-    )
-    parser.add_argument(
         "--keep-long", action="store_true", help="keep rows over max_length (test sets)"
     )
     args = cli.configure(parser.parse_args(argv), needs=("format",))
@@ -45,8 +43,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.exclude:
         rows = without_rows_of(rows, args.exclude)
     unexcluded = len(rows)
-    if args.relations:
-        rows = of_relations(rows, args.relations, args.input)
+    relations = settings.format.grpo_relations
+    if relations:
+        rows = of_relations(rows, relations, args.input)
     tokenizer = load_tokenizer(settings.model)
     cap = args.max_samples if args.max_samples and args.max_samples > 0 else None
     out_rows, stats = format_split(
@@ -55,8 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     stats["input"] = args.input
     if args.exclude:
         stats["excluded"] = {"rows_of": args.exclude, "rows": read - unexcluded}
-    if args.relations:
-        stats["of_relations"] = {"relations": args.relations, "rows": len(rows)}
+    if relations:
+        stats["of_relations"] = {"relations": list(relations), "rows": len(rows)}
     write_jsonl(args.output, out_rows)
     write_json(args.stats, stats)
 

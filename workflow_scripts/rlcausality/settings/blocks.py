@@ -122,11 +122,10 @@ class Format(Block):
     # it becomes `balance` in the params of GRPO's train format job alone (format_settings).
     grpo_balance: bool | None = setting(None, dag=True, omit_none=True)
     # The relations GRPO's train prompts are drawn from (say [collider], the relation whose
-    # check the SFT model gets wrong most); left out: every relation. Read by the workflow, never
-    # by a job: GRPO's train format job gets them as --relations.
+    # check the SFT model gets wrong most); left out: every relation. In the params of GRPO's
+    # train format job alone (format_settings), which keeps those relations' rows.
     grpo_relations: tuple[str, ...] | None = setting(
         None,
-        dag=True,
         omit_none=True,
         schema={
             "type": "array",

@@ -184,12 +184,18 @@ def stage_settings(config: dict[str, Any], name: str, stage: str) -> dict[str, A
 def format_settings(config: dict[str, Any], name: str, fmt: str, split: str) -> dict[str, Any]:
     """What decides the output of the format job of ``fmt`` on ``split``: ``stage_settings`` of
     ``format``, where GRPO's train prompts read ``format.grpo_balance`` (when set) as their
-    ``balance``. Only a capped train sample is balanced, so no other format job depends on it:
-    changing it reruns GRPO's train prompts and what follows, never SFT's rows or a test set."""
+    ``balance``, and only they get ``format.grpo_relations``. No other format job depends on
+    either: changing one reruns GRPO's train prompts and what follows, never SFT's rows or a
+    test set (whose shell command stays the same too, so Snakemake's code trigger stays off)."""
     sliced = stage_settings(config, name, "format")
+    fmt_block = dict(sliced["format"])
+    grpo_prompts = fmt == "grpo" and split == "train"
+    if not grpo_prompts:
+        fmt_block.pop("grpo_relations", None)
     grpo_balance = resolve_model(config, name)["format"].get("grpo_balance")
-    if fmt == "grpo" and split == "train" and grpo_balance is not None:
-        sliced["format"] = {**sliced["format"], "balance": grpo_balance}
+    if grpo_prompts and grpo_balance is not None:
+        fmt_block["balance"] = grpo_balance
+    sliced["format"] = fmt_block
     return sliced
 
 
