@@ -187,13 +187,12 @@ def test_unseen_grpo_prompts_rerun_only_grpo_prompts_and_what_follows(embedded: 
     assert "--exclude results/data/tiny/sft/train.jsonl" in shown.stdout + shown.stderr
 
 
-def test_grpo_balance_reruns_only_grpo_prompts_and_what_follows(embedded: Path) -> None:
-    """format.grpo_balance reaches GRPO's train format job alone, as its `balance`: SFT's
-    rows, SFT and the test sets are not rerun (the tiny model's samples keep the natural label
-    rate; GRPO's prompts are balanced)."""
-    change = "models:\n  tiny:\n    format:\n      grpo_balance: true\n"
-    (embedded / "balanced.yaml").write_text(change)
-    args = ["--configfile", "config.yaml", "profiles/local/embedded.yaml", "balanced.yaml"]
+def grpo_prompt_commands(embedded: Path, name: str, setting: str) -> tuple[str, list[str]]:
+    """Set ``setting`` in the tiny model's format block: only GRPO's train prompts and what
+    follows rerun. Returns the format commands a forced dry run prints: GRPO's train one, and
+    the others."""
+    (embedded / name).write_text(f"models:\n  tiny:\n    format:\n      {setting}\n")
+    args = ["--configfile", "config.yaml", "profiles/local/embedded.yaml", name]
     counts = dry_run(embedded, "--profile", "profiles/local", *args)
     assert counts == {
         "format": 1,
@@ -208,8 +207,16 @@ def test_grpo_balance_reruns_only_grpo_prompts_and_what_follows(embedded: Path) 
     )
     commands = [line for line in (shown.stdout + shown.stderr).splitlines() if "--fmt" in line]
     grpo_train = [line for line in commands if "--output results/data/tiny/grpo/train" in line]
-    others = [line for line in commands if line not in grpo_train]
-    assert len(grpo_train) == 1 and '"balance": true' in grpo_train[0]
+    assert len(grpo_train) == 1, commands
+    return grpo_train[0], [line for line in commands if line not in grpo_train]
+
+
+def test_grpo_balance_reruns_only_grpo_prompts_and_what_follows(embedded: Path) -> None:
+    """format.grpo_balance reaches GRPO's train format job alone, as its `balance`: SFT's
+    rows, SFT and the test sets are not rerun (the tiny model's samples keep the natural label
+    rate; GRPO's prompts are balanced)."""
+    grpo_train, others = grpo_prompt_commands(embedded, "balanced.yaml", "grpo_balance: true")
+    assert '"balance": true' in grpo_train
     assert others and all('"balance": false' in line for line in others)
 
 
@@ -217,26 +224,9 @@ def test_grpo_relations_reach_grpo_prompts_alone(embedded: Path) -> None:
     """format.grpo_relations is in GRPO's train format job's params and no other job's: the
     format rule's command is unchanged for every job (no code trigger)."""
     relations = "grpo_relations: [collider, non-parent ancestor]"
-    change = f"models:\n  tiny:\n    format:\n      {relations}\n"
-    (embedded / "relations.yaml").write_text(change)
-    args = ["--configfile", "config.yaml", "profiles/local/embedded.yaml", "relations.yaml"]
-    counts = dry_run(embedded, "--profile", "profiles/local", *args)
-    assert counts == {
-        "format": 1,
-        "grpo": 1,
-        "evaluate": 3,
-        "report_stage": 1,
-        "summary": 1,
-        "all": 1,
-    }, counts
-    shown = run_snakemake(
-        embedded, "--profile", "profiles/local", *args, "-n", "-p", "--forcerun", "format"
-    )
-    commands = [line for line in (shown.stdout + shown.stderr).splitlines() if "--fmt" in line]
-    with_relations = [line for line in commands if "grpo_relations" in line]
-    assert len(commands) > 1 and len(with_relations) == 1
-    assert "--output results/data/tiny/grpo/train.jsonl" in with_relations[0]
-    assert '"grpo_relations": ["collider", "non-parent ancestor"]' in with_relations[0]
+    grpo_train, others = grpo_prompt_commands(embedded, "relations.yaml", relations)
+    assert '"grpo_relations": ["collider", "non-parent ancestor"]' in grpo_train
+    assert others and not any("grpo_relations" in line for line in others)
 
 
 def test_tensorboard_shows_every_training_stage_side_by_side(embedded: Path) -> None:
