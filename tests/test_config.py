@@ -203,6 +203,26 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "4 × 1 × 1 = 4 is not divisible by num_generations = 3",
     ),
     (
+        "a pre-pass of one sample",
+        _set("models.tiny.grpo.prepass_samples", 1),
+        "models.tiny.grpo.prepass_samples: 1 is less than the minimum of 2",
+    ),
+    (
+        "a pre-pass on two GPUs",
+        _set("models/phi-3.5-mini/grpo/prepass_samples", 4),
+        "models.phi-3.5-mini.grpo.prepass_samples: the pre-pass runs in one process and GRPO "
+        "has 2 GPUs (resources.grpo.gpus)",
+    ),
+    (
+        "a pre-pass under ZeRO-3",
+        lambda cfg: (
+            _set("models/qwen2.5-1.5b/grpo/prepass_samples", 4)(cfg),
+            _set("models/qwen2.5-1.5b/grpo/deepspeed", "zero3")(cfg),
+        ),
+        "models.qwen2.5-1.5b.grpo.prepass_samples: under DeepSpeed ZeRO-3 the weights are "
+        "partitioned until the trainer starts",
+    ),
+    (
         "unknown init",
         _set("models.tiny.grpo.init", "dpo"),
         "models.tiny.grpo.init: 'dpo' is not one of ['sft', 'base']",

@@ -7,6 +7,7 @@ in tests/models/test_plan_bytes.py, the dry-run lines in tests/workflow/test_pla
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,28 @@ def test_a_measured_seconds_per_step_replaces_the_estimate() -> None:
     job = by_name(plan.plan_jobs(cfg))["grpo qwen2.5-1.5b"]
     assert job.seconds_per_step == 100 and job.seconds_per_step_source == "config (measured)"
     assert job.est_hours == pytest.approx((600 * 100 + 300) / 3600, abs=0.01)
+
+
+def test_a_grpo_prepass_is_planned_once_before_the_steps() -> None:
+    """grpo.prepass_samples adds its completions, in rollout-sized batches each a rollout's
+    time, once to the job: the steps' prompts over the planned kept share, k each."""
+    cfg = config()
+    before = by_name(plan.plan_jobs(cfg))["grpo qwen2.5-1.5b"]
+    grpo = cfg["models"]["qwen2.5-1.5b"]["grpo"]
+    grpo["prepass_samples"] = 4
+    after = by_name(plan.plan_jobs(cfg))["grpo qwen2.5-1.5b"]
+    settings = resolved_settings(cfg, "qwen2.5-1.5b")
+    stage = settings.grpo
+    per_step = stage.per_device_train_batch_size * stage.gradient_accumulation_steps
+    per_step //= stage.num_generations
+    needed = min(after.rows, after.steps * per_step)
+    completions = min(after.rows, math.ceil(needed / stages.PREPASS_DISAGREEING)) * 4
+    assert stages.prepass_completions(settings, after.steps, after.rows, 1) == completions
+    (note,) = [n for n in after.notes if n.startswith("pre-pass:")]
+    assert note.startswith(f"pre-pass: {completions:,} completions, ~")
+    assert after.seconds_per_step == before.seconds_per_step and after.steps == before.steps
+    assert after.est_hours > before.est_hours
+    assert not [n for n in before.notes if n.startswith("pre-pass:")]
 
 
 def test_zero3_shards_an_unquantised_base_but_gathers_it_for_rollouts() -> None:

@@ -165,9 +165,31 @@ def training_job(
     plan.seconds_per_step_source = "config (measured)" if measured else source
     if plan.seconds_per_step is not None and job.steps is not None:
         seconds = job.steps * plan.seconds_per_step + timing.JOB_START_S
+        seconds += prepass_seconds(plan, settings, estimate, factors, job)
         plan.est_hours = round(seconds / 3600, 2)
     check(plan, device)
     return plan
+
+
+def prepass_seconds(
+    plan: JobPlan,
+    settings: Settings,
+    estimate: stages.Estimate,
+    factors: Any,
+    job: budget.JobBudget,
+) -> float:
+    """GRPO's pre-pass (``grpo.prepass_samples``), once before the first step; 0 without one.
+    Its planned completions go in the plan's notes."""
+    if plan.rule != "grpo":
+        return 0.0
+    completions = stages.prepass_completions(settings, job.steps, job.rows, job.processes)
+    if completions is None:
+        return 0.0
+    seconds = stages.prepass_seconds(estimate, factors, completions)
+    took = f", ~{seconds / 60:.0f} min" if seconds is not None else ""
+    share = f"{stages.PREPASS_DISAGREEING:.0%}"
+    plan.notes.append(f"pre-pass: {completions:,} completions{took} ({share} of prompts kept)")
+    return seconds or 0.0
 
 
 def fill(plan: JobPlan, estimate: stages.Estimate, device, host: int, source: str) -> None:

@@ -25,6 +25,9 @@ from rlcausality.training import budget
 
 TRL_VLLM_FRACTION = 0.3  # GRPOConfig.vllm_gpu_memory_utilization's default (colocate)
 VLLM_FRACTION = 0.9  # vLLM's own gpu_memory_utilization default (evaluation)
+# The share of prompts a pre-pass keeps, as planned: the demo's SFT model disagreed with itself
+# on 49-63% of its GRPO groups of 4 (docs/demo.md, "50 GRPO steps at three seeds").
+PREPASS_DISAGREEING = 0.5
 
 
 @dataclass
@@ -198,6 +201,38 @@ def grpo(settings: Settings, arch: Arch, gpu: Gpu | None) -> Estimate:
     return Estimate(
         mem.with_allowance(parts, gpu is not None), seconds, sizes, notes, both, by_kind
     )
+
+
+def prepass_completions(
+    settings: Settings, steps: int | None, rows: int | None, processes: int
+) -> int | None:
+    """Completions GRPO's pre-pass samples (``grpo.prepass_samples`` per prompt visited,
+    ``rlcausality.training.prepass``): it visits prompts until the steps' prompts are kept,
+    planned at ``PREPASS_DISAGREEING`` of them kept; None without a pre-pass or rows."""
+    stage = settings.grpo
+    if not stage.prepass_samples or rows is None:
+        return None
+    per_step = max(
+        1,
+        stage.per_device_train_batch_size
+        * stage.gradient_accumulation_steps
+        * processes
+        // stage.num_generations,
+    )
+    needed = min(rows, steps * per_step) if steps and stage.max_steps > 0 else rows
+    visited = min(rows, math.ceil(needed / PREPASS_DISAGREEING))
+    return visited * int(stage.prepass_samples)
+
+
+def prepass_seconds(estimate: Estimate, factors: Any, completions: int) -> float | None:
+    """The pre-pass's time: its completions in generation batches of the rollouts' size, each
+    a rollout's time (calibrated as rollouts are); None when rollouts are not timed."""
+    rollout = estimate.seconds_by_kind.get("rollout")
+    if rollout is None:
+        return None
+    if factors is not None:
+        rollout *= factors.of("rollout")
+    return math.ceil(completions / estimate.lengths["rollouts_per_gpu"]) * rollout
 
 
 def stage_cap(settings: Settings) -> int:

@@ -192,6 +192,10 @@ class Grpo(TrainingStage):
     beta: float = setting(0.0, trainer=True, minimum=0)
     loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = setting("dapo", trainer=True)
     scale_rewards: Literal["group", "batch", "none"] = setting("group", trainer=True)
+    # Sample this many completions of each train prompt from the policy GRPO starts from and
+    # train on the prompts whose answers disagree alone (rlcausality.training.prepass): groups
+    # all right or all wrong carry no answer signal. Left out: every prompt, no pre-pass.
+    prepass_samples: int | None = setting(None, omit_none=True, minimum=2)
     use_vllm: bool = setting(False)
     # with use_vllm: the share of each GPU vLLM's colocated engine reserves for weights and KV
     # cache (left out: TRL's 0.3). The plan counts it.

@@ -16,6 +16,7 @@ from typing import Any
 
 import jsonschema
 
+from rlcausality import launch
 from rlcausality.models.families import FAMILIES
 from rlcausality.models.sources import SOURCES
 from rlcausality.plan.jobs import gpu_table
@@ -189,6 +190,7 @@ def _model_problems(config: dict[str, Any], name: str, entry: dict[str, Any]) ->
     problems += _vllm_problems(where, settings)
     problems += _sft_target_problems(where, settings)
     problems += _generation_batch_problems(where, settings)
+    problems += _prepass_problems(where, settings)
     problems += _test_set_problems(where, settings.evaluate, corpus_splits(config))
     return problems
 
@@ -251,6 +253,26 @@ def _grpo_problems(where: str, settings: Settings) -> list[str]:
             f"{len(grpo.rewards)} reward(s); give one weight per reward or null"
         )
     return problems
+
+
+def _prepass_problems(where: str, settings: Settings) -> list[str]:
+    """GRPO's pre-pass generates in one process before the trainer starts: one GPU at most,
+    and not under ZeRO-3 (a quantised base runs ZeRO-2: ``launch.deepspeed_stage``)."""
+    grpo, gpus = settings.grpo, settings.resources.grpo.gpus
+    if not grpo.prepass_samples or not gpus:
+        return []
+    key = f"{where}.grpo.prepass_samples"
+    if gpus > 1:
+        return [
+            f"{key}: the pre-pass runs in one process and GRPO has {gpus} GPUs "
+            "(resources.grpo.gpus); give it one GPU or leave prepass_samples out"
+        ]
+    if launch.deepspeed_stage(grpo.deepspeed, settings.model.quantized) == "zero3":
+        return [
+            f"{key}: under DeepSpeed ZeRO-3 the weights are partitioned until the trainer "
+            "starts, so the pre-pass cannot generate; set grpo.deepspeed: zero2 or null"
+        ]
+    return []
 
 
 def _generation_batch_problems(where: str, settings: Settings) -> list[str]:

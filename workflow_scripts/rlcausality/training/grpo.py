@@ -25,7 +25,7 @@ from rlcausality.models.loading import load_tokenizer
 from rlcausality.progress import trainer_callback
 from rlcausality.settings import cli
 from rlcausality.settings.blocks import Settings, Tracking
-from rlcausality.training import lora, tracking
+from rlcausality.training import lora, prepass, tracking
 from rlcausality.training import stage as training
 from rlcausality.training.rewards import get_reward_functions
 
@@ -146,6 +146,16 @@ def run(
     precision = lora.stage_precision(settings.model)
     args = grpo_config(settings, output_dir, precision, longest, watched)  # before the model
     trainable = trainable_model(settings, init_manifest, args)
+    train_data, chosen = prepass.choose_prompts(
+        trainable.model,
+        tokenizer,
+        train_data,
+        settings,
+        args,
+        train_path,
+        init_manifest,
+        output_dir,
+    )
     trainer = GRPOTrainer(
         model=trainable.model,
         reward_funcs=get_reward_functions(stage.rewards, family.opens_think),
@@ -157,6 +167,8 @@ def run(
     data = {"train": training.data_info(train_path, len(train_data))}
     data["train"]["dropped_too_long"] = dropped
     data["train"]["max_prompt_length"] = limit
+    if chosen is not None:
+        data["train"]["prepass"] = chosen
     extra = {
         "rewards": list(stage.rewards),
         "think_opened": family.opens_think,
