@@ -16,7 +16,9 @@ over all steps and by fifth of the run:
   advantages are scaled by; weights from the job's ``manifest.json``), and the within-group
   correlation of each reward with correctness (``reporting.signals.reward_spread``, which the
   GRPO report shows too). A reward whose share is small steers the update little, whatever
-  its mean.
+  its mean;
+- with a pre-pass (``grpo.prepass_samples``), what it visited and kept (the manifest's
+  ``data.train.prepass``).
 
     python benchmarks/grpo_signal.py results/models/smollm2-135m/grpo \
         ../seed43/results/models/smollm2-135m/grpo
@@ -99,11 +101,24 @@ def summary(folder: Path) -> list[str]:
     times = values("step_time")
     if times:
         lines.append(f"  step time: median {statistics.median(times):.1f} s")
-    manifest = folder / "manifest.json"
-    weights = reward_weights(read_json(manifest)) if manifest.is_file() else None
+    manifest = read_json(folder / "manifest.json") if (folder / "manifest.json").is_file() else {}
+    weights = reward_weights(manifest) if manifest else None
     if completions is not None and weights:
         lines += spread_lines(completions, weights)
+    chosen = manifest.get("data", {}).get("train", {}).get("prepass")
+    if chosen:
+        lines.append(prepass_line(chosen))
     return lines
+
+
+def prepass_line(counts: dict) -> str:
+    """What the pre-pass (``grpo.prepass_samples``) kept: the manifest's ``data.train.prepass``."""
+    return (
+        f"  pre-pass: {counts['samples']} answers per prompt; {counts['visited']} prompts "
+        f"visited, {counts['disagreeing_share']:.2f} of them disagreeing ({counts['all_right']} "
+        f"all right, {counts['all_wrong']} all wrong); {counts['kept']} kept of "
+        f"{counts['needed']} needed; {counts['completions']} completions"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -54,8 +54,15 @@ def test_summary_gives_each_rewards_share_with_the_jobs_weights(tmp_path: Path) 
     step = {"step": 1, "reward": 1.0, "frac_reward_zero_std": 0.0, "completions/mean_length": 9}
     write_json(tmp_path / "log_history.json", [step])
     settings = {"rewards": ["correctness", "trace"], "reward_weights": [1.0, 2.0]}
-    write_json(tmp_path / "manifest.json", {"settings": {"grpo": settings}})
+    prepass = {"samples": 4, "needed": 100, "visited": 180, "kept": 100, "completions": 720,
+               "disagreeing_share": 0.6, "all_right": 50, "all_wrong": 22}  # fmt: skip
+    manifest = {"settings": {"grpo": settings}, "data": {"train": {"prepass": prepass}}}
+    write_json(tmp_path / "manifest.json", manifest)
     lines = grpo_signal.summary(tmp_path)
+    assert lines[-1] == (
+        "  pre-pass: 4 answers per prompt; 180 prompts visited, 0.60 of them disagreeing "
+        "(50 all right, 22 all wrong); 100 kept of 100 needed; 720 completions"
+    )
     share = "share of the total's within-group variance"
     assert f"  correctness (weight 1): within-group std 0.500, {share} 0.50" in lines
     trace = f"  trace (weight 2): within-group std 0.250, {share} 0.50, within-group correlation"
