@@ -39,6 +39,8 @@ class Estimate:
     activations: dict[str, int] = field(default_factory=dict)  # with / without checkpointing
     # seconds_per_step by kind (sft | rollout | update | eval): what a calibration scales
     seconds_by_kind: dict[str, float] = field(default_factory=dict)
+    # GRPO with a pre-pass: one batch of its completions (lengths["prepass_batch"] of them)
+    prepass_batch_s: float | None = None
 
     def calibrated(self, factors: Any) -> float | None:
         """``seconds_per_step`` with each kind scaled by ``factors.of(kind)`` (plan.calibration)."""
@@ -198,9 +200,16 @@ def grpo(settings: Settings, arch: Arch, gpu: Gpu | None) -> Estimate:
         notes.append(f"rollout {gen:.0f} s + update {update:.0f} s per step")
     sizes = {"prompt": prompt, "completion": completion, "rollouts_per_gpu": rollouts}
     sizes["tokens_per_step"] = rollouts * (median + completion) * setup.processes
-    return Estimate(
+    estimate = Estimate(
         mem.with_allowance(parts, gpu is not None), seconds, sizes, notes, both, by_kind
     )
+    if stage.prepass_samples:
+        batch = sizes["prepass_batch"] = max(budget.PREPASS_MIN_BATCH, rollouts)
+        if gpu:
+            estimate.prepass_batch_s = timing.generation_seconds(
+                setup, gpu, batch, median, completion, lora, rollout=True
+            )
+    return estimate
 
 
 def prepass_completions(
@@ -225,14 +234,15 @@ def prepass_completions(
 
 
 def prepass_seconds(estimate: Estimate, factors: Any, completions: int) -> float | None:
-    """The pre-pass's time: its completions in generation batches of the rollouts' size, each
-    a rollout's time (calibrated as rollouts are); None when rollouts are not timed."""
-    rollout = estimate.seconds_by_kind.get("rollout")
-    if rollout is None:
+    """The pre-pass's time: its completions in batches of ``budget.PREPASS_MIN_BATCH`` or the
+    rollouts' size, whichever is larger, each timed as a rollout of that many sequences
+    (calibrated as rollouts are); None when generation is not timed (no GPU)."""
+    batch_s = estimate.prepass_batch_s
+    if batch_s is None:
         return None
     if factors is not None:
-        rollout *= factors.of("rollout")
-    return math.ceil(completions / estimate.lengths["rollouts_per_gpu"]) * rollout
+        batch_s *= factors.of("rollout")
+    return math.ceil(completions / estimate.lengths["prepass_batch"]) * batch_s
 
 
 def stage_cap(settings: Settings) -> int:

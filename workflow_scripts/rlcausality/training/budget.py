@@ -34,6 +34,10 @@ from rlcausality.stages import train_format
 # Items the exact generator yields per number of variables (6 hypotheses x pairs x classes).
 ITEMS_PER_N = {2: 12, 3: 90, 4: 720, 5: 8_520, 6: 198_090}
 CORPUS_STATS = Path("results/data/corr2cause/stats.json")
+# GRPO's pre-pass (rlcausality.training.prepass) generates this many completions together, or
+# GRPO's own generation batch when that is larger (it fits the GPU by construction): the
+# demo's evaluation batch. Here so that the plan reads it without importing torch.
+PREPASS_MIN_BATCH = 32
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from rlcausality.io import read_json, sha256_file, write_json
 from rlcausality.progress import ProgressLog
 from rlcausality.settings.blocks import Grpo, Settings, deciding
 from rlcausality.task import parse_answer
+from rlcausality.training.budget import PREPASS_MIN_BATCH
 from rlcausality.training.lora import zero3_enabled
 
 PREPASS_FILE = "prepass.json"
@@ -106,7 +107,7 @@ def sample_and_choose(
         model.to(args.device)  # where the trainer would put it (a quantised base is there)
     order = list(range(len(rows)))
     random.Random(int(stage.seed)).shuffle(order)
-    batch_size = int(args.generation_batch_size)
+    batch_size = max(PREPASS_MIN_BATCH, int(args.generation_batch_size))
     autocast = torch.autocast("cpu" if args.use_cpu else "cuda", torch.bfloat16, enabled=args.bf16)
     log = ProgressLog("prepass", len(rows) * k, "completion", 60.0)
     kept: list[int] = []
