@@ -49,6 +49,7 @@ def test_restart_leaves_the_loading_time_out_of_the_rate() -> None:
     clock.now = 104.0
     log.update(2)
     assert log.rate() == 2.0  # 4 s for the 2 items generated since, not 104 s
+    assert log.counted == 2  # a log that has counted keeps its clock (generate_transformers)
     assert log.line().startswith("progress evaluate: item 4/10 (40.0%) 2 s/item")
 
 

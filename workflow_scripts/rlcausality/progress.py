@@ -90,6 +90,11 @@ class ProgressLog:
         self._last_print = self._clock()
         return text
 
+    @property
+    def counted(self) -> int:
+        """Units counted since the clock started."""
+        return self.done - self._start_done
+
     def restart(self) -> None:
         """Start the clock again, keeping the counts (e.g. once a model has loaded)."""
         self._began = self._last_print = self._clock()

@@ -324,7 +324,8 @@ def generate_transformers(
         torch.manual_seed(settings.seed)
     model.eval()
     source, order = _batch_source(model, tokenizer, encoded, config, share_prefix)
-    log.restart()  # the rate measures generation, not the model's loading
+    if not log.counted:  # the rate measures generation, not the model's loading; a log
+        log.restart()  # that has counted a caller's earlier calls keeps its clock
 
     batches = batches_of(order, settings.batch_size, done)
     parts: list[tuple[list[int], Generations]] = []
