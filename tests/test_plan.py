@@ -141,6 +141,7 @@ def test_a_grpo_prepass_is_planned_once_before_the_steps() -> None:
     assert after.seconds_per_step == before.seconds_per_step and after.steps == before.steps
     assert after.est_hours > before.est_hours
     assert not [n for n in before.notes if n.startswith("pre-pass:")]
+    assert f"s + {note} = {after.est_hours:.1f} h of runtime" in plan.train_line(after)
 
 
 def test_zero3_shards_an_unquantised_base_but_gathers_it_for_rollouts() -> None:

@@ -186,7 +186,9 @@ def prepass_seconds(
     if completions is None:
         return 0.0
     seconds = stages.prepass_seconds(estimate, factors, completions)
-    took = f", ~{seconds / 60:.0f} min" if seconds is not None else ""
+    took = ""
+    if seconds is not None:
+        took = f", ~{seconds / 60:.0f} min" if seconds < 7200 else f", ~{seconds / 3600:.1f} h"
     share = f"{stages.PREPASS_DISAGREEING:.0%}"
     plan.notes.append(f"pre-pass: {completions:,} completions{took} ({share} of prompts kept)")
     return seconds or 0.0
@@ -341,7 +343,9 @@ def train_line(job: JobPlan) -> str:
     steps = f"{job.steps:,} steps" if job.steps is not None else "steps unknown"
     head = f"TRAIN {job.rule} {job.model}: {job.launcher}, {steps}"
     if job.est_hours is not None:
-        head += f" × ~{job.seconds_per_step:.3g} s = {job.est_hours:.1f} h"
+        prepass = [note for note in job.notes if note.startswith("pre-pass:")]
+        extra = f" + {prepass[0]}" if prepass else ""
+        head += f" × ~{job.seconds_per_step:.3g} s{extra} = {job.est_hours:.1f} h"
     head += f" of runtime {job.runtime_h:.1f} h"
     if job.est_gpu_mem_gb is not None:
         head += f", ~{job.est_gpu_mem_gb:.0f} GB/GPU of {job.gpu_memory_gb:g} ({job.gpu})"
