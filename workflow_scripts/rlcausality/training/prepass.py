@@ -38,9 +38,9 @@ from rlcausality.settings.blocks import Grpo, Settings, deciding
 from rlcausality.task import parse_answer
 from rlcausality.training.budget import PREPASS_MIN_BATCH
 from rlcausality.training.lora import zero3_enabled
+from rlcausality.training.rewards import ANSWER_STYLE  # an answer as GRPO's rewards read it
 
 PREPASS_FILE = "prepass.json"
-ANSWER_STYLE = "reasoning"  # as GRPO's rewards read an answer (rlcausality.training.rewards)
 CHUNK_PROMPTS = 16  # prompts sampled per call; the choice is the same for any run length
 
 
