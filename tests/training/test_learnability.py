@@ -17,11 +17,8 @@ from typing import Any
 import pytest
 
 from rlcausality.data import formatting
-from rlcausality.data.corr2cause.generate import generate_corpus
 from rlcausality.evaluation import evaluate
 from rlcausality.io import read_json, write_jsonl
-from rlcausality.models import tiny
-from rlcausality.training import sft
 
 SLICE = 12  # items per label
 
@@ -35,13 +32,9 @@ def corpus_slice(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, model_factory, make_settings) -> dict:
+def trained(tmp_path_factory: pytest.TempPathFactory, corpus_model, memorize) -> dict:
     root = tmp_path_factory.mktemp("learnability")
-    corpus = generate_corpus({"num_variables": [3, 4], "robustness": False})["train"]
-    write_jsonl(root / "corpus.jsonl", corpus)  # the tokenizer's training text
-    base = root / "base"
-    tiny.build({"model": model_factory(base)}, root / "corpus.jsonl", base)
-    model = model_factory(base)
+    corpus, model = corpus_model(root)
     write_jsonl(root / "slice.jsonl", corpus_slice(corpus))
     fmt_settings = {"model": model, "format": {"max_length": 4096, "max_train_samples": None}}
     formatting.main(
@@ -49,17 +42,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory, model_factory, make_settin
          "--input", str(root / "slice.jsonl"), "--output", str(root / "sft.jsonl"),
          "--stats", str(root / "sft.stats.json")]
     )  # fmt: skip
-    settings = make_settings(
-        model, "sft", learning_rate=5e-3, max_steps=150, per_device_train_batch_size=8,
-        lora={"r": 32, "alpha": 64, "dropout": 0.0}, warmup_steps=0,
-        lr_scheduler_type="constant", save_steps=1000, logging_steps=50,
-    )  # fmt: skip
-    out = root / "sft"
-    sft.main(
-        ["--settings", json.dumps(settings), "--train", str(root / "sft.jsonl"),
-         "--output-dir", str(out), "--manifest", str(out / "manifest.json"), "--threads", "1"]
-    )  # fmt: skip
-    return {"root": root, "model": model, "manifest": out / "manifest.json"}
+    manifest = memorize(model, root / "sft.jsonl", root / "sft", max_steps=150,
+                        per_device_train_batch_size=8)  # fmt: skip
+    return {"root": root, "model": model, "manifest": manifest}
 
 
 def test_trained_items_come_back_with_their_labels(trained: dict) -> None:

@@ -12,10 +12,8 @@ from typing import Any
 import pytest
 
 from rlcausality.data import formatting
-from rlcausality.data.corr2cause.generate import generate_corpus
 from rlcausality.io import read_json, read_jsonl, write_jsonl
-from rlcausality.models import tiny
-from rlcausality.training import grpo, prepass, sft
+from rlcausality.training import grpo, prepass
 
 ROWS = 12  # GRPO train prompts the pre-pass visits
 
@@ -37,32 +35,19 @@ def format_rows(model: dict, fmt: str, rows: Path, out: Path, **fmt_settings: An
 
 
 @pytest.fixture(scope="module")
-def reasoner(tmp_path_factory: pytest.TempPathFactory, model_factory, make_settings) -> dict:
+def reasoner(tmp_path_factory: pytest.TempPathFactory, corpus_model, memorize) -> dict:
     """A tiny model taught the reasoning format (the oracle's trace, then ``Therefore:``) on a
-    few 3-variable items, so that its sampled answers are sometimes right and sometimes not;
-    and GRPO prompts of the same items."""
+    few 3- and 4-variable items, so that its sampled answers are sometimes right and sometimes
+    not; and GRPO prompts of the same items."""
     root = tmp_path_factory.mktemp("prepass")
-    corpus = generate_corpus({"num_variables": [3, 4], "robustness": False})["train"]
-    write_jsonl(root / "corpus.jsonl", corpus)
-    base = root / "base"
-    tiny.build({"model": model_factory(base)}, root / "corpus.jsonl", base)
-    model = model_factory(base)
+    corpus, model = corpus_model(root)
     rng = random.Random(0)
     valid = rng.sample([row for row in corpus if row["label"] == 1], ROWS // 2)
     write_jsonl(root / "slice.jsonl", valid + [row for row in corpus if row["label"] == 0][:6])
     sft_rows = format_rows(model, "trace", root / "slice.jsonl", root / "sft.jsonl")
-    settings = make_settings(
-        model, "sft", learning_rate=5e-3, max_steps=120, per_device_train_batch_size=4,
-        lora={"r": 32, "alpha": 64, "dropout": 0.0}, warmup_steps=0,
-        lr_scheduler_type="constant", save_steps=1000, logging_steps=50,
-    )  # fmt: skip
-    out = root / "sft"
-    sft.main(
-        ["--settings", json.dumps(settings), "--train", str(sft_rows), "--output-dir", str(out),
-         "--manifest", str(out / "manifest.json"), "--threads", "1"]
-    )  # fmt: skip
+    manifest = memorize(model, sft_rows, root / "sft", max_steps=120, per_device_train_batch_size=4)
     train = format_rows(model, "grpo", root / "slice.jsonl", root / "grpo.jsonl")
-    return {"model": model, "sft_manifest": out / "manifest.json", "train": train}
+    return {"model": model, "sft_manifest": manifest, "train": train}
 
 
 def grpo_settings(make_settings, model: dict, **override: Any) -> dict[str, Any]:
@@ -123,7 +108,7 @@ def test_prepass_keeps_the_prompts_whose_answers_disagree(
     # a resumed job reads the choice back instead of sampling again; other settings sample anew
     again = tmp_path / "again"
     again.mkdir()
-    saved = dict(record, kept=record["kept"][:1], kept_rows=record["kept_rows"][:1])
+    saved = dict(record, kept=record["kept"][:1])
     (again / prepass.PREPASS_FILE).write_text(json.dumps(saved))
     assert run_grpo(settings, reasoner["train"], again, *init)["data"]["train"]["rows"] == 1
     other = grpo_settings(make_settings, reasoner["model"], seed=7)

@@ -221,13 +221,7 @@ def prepass_completions(
     stage = settings.grpo
     if not stage.prepass_samples or rows is None:
         return None
-    per_step = max(
-        1,
-        stage.per_device_train_batch_size
-        * stage.gradient_accumulation_steps
-        * processes
-        // stage.num_generations,
-    )
+    per_step = max(1, budget.grpo_prompts_per_step(stage, processes))
     needed = min(rows, steps * per_step) if steps and stage.max_steps > 0 else rows
     visited = min(rows, math.ceil(needed / PREPASS_DISAGREEING))
     return visited * int(stage.prepass_samples)

@@ -107,13 +107,18 @@ def sft_steps(stage: Sft, rows: int | None, processes: int) -> int | None:
     return math.ceil(per_epoch * stage.num_train_epochs)
 
 
+def grpo_prompts_per_step(stage: Grpo, processes: int) -> int:
+    """The prompts one GRPO optimizer step reads: its generation batch over num_generations."""
+    completions = stage.per_device_train_batch_size * processes * stage.gradient_accumulation_steps
+    return completions // stage.num_generations
+
+
 def grpo_steps(stage: Grpo, rows: int | None, processes: int) -> int | None:
     if stage.max_steps > 0:
         return int(stage.max_steps)
     if rows is None:
         return None
-    completions = stage.per_device_train_batch_size * processes * stage.gradient_accumulation_steps
-    prompts_per_step = completions // stage.num_generations
+    prompts_per_step = grpo_prompts_per_step(stage, processes)
     return math.ceil(max(1, rows // prompts_per_step) * stage.num_train_epochs)
 
 

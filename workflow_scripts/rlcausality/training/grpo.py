@@ -147,14 +147,7 @@ def run(
     args = grpo_config(settings, output_dir, precision, longest, watched)  # before the model
     trainable = trainable_model(settings, init_manifest, args)
     train_data, chosen = prepass.choose_prompts(
-        trainable.model,
-        tokenizer,
-        train_data,
-        settings,
-        args,
-        train_path,
-        init_manifest,
-        output_dir,
+        trainable, tokenizer, train_data, settings, args, train_path, output_dir
     )
     trainer = GRPOTrainer(
         model=trainable.model,

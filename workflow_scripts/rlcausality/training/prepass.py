@@ -35,10 +35,9 @@ from rlcausality.evaluation.generation import (
 from rlcausality.io import read_json, sha256_file, write_json
 from rlcausality.progress import ProgressLog
 from rlcausality.settings.blocks import Grpo, Settings, deciding
-from rlcausality.task import parse_answer
 from rlcausality.training.budget import PREPASS_MIN_BATCH
-from rlcausality.training.lora import zero3_enabled
-from rlcausality.training.rewards import ANSWER_STYLE  # an answer as GRPO's rewards read it
+from rlcausality.training.lora import TrainableModel, zero3_enabled
+from rlcausality.training.rewards import correctness
 
 PREPASS_FILE = "prepass.json"
 CHUNK_PROMPTS = 16  # prompts sampled per call; the choice is the same for any run length
@@ -67,8 +66,10 @@ def disagrees(rights: Sequence[int]) -> bool:
 
 
 def right_answers(texts: Sequence[str], label: int) -> list[int]:
-    """1 for each completion whose answer (after a closed think block) is ``label``."""
-    return [int(parse_answer(text, style=ANSWER_STYLE) == int(label)) for text in texts]
+    """1 for each completion whose answer (after a closed think block) is ``label``: GRPO's
+    correctness reward."""
+    scores = correctness([None] * len(texts), list(texts), label=[label] * len(texts))
+    return [int(score) for score in scores]
 
 
 def fingerprint(settings: Settings, train_path: str, init_manifest: str | None) -> dict[str, Any]:
@@ -110,7 +111,7 @@ def sample_and_choose(
     batch_size = max(PREPASS_MIN_BATCH, int(args.generation_batch_size))
     autocast = torch.autocast("cpu" if args.use_cpu else "cuda", torch.bfloat16, enabled=args.bf16)
     log = ProgressLog("prepass", len(rows) * k, "completion", 60.0)
-    kept: list[int] = []
+    kept: list[str] = []  # the kept rows' ids
     visited: list[dict[str, Any]] = []
     padding_side = tokenizer.padding_side  # generation pads on the left; given back after
     for chunk_number, start in enumerate(range(0, len(order), CHUNK_PROMPTS)):
@@ -125,15 +126,14 @@ def sample_and_choose(
             rights = right_answers(texts[position * k : (position + 1) * k], rows[index]["label"])
             visited.append({"id": rows[index]["id"], "right": rights})
             if disagrees(rights) and len(kept) < needed:
-                kept.append(index)
+                kept.append(rows[index]["id"])
     log.close()
     tokenizer.padding_side = padding_side
     return {
         "samples": k,
         "needed": needed,
         "visited": len(visited),
-        "kept": [rows[i]["id"] for i in kept],
-        "kept_rows": kept,
+        "kept": kept,
         "completions": len(visited) * k,
         "prompts": visited,
     }
@@ -173,17 +173,17 @@ def refusal(args: Any) -> str | None:
 
 
 def choose_prompts(
-    model: Any,
+    trainable: TrainableModel,
     tokenizer: Any,
     data: Any,
     settings: Settings,
     args: Any,
     train_path: str,
-    init_manifest: str | None,
     output_dir: str | Path,
 ) -> tuple[Any, dict[str, Any] | None]:
     """``data`` (a ``datasets.Dataset`` of GRPO rows) less the prompts the starting policy
-    agrees on, and the pre-pass counts; ``data`` as is and None without ``prepass_samples``."""
+    (``trainable``: the model GRPO trains, and the init manifest it was made from) agrees on,
+    and the pre-pass counts; ``data`` as is and None without ``prepass_samples``."""
     stage = settings.grpo
     if not stage.prepass_samples:
         return data, None
@@ -191,11 +191,11 @@ def choose_prompts(
     if problem:
         raise ValueError(f"grpo.prepass_samples: {problem}")
     path = Path(output_dir) / PREPASS_FILE
-    expected = fingerprint(settings, train_path, init_manifest)
+    expected = fingerprint(settings, train_path, trainable.init_manifest)
     record = _saved(path, expected)
     if record is None:
         print(f"prepass: {stage.prepass_samples} completions per prompt", flush=True)
-        record = sample_and_choose(model, tokenizer, list(data), stage, args)
+        record = sample_and_choose(trainable.model, tokenizer, list(data), stage, args)
         record["fingerprint"] = expected
         write_json(path, record)
     else:
@@ -213,7 +213,8 @@ def choose_prompts(
         f"{counts['completions']} completions",
         flush=True,
     )
-    return data.select(record["kept_rows"]), counts
+    position = {row_id: index for index, row_id in enumerate(data["id"])}
+    return data.select([position[row_id] for row_id in record["kept"]]), counts
 
 
 def _saved(path: Path, expected: dict[str, Any]) -> dict[str, Any] | None:
