@@ -195,6 +195,38 @@ def test_balance_gives_equal_labels_repeating_the_rare_one(
     assert natural["balance"] is False and natural["labels"] == {"yes": 5, "no": 55}
 
 
+def test_relation_balance_gives_each_relation_an_equal_share_half_yes(
+    tiny_model: dict, rows_factory, tmp_path: Path
+) -> None:
+    """``balance: relation``: every relation the same number of rows, half Yes and half No
+    where it has both labels (the rare ones repeated), all No where it has no Yes row."""
+    rows = rows_factory(90, seed=3, prefix="rel")
+    for index, row in enumerate(rows):
+        row["relation"] = ("collider", "parent", "child")[index % 3]
+        # collider: 8 Yes of 30; parent: 2 Yes of 30; child: none, as in Corr2Cause
+        row["label"] = int(row["relation"] == "collider" and index < 24) + int(
+            row["relation"] == "parent" and index < 6
+        )
+    src = tmp_path / "relations.jsonl"
+    write_jsonl(src, rows)
+    settings = {"model": tiny_model, "format": {"max_length": 4096, "balance": "relation"}}
+    stats = run_cli(settings, "sft", src, tmp_path / "a.jsonl", "--max-samples", "31")
+    out = list(read_jsonl(tmp_path / "a.jsonl"))
+    assert stats["balance"] == "relation" and len(out) == 31
+    cells: dict[tuple[str, int], list[str]] = {}
+    for row in out:
+        cells.setdefault((row["relation"], row["label"]), []).append(row["id"])
+    counts = {cell: len(ids) for cell, ids in cells.items()}
+    # 31 = 11 (child, first in name order) + 10 + 10
+    assert counts == {("child", 0): 11, ("collider", 1): 5, ("collider", 0): 5,
+                      ("parent", 1): 5, ("parent", 0): 5}  # fmt: skip
+    assert len(set(cells["parent", 1])) == 2  # its 2 Yes rows repeated: 3 and 2 times
+    assert stats["relations"] == {"child": 11, "collider": 10, "parent": 10}
+    again = run_cli(settings, "sft", src, tmp_path / "b.jsonl", "--max-samples", "31")
+    assert [r["id"] for r in read_jsonl(tmp_path / "b.jsonl")] == [r["id"] for r in out]
+    assert again["labels"] == stats["labels"] == {"yes": 10, "no": 21}
+
+
 def test_balance_needs_both_labels(tiny_model: dict, rows_factory, tmp_path: Path) -> None:
     rows = rows_factory(10, seed=4, prefix="no")
     for row in rows:
@@ -219,7 +251,13 @@ def test_balance_needs_a_train_cap_in_config() -> None:
     config["models"]["tiny"]["format"].update(balance=False, grpo_balance=True)
     with pytest.raises(ConfigError, match=r"models\.tiny\.format\.grpo_balance: true needs"):
         validate_config(config)
-    config["models"]["tiny"]["format"]["max_train_samples"] = 64
+    config["models"]["tiny"]["format"].update(grpo_balance="relation")
+    with pytest.raises(ConfigError, match=r"format\.grpo_balance: relation needs"):
+        validate_config(config)
+    config["models"]["tiny"]["format"]["balance"] = "by relation"
+    with pytest.raises(ConfigError, match=r"format.*balance"):
+        validate_config(config)
+    config["models"]["tiny"]["format"].update(balance="relation", max_train_samples=64)
     validate_config(config)
 
 

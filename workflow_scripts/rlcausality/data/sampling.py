@@ -85,14 +85,40 @@ class _Pass:
 
     lengths: list[int] = field(default_factory=list)
     kept: list[Measured] = field(default_factory=list)
-    by_label: dict[int, list[Measured]] = field(default_factory=lambda: {1: [], 0: []})
+    by_cell: dict[Cell, list[Measured]] = field(default_factory=dict)
     no_trace: int = 0
 
 
-def _quota(max_samples: int | None, balance: bool) -> dict[int, int] | None:
+Cell = tuple[str | None, int]  # (relation, or None when the quota is by label alone; label)
+Balance = bool | str  # format.balance: False, True (by label) or "relation"
+
+
+def _cell(row: dict[str, Any], by_relation: bool) -> Cell:
+    relation = row.get("relation") if by_relation else None
+    return (None if relation is None else str(relation), int(row["label"]))
+
+
+def _quota(
+    rows: list[dict[str, Any]], max_samples: int | None, balance: Balance
+) -> dict[Cell, int] | None:
+    """Rows wanted per cell: ``balance: true`` half Yes, half No; ``relation`` an equal share
+    per relation of ``rows`` (the first relations in name order take the remainder), halved
+    between Yes and No where the relation has rows of both labels (else all of its one)."""
     if not balance or max_samples is None:
         return None
-    return {1: max_samples // 2, 0: max_samples - max_samples // 2}
+    if balance is True:
+        return {(None, 1): max_samples // 2, (None, 0): max_samples - max_samples // 2}
+    labels: dict[str | None, set[int]] = {}
+    for row in rows:
+        relation, label = _cell(row, by_relation=True)
+        labels.setdefault(relation, set()).add(label)
+    share, extra = divmod(max_samples, len(labels))
+    quota: dict[Cell, int] = {}
+    for rank, relation in enumerate(sorted(labels, key=str)):
+        want = share + (rank < extra)
+        yes = want // 2 if len(labels[relation]) == 2 else want * (1 in labels[relation])
+        quota.update({(relation, 1): yes, (relation, 0): want - yes})
+    return {cell: want for cell, want in quota.items() if want}
 
 
 def _measure(
@@ -100,7 +126,7 @@ def _measure(
     settings: Settings,
     fmt: str,
     tokenizer: Any,
-    limits: tuple[int | None, dict[int, int] | None, int, bool],
+    limits: tuple[int | None, dict[Cell, int] | None, int, bool],
     order: list[int],
 ) -> _Pass:
     """Format and measure rows in ``order``, chunk by chunk, until the cap or quota is met."""
@@ -124,24 +150,26 @@ def _measure(
         ]
         done.kept.extend(fitting)
         if quota is not None:
+            by_relation = any(relation is not None for relation, _ in quota)
             for item in fitting:
-                done.by_label[item[1]["label"]].append(item)
-            if all(len(done.by_label[label]) >= quota[label] for label in quota):
+                done.by_cell.setdefault(_cell(item[1], by_relation), []).append(item)
+            if all(len(done.by_cell.get(cell, [])) >= want for cell, want in quota.items()):
                 break
         elif max_samples is not None and len(done.kept) >= max_samples:
             break
     return done
 
 
-def _balanced(done: _Pass, quota: dict[int, int], seed: int, max_length: int) -> list[Measured]:
-    """``quota`` rows per label, a label's rows repeated evenly when it has too few."""
+def _balanced(done: _Pass, quota: dict[Cell, int], seed: int, max_length: int) -> list[Measured]:
+    """``quota`` rows per cell, a cell's rows repeated evenly when it has too few."""
     chosen: list[Measured] = []
-    for label, want in quota.items():
-        pool = done.by_label[label]
+    for (relation, label), want in quota.items():
+        pool = done.by_cell.get((relation, label), [])
         if want and not pool:
+            which = f"{ANSWER_WORDS[label]} row" + (f" of {relation}" if relation else "")
             raise DataError(
-                f"format.balance: no {ANSWER_WORDS[label]} row fits max_length {max_length}; "
-                "a balanced sample needs both labels (set format.balance: false)"
+                f"format.balance: no {which} fits max_length {max_length}; a balanced sample "
+                "needs both labels (set format.balance: false)"
             )
         copies, extra = divmod(want, len(pool)) if pool else (0, 0)
         chosen.extend(pool * copies + random.Random(seed + 1 + label).sample(pool, extra))
@@ -167,14 +195,17 @@ def format_split(
     With a cap and ``format.balance: true`` the sample is balanced: ``max_samples // 2`` Yes
     rows and the rest No rows, each drawn in the same seeded order; a label with fewer fitting
     rows than its quota has its rows repeated (every row the same number of times, give or
-    take one; the extra copies are a seeded choice). Only the capped (train) sample is
-    balanced; a split formatted without a cap (test, validation) keeps its natural labels.
+    take one; the extra copies are a seeded choice). ``format.balance: relation`` balances
+    each relation the same way instead (``_quota``: an equal share per relation, half Yes and
+    half No where it has both), so no relation's rows teach an answer by their relation alone.
+    Only the capped (train) sample is balanced; a split formatted without a cap (test,
+    validation) keeps its natural labels.
 
     ``drop_long=False`` (the test sets) keeps every row, however long: an evaluation sample must
     be the same items for every model and the baselines, whatever each model's tokenizer.
     """
     max_length = int(settings.format.max_length)
-    quota = _quota(max_samples, bool(settings.format.balance))
+    quota = _quota(rows, max_samples, settings.format.balance)
     order = list(range(len(rows)))
     if max_samples is not None:
         random.Random(seed).shuffle(order)
@@ -186,7 +217,7 @@ def format_split(
         selected = sorted(capped, key=lambda k: k[0])
     out_rows = [row for _, row, _ in selected]
     stats = split_stats(rows, settings, fmt, done, selected)
-    stats.update(max_samples=max_samples, balance=quota is not None)
+    stats.update(max_samples=max_samples, balance=settings.format.balance if quota else False)
     stats["too_long_kept"] = 0 if drop_long else sum(n > max_length for n in done.lengths)
     return out_rows, stats
 

@@ -101,13 +101,18 @@ class Lora(Block):
     )
 
 
+BALANCE = {"enum": [False, True, "relation"]}  # format.balance and format.grpo_balance
+
+
 @dataclasses.dataclass(frozen=True)
 class Format(Block):
     max_length: int = setting(1024, **POSITIVE)
     max_train_samples: int | None = setting(None, **POSITIVE)
-    # Balance the capped train sample: max_train_samples // 2 Yes rows, the rest No rows (the
-    # rarer label's rows repeated as needed). Needs max_train_samples.
-    balance: bool = setting(False)
+    # Balance the capped train sample: true: max_train_samples // 2 Yes rows, the rest No rows
+    # (the rarer label's rows repeated as needed); `relation`: an equal share of rows per
+    # relation, half Yes and half No within each relation that has both labels, so that no
+    # relation's rows teach an answer by the relation alone. Needs max_train_samples.
+    balance: bool | Literal["relation"] = setting(False, schema=BALANCE)
     # What SFT teaches: `answer` (the one-word prompt, a Yes/No completion; the recipe) or
     # `trace` (the reasoning prompt GRPO uses, and the exact reasoner's derivation then
     # `Therefore: Yes|No`; rlcausality.task).
@@ -120,7 +125,9 @@ class Format(Block):
     # Balance GRPO's train prompts as `balance` does SFT's sample: false draws them at the train
     # split's natural label rate; left out: as `balance`. Read by the workflow, never by a job:
     # it becomes `balance` in the params of GRPO's train format job alone (format_settings).
-    grpo_balance: bool | None = setting(None, dag=True, omit_none=True)
+    grpo_balance: bool | Literal["relation"] | None = setting(
+        None, dag=True, omit_none=True, schema=BALANCE
+    )
     # The relations GRPO's train prompts are drawn from (say [collider], the relation whose
     # check the SFT model gets wrong most); left out: every relation. In the params of GRPO's
     # train format job alone (format_settings), which keeps those relations' rows.

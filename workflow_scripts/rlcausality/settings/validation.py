@@ -206,8 +206,9 @@ def _source_problems(where: str, entry: dict[str, Any]) -> list[str]:
 
 def _balance_problems(where: str, fmt: Format) -> list[str]:
     return [
-        f"{where}.format.{key}: true needs format.max_train_samples (the size of the "
-        f"balanced train sample); set it, or set {key}: false"
+        f"{where}.format.{key}: {str(getattr(fmt, key)).lower()} needs "
+        "format.max_train_samples (the size of the balanced train sample); set it, or set "
+        f"{key}: false"
         for key in ("balance", "grpo_balance")
         if getattr(fmt, key) and not fmt.max_train_samples
     ]
