@@ -10,6 +10,7 @@ import pytest
 
 from rlcausality import task
 from rlcausality.data import chat_format, formatting
+from rlcausality.data.corr2cause import symbolic
 from rlcausality.io import DataError, read_jsonl, write_jsonl
 
 
@@ -292,6 +293,13 @@ def test_grpo_balance_and_relations_decide_grpo_train_prompts_alone() -> None:
     assert [job for job in jobs if relations[job] != after[job]] == [("grpo", "train")]
     assert relations["grpo", "train"]["format"]["grpo_relations"] == ["collider"]
 
+    config["models"]["tiny"]["format"].update(sft_target="trace", trace_check="lookup")
+    config["models"]["tiny"]["evaluate"] = {"prompt": {"sft": "grpo"}}
+    validate_config(config)
+    checked = {job: format_settings(config, "tiny", *job) for job in jobs}
+    assert checked["trace", "train"]["format"]["trace_check"] == "lookup"
+    assert all("trace_check" not in checked[job]["format"] for job in jobs[:3])
+
 
 def test_exclude_leaves_out_another_samples_rows(
     tiny_model: dict, rows_factory, tmp_path: Path
@@ -400,6 +408,44 @@ def test_trace_rows_teach_the_reasoning_format(
     assert [row["trace"] for row in grpo[:-1]] == [
         row["completion"][0]["content"].removeprefix("<think>").split("</think>")[0] for row in out
     ]
+
+
+def test_lookup_check_writes_the_trace_rows_alone(tiny_model: dict, tmp_path: Path) -> None:
+    """``format.trace_check: lookup``: SFT's trace completions spell the Check's lookup before
+    the verdict; GRPO's rows keep the plain oracle trace (the lists the rewards read)."""
+    rows = corpus_rows(40)
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    fmt = {"max_length": 4096, "max_train_samples": None, "trace_check": "lookup"}
+    settings = {"model": tiny_model, "format": fmt}
+    run_cli(settings, "trace", tmp_path / "train.jsonl", tmp_path / "trace.jsonl")
+    run_cli(settings, "grpo", tmp_path / "train.jsonl", tmp_path / "grpo.jsonl")
+    plain = dict(settings, format=dict(fmt, trace_check=None))
+    run_cli(plain, "grpo", tmp_path / "train.jsonl", tmp_path / "grpo_plain.jsonl")
+    for raw, row in zip(rows, read_jsonl(tmp_path / "trace.jsonl"), strict=False):
+        text = row["completion"][0]["content"]
+        derivation = symbolic.derive(raw["input"])
+        assert text == task.trace_completion(task.trace_body(derivation, "lookup"), raw["label"])
+        assert task.parse_answer(text, style="reasoning") == raw["label"]
+    assert any(" ~> " in row["completion"][0]["content"]
+               for row in read_jsonl(tmp_path / "trace.jsonl"))  # fmt: skip
+    assert list(read_jsonl(tmp_path / "grpo.jsonl")) == list(
+        read_jsonl(tmp_path / "grpo_plain.jsonl")
+    )
+
+
+def test_trace_check_needs_trace_targets() -> None:
+    import yaml
+
+    from rlcausality.settings.config import ConfigError
+    from rlcausality.settings.validation import validate_config
+
+    config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
+    config["models"]["tiny"]["format"] = {"sft_target": "answer", "trace_check": "lookup"}
+    with pytest.raises(ConfigError, match=r"models\.tiny\.format\.trace_check: 'lookup'"):
+        validate_config(config)
+    config["models"]["tiny"]["format"] = {"trace_check": "spelled"}
+    with pytest.raises(ConfigError, match=r"trace_check"):
+        validate_config(config)
 
 
 def test_trace_rows_of_a_think_opening_template(tiny_model: dict, typed_model) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 
 import brute_force as bf
+import numpy as np
 import pytest
 
 from rlcausality.data.corr2cause import graphs, symbolic
@@ -165,3 +166,42 @@ def test_lists_label_reads_the_stated_graph_not_the_premise() -> None:
     # only DAG is A -> C -> B, where A and B have no common effect
     assert label({"A-C", "B-C"}, {"A->C"}) == 0
     assert symbolic.lists_label("not an item", frozenset(), frozenset()) is None
+
+
+def _listed(part: str) -> set[str]:
+    """The names a lookup step lists after its arrow (``A ~> C, D`` -> {C, D})."""
+    names = part.split(">" if ">" in part else "~", 1)[1].strip()
+    return set() if names == "none" else {name.strip() for name in names.split(",")}
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_lookup_check_spells_what_the_fixed_edges_show(n: int) -> None:
+    """``format.trace_check: lookup``: the lists the Check writes show the relation exactly
+    when it holds in the graph of the fixed edges alone (the relation tables on that graph),
+    the lists and the answer read back as from the plain trace, and the verdict is the label."""
+    names = [chr(ord("A") + i) for i in range(n)]
+    for stmts in bf.labelled_classes(n):
+        premise = bf.premise_text(n, stmts, names)
+        for (x, y), relation in itertools.product(itertools.permutations(range(n), 2), HYPOTHESES):
+            hyp = HYPOTHESES[relation].format(x=names[x], y=names[y])
+            derivation = symbolic.derive(f"Premise: {premise}\nHypothesis: {hyp}")
+            assert derivation is not None
+            body = trace_body(derivation, "lookup")
+            plain = trace_body(derivation)
+            assert read_trace(body) == read_trace(plain)
+            step = body.split(": ", 3)[3].rsplit("; ", 1)[0]  # after "Check ...:"
+            parts = [_listed(part) for part in step.split("; ")]
+            if relation in ("collider", "confounder"):
+                shown = bool(parts[0] & parts[1])
+            else:
+                effect = names[x if relation in ("child", "non-child descendant") else y]
+                shown = effect in parts[0]
+            code = sum(1 << (a * n + b) for a, b in derivation.fixed)
+            table = graphs.relation_tables(np.array([code], dtype=np.int64), n)[0]
+            on_fixed = bool(table[graphs.RELATIONS.index(relation), x, y])
+            assert shown == on_fixed, body
+            completion = trace_completion(body, derivation.label)
+            assert follows_reasoning_format(completion)
+            assert parse_answer(completion, style="reasoning") == derivation.label
+    with pytest.raises(ValueError, match="trace check 'spelled'"):
+        trace_body(derivation, "spelled")

@@ -104,18 +104,23 @@ def validate_row(row: dict[str, Any], where: str) -> None:
         raise DataError(f"{where}: label must be 0 or 1, got {label!r}")
 
 
-def oracle_trace(input_text: str) -> str | None:
+def oracle_trace(input_text: str, check_style: str = "verdict") -> str | None:
     """The body of the item's oracle trace, None when no DAG fits its premise or the text is
-    not a Corr2Cause item the reasoner reads."""
+    not a Corr2Cause item the reasoner reads; ``check_style``: ``task.trace_body``'s."""
     try:
         derivation = symbolic.derive(input_text)
     except (ParseError, ValueError):
         return None
-    return None if derivation is None else trace_body(derivation)
+    return None if derivation is None else trace_body(derivation, check_style)
 
 
-def format_row(row: dict[str, Any], model_settings: Model, fmt: str) -> dict[str, Any] | None:
-    """The formatted row of ``fmt``; None for a ``trace`` row without an oracle trace."""
+def format_row(
+    row: dict[str, Any], model_settings: Model, fmt: str, check_style: str = "verdict"
+) -> dict[str, Any] | None:
+    """The formatted row of ``fmt``; None for a ``trace`` row without an oracle trace.
+    ``check_style`` (``format.trace_check``) writes the completions of ``trace`` rows; the
+    ``trace`` column of ``grpo`` rows, which the trace reward and metrics read the lists of,
+    is always the plain verdict's."""
     out: dict[str, Any] = {
         "prompt": build_prompt(model_settings, row["input"], FORMAT_PROMPTS[fmt])
     }
@@ -123,7 +128,7 @@ def format_row(row: dict[str, Any], model_settings: Model, fmt: str) -> dict[str
     if fmt == "sft":
         out["completion"] = answer_completion(row["label"], opens_think)
     elif fmt in ("grpo", "trace"):
-        body = oracle_trace(row["input"])
+        body = oracle_trace(row["input"], check_style if fmt == "trace" else "verdict")
         if fmt == "grpo":
             out["trace"] = body
         elif body is None:

@@ -133,10 +133,12 @@ def _measure(
     max_samples, quota, chunk, drop_long = limits
     max_length = int(settings.format.max_length)
     opens_think = get_family(settings.model.family).opens_think
+    check = settings.format.trace_check or "verdict"
     done = _Pass()
     for begin in range(0, len(order), chunk):
         pairs = [
-            (i, format_row(rows[i], settings.model, fmt)) for i in order[begin : begin + chunk]
+            (i, format_row(rows[i], settings.model, fmt, check))
+            for i in order[begin : begin + chunk]
         ]
         done.no_trace += sum(row is None for _, row in pairs)
         indices = [i for i, row in pairs if row is not None]
