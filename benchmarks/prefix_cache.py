@@ -7,8 +7,11 @@ its cache (after). Each batch is timed on its own (a chunk of one batch); the fi
 over batches of a batch's seconds per item, and the whole run's. The greedy completions of the
 two runs are compared item by item (``--compare-batch-size``: and those of whole prompts in
 batches of another size, for the change the batching alone makes). Defaults are the demo's
-evaluation (profiles/demo: SmolLM2, reasoning prompts, bf16, batches of 32, 128 new tokens);
-run from a workflow directory where the model and the formatted data exist
+evaluation (profiles/demo: SmolLM2, reasoning prompts, bf16, batches of 32, 128 new tokens).
+It also prints the share of decoding steps spent on rows that had already stopped (a batch
+decodes until its longest completion ends), and with ``--continuous-batching`` times
+transformers' continuous batching (``generate_batch``) on the same prompts. Run from a workflow
+directory where the model and the formatted data exist
 (``snakemake --profile profiles/demo results/models/smollm2-135m/base/manifest.json
 results/data/smollm2-135m/grpo/test.jsonl``)::
 
@@ -26,6 +29,7 @@ from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.generation.configuration_utils import ContinuousBatchingConfig
 
 from rlcausality.evaluation import generation
 from rlcausality.evaluation.selection import select_rows
@@ -34,15 +38,24 @@ from rlcausality.io import read_jsonl
 
 @dataclass(frozen=True)
 class Timing:
-    """One run: its generations, each batch's seconds per item, and the whole run's."""
+    """One run: its generations, each batch's seconds per item, the whole run's, and its
+    batches (prompt indices)."""
 
     output: Any
     per_batch: list[float]
     total: float
+    batches: list[list[int]]
 
     @property
     def median(self) -> float:
         return statistics.median(self.per_batch)
+
+    def idle_share(self) -> float:
+        """The share of the batches' decoding steps spent on rows that had already stopped (a
+        batch decodes until its longest completion ends)."""
+        counts = self.output.token_counts
+        spent = sum(max(counts[i] for i in batch) * len(batch) for batch in self.batches)
+        return 1 - sum(counts) / spent if spent else 0.0
 
 
 def timed_run(
@@ -50,11 +63,13 @@ def timed_run(
 ) -> Timing:
     """Generate every prompt, one batch per chunk, timing each batch."""
     per_batch: list[float] = []
+    batches: list[list[int]] = []
     mark = [time.perf_counter()]
 
     def lap(indices: list[int], _: Any) -> None:
         now = time.perf_counter()
         per_batch.append((now - mark[0]) / len(indices))
+        batches.append(list(indices))
         mark[0] = now
 
     start = mark[0]
@@ -62,7 +77,28 @@ def timed_run(
         model, tokenizer, prompts, settings, chunk_size=settings.batch_size, on_chunk=lap,
         share_prefix=share_prefix,
     )  # fmt: skip
-    return Timing(output, per_batch, (time.perf_counter() - start) / len(prompts))
+    return Timing(output, per_batch, (time.perf_counter() - start) / len(prompts), batches)
+
+
+def continuous_batching(
+    model: Any, tokenizer: Any, prompts: Sequence[str], settings: Any
+) -> tuple[list[str], float]:
+    """transformers' continuous batching (``generate_batch``: paged attention, finished rows
+    replaced at once, shared prompt blocks cached): each completion's text and the seconds
+    per item."""
+    stop = generation.stop_token_ids(tokenizer)
+    config = generation.generation_config(settings, tokenizer, stop)
+    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    batching = ContinuousBatchingConfig(max_requests_per_batch=settings.batch_size)
+    start = time.perf_counter()
+    results = model.generate_batch(
+        encoded, generation_config=config, continuous_batching_config=batching, warmup=False
+    )
+    seconds = (time.perf_counter() - start) / len(prompts)
+    texts = [
+        tokenizer.decode(r.generated_tokens, skip_special_tokens=True) for r in results.values()
+    ]
+    return texts, seconds
 
 
 def demo_rows(path: str, max_samples: int | None, classes: int | None) -> list[dict[str, Any]]:
@@ -95,6 +131,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also compute every prompt whole in batches of this size: how many completions "
         "the batch size alone changes",
     )  # fmt: skip
+    parser.add_argument(
+        "--continuous-batching", action="store_true",
+        help="also time transformers' continuous batching (generate_batch) on the same prompts",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -123,8 +163,15 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"{before.total / after.total:.2f}x (whole run)")  # fmt: skip
     print(f"greedy completions identical: {not changed} "
           f"({len(prompts) - len(changed)} of {len(prompts)} items the same)")  # fmt: skip
+    print(f"decoding steps of rows that had stopped: {after.idle_share():.1%} of the batches'")
     for index in changed:
         print(f"  differs: {rows[index]['id']}")
+    if args.continuous_batching:
+        texts, seconds = continuous_batching(model, tokenizer, prompts, settings)
+        same = sum(a.strip() == b.strip() for a, b in zip(after.output.texts, texts, strict=True))
+        print(f"continuous batching (generate_batch): {seconds:.3f} s/item, "
+              f"{after.total / seconds:.2f}x the shared prefix's speed; {same} of "
+              f"{len(prompts)} completions as the shared prefix's")  # fmt: skip
     if args.compare_batch_size:
         other = generation.GenerationSettings(
             max_new_tokens=args.new_tokens, batch_size=args.compare_batch_size
