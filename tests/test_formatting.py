@@ -293,12 +293,12 @@ def test_grpo_balance_and_relations_decide_grpo_train_prompts_alone() -> None:
     assert [job for job in jobs if relations[job] != after[job]] == [("grpo", "train")]
     assert relations["grpo", "train"]["format"]["grpo_relations"] == ["collider"]
 
-    config["models"]["tiny"]["format"].update(sft_target="trace", trace_check="lookup")
+    config["models"]["tiny"]["format"].update(sft_target="trace", trace_lookup=["collider"])
     config["models"]["tiny"]["evaluate"] = {"prompt": {"sft": "grpo"}}
     validate_config(config)
     checked = {job: format_settings(config, "tiny", *job) for job in jobs}
-    assert checked["trace", "train"]["format"]["trace_check"] == "lookup"
-    assert all("trace_check" not in checked[job]["format"] for job in jobs[:3])
+    assert checked["trace", "train"]["format"]["trace_lookup"] == ["collider"]
+    assert all("trace_lookup" not in checked[job]["format"] for job in jobs[:3])
 
 
 def test_exclude_leaves_out_another_samples_rows(
@@ -411,20 +411,23 @@ def test_trace_rows_teach_the_reasoning_format(
 
 
 def test_lookup_check_writes_the_trace_rows_alone(tiny_model: dict, tmp_path: Path) -> None:
-    """``format.trace_check: lookup``: SFT's trace completions spell the Check's lookup before
-    the verdict; GRPO's rows keep the plain oracle trace (the lists the rewards read)."""
+    """``format.trace_lookup``: SFT's trace completions of those relations spell the Check's
+    lookup before the verdict, the others' do not; GRPO's rows keep the plain oracle trace
+    (the lists the rewards read)."""
     rows = corpus_rows(40)
     write_jsonl(tmp_path / "train.jsonl", rows)
-    fmt = {"max_length": 4096, "max_train_samples": None, "trace_check": "lookup"}
+    lookup = ["collider", "non-parent ancestor"]
+    fmt = {"max_length": 4096, "max_train_samples": None, "trace_lookup": lookup}
     settings = {"model": tiny_model, "format": fmt}
     run_cli(settings, "trace", tmp_path / "train.jsonl", tmp_path / "trace.jsonl")
     run_cli(settings, "grpo", tmp_path / "train.jsonl", tmp_path / "grpo.jsonl")
-    plain = dict(settings, format=dict(fmt, trace_check=None))
+    plain = dict(settings, format=dict(fmt, trace_lookup=None))
     run_cli(plain, "grpo", tmp_path / "train.jsonl", tmp_path / "grpo_plain.jsonl")
     for raw, row in zip(rows, read_jsonl(tmp_path / "trace.jsonl"), strict=False):
         text = row["completion"][0]["content"]
         derivation = symbolic.derive(raw["input"])
-        assert text == task.trace_completion(task.trace_body(derivation, "lookup"), raw["label"])
+        assert text == task.trace_completion(task.trace_body(derivation, lookup), raw["label"])
+        assert (" ~> " in text) == (raw["relation"] in lookup)
         assert task.parse_answer(text, style="reasoning") == raw["label"]
     assert any(" ~> " in row["completion"][0]["content"]
                for row in read_jsonl(tmp_path / "trace.jsonl"))  # fmt: skip
@@ -433,18 +436,18 @@ def test_lookup_check_writes_the_trace_rows_alone(tiny_model: dict, tmp_path: Pa
     )
 
 
-def test_trace_check_needs_trace_targets() -> None:
+def test_trace_lookup_needs_trace_targets() -> None:
     import yaml
 
     from rlcausality.settings.config import ConfigError
     from rlcausality.settings.validation import validate_config
 
     config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
-    config["models"]["tiny"]["format"] = {"sft_target": "answer", "trace_check": "lookup"}
-    with pytest.raises(ConfigError, match=r"models\.tiny\.format\.trace_check: 'lookup'"):
+    config["models"]["tiny"]["format"] = {"sft_target": "answer", "trace_lookup": ["collider"]}
+    with pytest.raises(ConfigError, match=r"models\.tiny\.format\.trace_lookup: \['collider'\]"):
         validate_config(config)
-    config["models"]["tiny"]["format"] = {"trace_check": "spelled"}
-    with pytest.raises(ConfigError, match=r"trace_check"):
+    config["models"]["tiny"]["format"] = {"trace_lookup": ["common effect"]}
+    with pytest.raises(ConfigError, match=r"trace_lookup"):
         validate_config(config)
 
 

@@ -39,7 +39,7 @@ style with ``answer_style``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,12 +216,10 @@ def follows_reasoning_format(text: str, think_opened: bool = False) -> bool:
     return bool(match and match.group("body").strip() and "<think>" not in match.group("body"))
 
 
-def trace_body(derivation: Derivation, check_style: str = "verdict") -> str:
-    """The text inside the think block of an oracle trace (see the module); ``check_style``
-    ``lookup`` writes what the check reads off the fixed edges before the verdict
-    (``lookup_step``)."""
-    if check_style not in TRACE_CHECKS:
-        raise ValueError(f"trace check {check_style!r}; known: {', '.join(TRACE_CHECKS)}")
+def trace_body(derivation: Derivation, lookup: Collection[str] = ()) -> str:
+    """The text inside the think block of an oracle trace (see the module); for a relation in
+    ``lookup`` (``format.trace_lookup``) the check first writes what it reads off the fixed
+    edges, then the verdict (``lookup_step``)."""
     names = derivation.names
     adjacent = ", ".join(f"{names[i]}-{names[j]}" for i, j in derivation.adjacent)
     fixed = ", ".join(f"{names[a]}->{names[b]}" for a, b in derivation.fixed)
@@ -229,12 +227,9 @@ def trace_body(derivation: Derivation, check_style: str = "verdict") -> str:
     verdict = "yes" if derivation.label else "no"
     if derivation.label and derivation.witnesses:
         verdict += ", via " + ", ".join(names[m] for m in derivation.witnesses)
-    if check_style == "lookup":
+    if derivation.relation in lookup:
         verdict = f"{lookup_step(derivation)}; {verdict}"
     return f"Adjacent: {adjacent or 'none'}. Fixed: {fixed or 'none'}. Check {check}: {verdict}."
-
-
-TRACE_CHECKS = ("verdict", "lookup")  # format.trace_check
 
 
 def _reached(

@@ -17,7 +17,7 @@ was trained. Three formats (``FORMAT_PROMPTS``: the format's prompt style):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,21 +104,21 @@ def validate_row(row: dict[str, Any], where: str) -> None:
         raise DataError(f"{where}: label must be 0 or 1, got {label!r}")
 
 
-def oracle_trace(input_text: str, check_style: str = "verdict") -> str | None:
+def oracle_trace(input_text: str, lookup: Collection[str] = ()) -> str | None:
     """The body of the item's oracle trace, None when no DAG fits its premise or the text is
-    not a Corr2Cause item the reasoner reads; ``check_style``: ``task.trace_body``'s."""
+    not a Corr2Cause item the reasoner reads; ``lookup``: ``task.trace_body``'s."""
     try:
         derivation = symbolic.derive(input_text)
     except (ParseError, ValueError):
         return None
-    return None if derivation is None else trace_body(derivation, check_style)
+    return None if derivation is None else trace_body(derivation, lookup)
 
 
 def format_row(
-    row: dict[str, Any], model_settings: Model, fmt: str, check_style: str = "verdict"
+    row: dict[str, Any], model_settings: Model, fmt: str, lookup: Collection[str] = ()
 ) -> dict[str, Any] | None:
     """The formatted row of ``fmt``; None for a ``trace`` row without an oracle trace.
-    ``check_style`` (``format.trace_check``) writes the completions of ``trace`` rows; the
+    ``lookup`` (``format.trace_lookup``) writes the completions of ``trace`` rows; the
     ``trace`` column of ``grpo`` rows, which the trace reward and metrics read the lists of,
     is always the plain verdict's."""
     out: dict[str, Any] = {
@@ -128,7 +128,7 @@ def format_row(
     if fmt == "sft":
         out["completion"] = answer_completion(row["label"], opens_think)
     elif fmt in ("grpo", "trace"):
-        body = oracle_trace(row["input"], check_style if fmt == "trace" else "verdict")
+        body = oracle_trace(row["input"], lookup if fmt == "trace" else ())
         if fmt == "grpo":
             out["trace"] = body
         elif body is None:

@@ -133,11 +133,11 @@ def _measure(
     max_samples, quota, chunk, drop_long = limits
     max_length = int(settings.format.max_length)
     opens_think = get_family(settings.model.family).opens_think
-    check = settings.format.trace_check or "verdict"
+    lookup = settings.format.trace_lookup or ()
     done = _Pass()
     for begin in range(0, len(order), chunk):
         pairs = [
-            (i, format_row(rows[i], settings.model, fmt, check))
+            (i, format_row(rows[i], settings.model, fmt, lookup))
             for i in order[begin : begin + chunk]
         ]
         done.no_trace += sum(row is None for _, row in pairs)

@@ -117,13 +117,22 @@ class Format(Block):
     # `trace` (the reasoning prompt GRPO uses, and the exact reasoner's derivation then
     # `Therefore: Yes|No`; rlcausality.task).
     sft_target: Literal["answer", "trace"] = setting("answer")
-    # The `Check` step of the oracle traces SFT trains on (sft_target: trace): `verdict` (left
-    # out; the relation then yes/no) or `lookup`, which first writes what the check reads off
-    # the trace's own Fixed list (the cause's children or the variables it reaches; for a
-    # common effect or cause, those of each variable), so that the verdict is a comparison of
-    # two copied lists (rlcausality.task.lookup_step). In the params of SFT's train format
-    # job alone (format_settings): GRPO's prompts and the test sets do not depend on it.
-    trace_check: Literal["verdict", "lookup"] | None = setting(None, omit_none=True)
+    # The relations whose `Check`, in the oracle traces SFT trains on (sft_target: trace),
+    # first writes what it reads off the trace's own Fixed list (the cause's children or the
+    # variables it reaches; for a common effect or cause, those of each variable), so that the
+    # verdict compares copied lists (rlcausality.task.lookup_step); left out: none, the
+    # relation then yes/no. In the params of SFT's train format job alone (format_settings):
+    # GRPO's prompts and the test sets do not depend on it.
+    trace_lookup: tuple[str, ...] | None = setting(
+        None,
+        omit_none=True,
+        schema={
+            "type": "array",
+            "items": {"type": "string", "enum": list(RELATIONS)},
+            "minItems": 1,
+            "uniqueItems": True,
+        },
+    )
     # The train rows GRPO's prompts are drawn from: `same` (the sample SFT trains on; the
     # recipe) or `unseen` (a sample of the rows SFT's sample leaves out, drawn as SFT's is;
     # needs max_train_samples and an sft stage); left out: same. Read by the workflow, never by

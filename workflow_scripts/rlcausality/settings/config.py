@@ -187,14 +187,14 @@ def format_settings(config: dict[str, Any], name: str, fmt: str, split: str) -> 
     ``balance``, and only they get ``format.grpo_relations``. No other format job depends on
     either: changing one reruns GRPO's train prompts and what follows, never SFT's rows or a
     test set (whose shell command stays the same too, so Snakemake's code trigger stays off).
-    Likewise ``format.trace_check`` reaches the ``trace`` format job (SFT's rows) alone."""
+    Likewise ``format.trace_lookup`` reaches the ``trace`` format job (SFT's rows) alone."""
     sliced = stage_settings(config, name, "format")
     fmt_block = dict(sliced["format"])
     grpo_prompts = fmt == "grpo" and split == "train"
     if not grpo_prompts:
         fmt_block.pop("grpo_relations", None)
     if fmt != "trace":
-        fmt_block.pop("trace_check", None)
+        fmt_block.pop("trace_lookup", None)
     grpo_balance = resolve_model(config, name)["format"].get("grpo_balance")
     if grpo_prompts and grpo_balance is not None:
         fmt_block["balance"] = grpo_balance

@@ -317,12 +317,11 @@ def _plan_problems(plan: dict[str, Any]) -> list[str]:
 def _sft_target_problems(where: str, settings: Settings) -> list[str]:
     """A trace-trained SFT model is asked with the reasoning prompt it was trained on; a trace
     check style needs trace targets."""
-    check = settings.format.trace_check
-    if check is not None and settings.format.sft_target != "trace":
+    if settings.format.trace_lookup and settings.format.sft_target != "trace":
         return [
-            f"{where}.format.trace_check: {check!r} writes the Check of oracle traces, but "
-            f"format.sft_target is {settings.format.sft_target!r}; set sft_target: trace or "
-            "leave trace_check out"
+            f"{where}.format.trace_lookup: {list(settings.format.trace_lookup)} writes the Check "
+            f"of oracle traces, but format.sft_target is {settings.format.sft_target!r}; set "
+            "sft_target: trace or leave trace_lookup out"
         ]
     if settings.format.sft_target != "trace" or "sft" not in settings.model.stages:
         return []
