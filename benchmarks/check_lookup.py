@@ -29,7 +29,7 @@ from rlcausality.task import Derivation
 def fixed_graph_holds(derivation: Derivation) -> int:
     """1 when the hypothesis' relation holds in the graph of the fixed edges alone."""
     n = len(derivation.names)
-    code = sum(1 << (cause * n + effect) for cause, effect in derivation.fixed)
+    code = graphs.code_from_edges(derivation.fixed, n)
     table = graphs.relation_tables(np.array([code], dtype=np.int64), n)[0]
     return int(table[graphs.RELATIONS.index(derivation.relation), derivation.x, derivation.y])
 

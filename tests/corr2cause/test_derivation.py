@@ -198,7 +198,7 @@ def test_lookup_check_spells_what_the_fixed_edges_show(n: int) -> None:
             else:
                 effect = names[x if relation in ("child", "non-child descendant") else y]
                 shown = effect in parts[0]
-            code = sum(1 << (a * n + b) for a, b in derivation.fixed)
+            code = graphs.code_from_edges(derivation.fixed, n)
             table = graphs.relation_tables(np.array([code], dtype=np.int64), n)[0]
             on_fixed = bool(table[graphs.RELATIONS.index(relation), x, y])
             assert shown == on_fixed, body

@@ -134,6 +134,7 @@ def _measure(
     max_length = int(settings.format.max_length)
     opens_think = get_family(settings.model.family).opens_think
     lookup = settings.format.trace_lookup or ()
+    by_relation = quota is not None and any(relation is not None for relation, _ in quota)
     done = _Pass()
     for begin in range(0, len(order), chunk):
         pairs = [
@@ -152,7 +153,6 @@ def _measure(
         ]
         done.kept.extend(fitting)
         if quota is not None:
-            by_relation = any(relation is not None for relation, _ in quota)
             for item in fitting:
                 done.by_cell.setdefault(_cell(item[1], by_relation), []).append(item)
             if all(len(done.by_cell.get(cell, [])) >= want for cell, want in quota.items()):

@@ -102,6 +102,13 @@ class Lora(Block):
 
 
 BALANCE = {"enum": [False, True, "relation"]}  # format.balance and format.grpo_balance
+# format.trace_lookup and format.grpo_relations: relations, each once
+RELATION_LIST = {
+    "type": "array",
+    "items": {"type": "string", "enum": list(RELATIONS)},
+    "minItems": 1,
+    "uniqueItems": True,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,21 +133,17 @@ class Format(Block):
     trace_lookup: tuple[str, ...] | None = setting(
         None,
         omit_none=True,
-        schema={
-            "type": "array",
-            "items": {"type": "string", "enum": list(RELATIONS)},
-            "minItems": 1,
-            "uniqueItems": True,
-        },
+        schema=RELATION_LIST,
     )
     # The train rows GRPO's prompts are drawn from: `same` (the sample SFT trains on; the
     # recipe) or `unseen` (a sample of the rows SFT's sample leaves out, drawn as SFT's is;
     # needs max_train_samples and an sft stage); left out: same. Read by the workflow, never by
     # a job: SFT's rows are an input of GRPO's train format job instead.
     grpo_prompts: Literal["same", "unseen"] | None = setting(None, dag=True, omit_none=True)
-    # Balance GRPO's train prompts as `balance` does SFT's sample: false draws them at the train
-    # split's natural label rate; left out: as `balance`. Read by the workflow, never by a job:
-    # it becomes `balance` in the params of GRPO's train format job alone (format_settings).
+    # Balance GRPO's train prompts as `balance` does SFT's sample (true, relation): false draws
+    # them at the train split's natural label rate; left out: as `balance`. Read by the
+    # workflow, never by a job: it becomes `balance` in the params of GRPO's train format job
+    # alone (format_settings).
     grpo_balance: bool | Literal["relation"] | None = setting(
         None, dag=True, omit_none=True, schema=BALANCE
     )
@@ -150,12 +153,7 @@ class Format(Block):
     grpo_relations: tuple[str, ...] | None = setting(
         None,
         omit_none=True,
-        schema={
-            "type": "array",
-            "items": {"type": "string", "enum": list(RELATIONS)},
-            "minItems": 1,
-            "uniqueItems": True,
-        },
+        schema=RELATION_LIST,
     )
 
 
