@@ -37,6 +37,11 @@ their mean with its class-bootstrap interval (``uncertainty.mean_of_paired_diffe
         "GRPO=../s42/results/eval/smollm2-135m/grpo/test" \
         "SFT=../s43/results/eval/smollm2-135m/sft/test" \
         "GRPO=../s43/results/eval/smollm2-135m/grpo/test"
+
+``--by-relation`` adds a row per run and a column per relation: the items right of n, the Yes
+answers and how many of them are valid, and with ``--items`` how many the answer the run's own
+lists imply gets right and how many stated answers are that answer (where a prior sits, and
+whether the lists or the check fail).
 """
 
 from __future__ import annotations
@@ -46,7 +51,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rlcausality.evaluation.metrics import trace_metrics
+from rlcausality.data.corr2cause.graphs import RELATIONS
+from rlcausality.evaluation.metrics import lists_answer_metrics, trace_metrics
 from rlcausality.evaluation.uncertainty import (
     mean_of_paired_differences,
     mean_paired_comparison,
@@ -233,6 +239,34 @@ def versus_table(runs: Sequence[tuple[str, Path]], a: str, b: str) -> str:
     return _markdown(head, rows)
 
 
+def relation_cell(predictions: Sequence[Mapping[str, Any]], inputs: Inputs = None) -> str:
+    """One run on the items of one relation: right of n, the Yes answers (how many valid), and
+    with ``inputs`` how many the answer its own lists imply gets right and how many stated
+    answers are that answer."""
+    n = len(predictions)
+    yes = [p for p in predictions if p.get("answer") == 1]
+    right = sum(p.get("answer") == p["label"] for p in predictions)
+    cell = f"{right}/{n} right, Yes {len(yes)} ({sum(p['label'] == 1 for p in yes)} valid)"
+    if inputs is None:
+        return cell
+    found = lists_answer_metrics(predictions, inputs)
+    lists_right = round((found["lists_answer"]["accuracy"] or 0.0) * n)
+    return f"{cell}; lists {lists_right} right, = lists {round(found['consistent'] * n)}"
+
+
+def relation_table(runs: Sequence[tuple[str, Path]], inputs: Inputs = None) -> str:
+    """A row per run, a column per relation the items hold (``--by-relation``)."""
+    answered = [(label, list(read_jsonl(path / "predictions.jsonl"))) for label, path in runs]
+    held = {str(p.get("relation")) for _, predictions in answered for p in predictions}
+    relations = [r for r in RELATIONS if r in held] + sorted(held - set(RELATIONS))
+    rows = [
+        [label, *(relation_cell([p for p in ps if p.get("relation") == r], inputs)
+                  for r in relations)]
+        for label, ps in answered
+    ]  # fmt: skip
+    return _markdown(["run", *relations], rows)
+
+
 def parse_run(text: str) -> tuple[str, Path]:
     label, sep, folder = text.partition("=")
     if not sep or not label or not folder:
@@ -260,6 +294,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="the formatted test rows (results/data/{model}/grpo/test.jsonl): adds the answers "
         "the completions' own lists imply",
     )
+    parser.add_argument(
+        "--by-relation",
+        action="store_true",
+        help="also a table of each run's answers by relation (right, Yes, with --items the "
+        "lists' answers)",
+    )
     args = parser.parse_args(argv)
     versus = ""
     if args.versus:
@@ -267,7 +307,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             versus = "\n\n" + versus_table(args.runs, *args.versus)
         except ValueError as err:
             parser.error(str(err))
-    print(table(args.runs, args.baselines, item_inputs(args.items)) + versus)
+    inputs = item_inputs(args.items)
+    by_relation = "\n\n" + relation_table(args.runs, inputs) if args.by_relation else ""
+    print(table(args.runs, args.baselines, inputs) + versus + by_relation)
 
 
 if __name__ == "__main__":

@@ -148,3 +148,40 @@ def test_versus_refuses_unmatched_labels(test_set: Path) -> None:
         curve.versus_table([("A", exact), ("B", exact)], "A", "C")
     with pytest.raises(ValueError, match="2 runs labelled 'A' but 1 labelled 'B'"):
         curve.versus_table([("A", exact), ("A", exact), ("B", exact)], "A", "B")
+
+
+def test_by_relation_counts_each_relations_answers(test_set: Path) -> None:
+    valid = evaluation_folder(test_set, "rel-valid", "always_valid")
+    exact = evaluation_folder(test_set, "rel-exact", "symbolic")
+    text = curve.relation_table([("always Yes", valid), ("exact", exact)])
+    head, _, yes_row, exact_row = (cells(line) for line in text.splitlines())
+    items = list(read_jsonl(test_set / "test.jsonl"))
+    held = [r for r in curve.RELATIONS if any(i["relation"] == r for i in items)]
+    assert head == ["run", *held] and len(held) == 6
+    for k, relation in enumerate(held, 1):
+        labels = [int(i["label"]) for i in items if i["relation"] == relation]
+        n, valid_n = len(labels), sum(labels)
+        assert yes_row[k] == f"{valid_n}/{n} right, Yes {n} ({valid_n} valid)"
+        assert exact_row[k] == f"{n}/{n} right, Yes {valid_n} ({valid_n} valid)"
+
+
+def test_by_relation_with_items_counts_the_lists_answers(test_set: Path) -> None:
+    traced = [r for r in read_jsonl(test_set / "test.jsonl") if r["relation"] == "collider"]
+    traced = [r for r in traced if oracle_trace(r["input"])][:30]
+    folder = test_set / "rel-lists"
+    folder.mkdir()
+    predictions = []  # the oracle's lists, then always Yes: right where valid, lists always
+    for row in traced:
+        body = oracle_trace(row["input"])
+        predictions.append(
+            {**row, "answer": 1, "trace": body, "completion": trace_completion(body, 1)}
+        )
+    write_jsonl(folder / "predictions.jsonl", predictions)
+    write_json(folder / "metrics.json", add_intervals(compute_metrics(predictions), predictions))
+    items = curve.item_inputs(test_set / "test.jsonl")
+    head, _, row = (
+        cells(line) for line in curve.relation_table([("Yes", folder)], items).splitlines()
+    )
+    valid = sum(int(r["label"]) for r in traced)
+    assert head == ["run", "collider"] and 0 < valid < 30
+    assert row[1] == f"{valid}/30 right, Yes 30 ({valid} valid); lists 30 right, = lists {valid}"
