@@ -79,7 +79,9 @@ def test_demo_profile_builds_smollm2_alone(workflow: Path) -> None:
     assert "--exclude results/data/smollm2-135m/trace/train.jsonl" in out
 
 
-def test_learn_profile_is_the_demo_chain_with_five_times_the_grpo_steps(workflow: Path) -> None:
+def test_learn_profile_is_the_demo_chain_with_a_lookup_check_and_five_times_the_grpo_steps(
+    workflow: Path,
+) -> None:
     demo = run_snakemake(workflow, "-n", "-p", "--profile", "profiles/demo")
     proc = run_snakemake(workflow, "-n", "-p", "--profile", "profiles/learn")
     out = proc.stdout + proc.stderr
@@ -91,12 +93,20 @@ def test_learn_profile_is_the_demo_chain_with_five_times_the_grpo_steps(workflow
     assert len(grpo) == 1
     assert '"max_steps": 50' in grpo[0]  # GRPO: 50 steps x 2 prompts x 4 completions
     assert '"learning_rate": 1e-05' in grpo[0]  # a fifth of the demo's 5e-5 (docs/demo.md)
-    # SFT is the demo's, to the byte: after the demo, learn reruns GRPO and what follows only
-    sft_commands = [
-        [line for line in (p.stdout + p.stderr).splitlines() if "training.sft " in line]
+    # SFT's trace rows spell the collider and confounder check as a lookup; the rest of the
+    # trace format's settings are the demo's (docs/demo.md, "GRPO on a Check ...")
+    lookup = '"trace_lookup": ["collider", "confounder"]'
+    trace_formats = [
+        [
+            line
+            for line in (p.stdout + p.stderr).splitlines()
+            if "data.formatting " in line and "--output results/data/smollm2-135m/trace/" in line
+        ]
         for p in (demo, proc)
     ]
-    assert sft_commands[0] and sft_commands[0] == sft_commands[1]
+    assert len(trace_formats[0]) == len(trace_formats[1]) == 1
+    assert lookup in trace_formats[1][0] and lookup not in trace_formats[0][0]
+    assert trace_formats[1][0].replace(", " + lookup, "") == trace_formats[0][0]
 
 
 def test_lint_is_clean(workflow: Path) -> None:
