@@ -93,6 +93,7 @@ def test_learn_profile_is_the_demo_chain_with_a_lookup_check_and_five_times_the_
     assert len(grpo) == 1
     assert '"max_steps": 50' in grpo[0]  # GRPO: 50 steps x 2 prompts x 4 completions
     assert '"learning_rate": 1e-05' in grpo[0]  # a fifth of the demo's 5e-5 (docs/demo.md)
+    assert '"rewards": ["correctness", "format", "trace", "consistency"]' in grpo[0]
     # SFT's trace rows spell the collider and confounder check as a lookup; the rest of the
     # trace format's settings are the demo's (docs/demo.md, "GRPO on a Check ...")
     lookup = '"trace_lookup": ["collider", "confounder"]'
