@@ -31,6 +31,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.generation.configuration_utils import ContinuousBatchingConfig
 
+from rlcausality import task
 from rlcausality.evaluation import generation
 from rlcausality.evaluation.selection import select_rows
 from rlcausality.io import read_jsonl
@@ -123,6 +124,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-samples", type=int, default=340, help="evaluate.max_samples")
     parser.add_argument("--classes", type=int, default=None, help="only the first K classes")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--shared-batch-size", type=int, default=None,
+        help="batches of this size for the shared prefix (default: --batch-size)",
+    )  # fmt: skip
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16"])
     parser.add_argument("--threads", type=int, default=1)
@@ -148,12 +153,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = generation.GenerationSettings(
         max_new_tokens=args.new_tokens, batch_size=args.batch_size
     )
+    shared = generation.GenerationSettings(
+        max_new_tokens=args.new_tokens, batch_size=args.shared_batch_size or args.batch_size
+    )
     before = timed_run(model, tokenizer, prompts, settings, share_prefix=False)
-    after = timed_run(model, tokenizer, prompts, settings, share_prefix=True)
+    after = timed_run(model, tokenizer, prompts, shared, share_prefix=True)
     changed = differing(before.output, after.output)
     classes = len({row["class_id"] for row in rows})
     print(f"{len(prompts)} items ({classes} classes), {args.dtype}, batches of "
-          f"{args.batch_size}, {args.new_tokens} new tokens, {args.threads} threads")  # fmt: skip
+          f"{args.batch_size} (shared prefix: {shared.batch_size}), {args.new_tokens} new "
+          f"tokens, {args.threads} threads")  # fmt: skip
     print("| run | median s/item (per batch) | s/item (whole run) | tokens generated |")
     print("|---|---|---|---|")
     for name, run in (("whole prompts (before)", before), ("shared prefix (after)", after)):
@@ -163,6 +172,12 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"{before.total / after.total:.2f}x (whole run)")  # fmt: skip
     print(f"greedy completions identical: {not changed} "
           f"({len(prompts) - len(changed)} of {len(prompts)} items the same)")  # fmt: skip
+    answers = [
+        [task.parse_answer(text, style="reasoning") for text in run.output.texts]
+        for run in (before, after)
+    ]
+    same = sum(a == b for a, b in zip(*answers, strict=True))
+    print(f"answers (Yes, No or none) identical: {same} of {len(prompts)} items")
     print(f"decoding steps of rows that had stopped: {after.idle_share():.1%} of the batches'")
     for index in changed:
         print(f"  differs: {rows[index]['id']}")

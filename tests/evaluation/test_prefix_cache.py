@@ -14,7 +14,7 @@ from eval_helpers import eval_settings, item
 from transformers import MistralConfig
 
 from rlcausality.data.corr2cause.generate import generate_corpus
-from rlcausality.evaluation import generation
+from rlcausality.evaluation import generation, shared_attention
 from rlcausality.evaluation.prefix_cache import (
     batch_inputs,
     group_order,
@@ -101,7 +101,8 @@ def encode(tokenizer, prompts: list[str]) -> list[list[int]]:
     return [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
 
 
-def test_one_batch_of_cached_prefixes_gives_the_logits_of_whole_prompts(loaded):
+@pytest.mark.parametrize("interleaved", [False, True], ids=["grouped", "interleaved"])
+def test_one_batch_of_cached_prefixes_gives_the_logits_of_whole_prompts(loaded, interleaved):
     model, tokenizer = loaded
     assert shares_prefixes(model.config)
     assert not shares_prefixes(MistralConfig(sliding_window=16, num_hidden_layers=2))
@@ -109,19 +110,34 @@ def test_one_batch_of_cached_prefixes_gives_the_logits_of_whole_prompts(loaded):
     groups = prefix_groups(encoded)
     assert sorted(len(g.members) for g in groups) == [5, 5, 5]  # one per premise
     caches = {g: prefix_cache(model, encoded[g.members[0]][: g.length]) for g in groups}
-    batch = [i for g in groups for i in g.members[:2]]  # rows of three prefix lengths
-    rows = [(encoded[i], g.length, caches[g]) for g in groups for i in g.members[:2]]
-    inputs = batch_inputs(rows, tokenizer.pad_token_id, model.config)
+    pairs = [(i, g) for g in groups for i in g.members[:2]]  # rows of three prefix lengths
+    if interleaved:  # a group's rows apart: the cache indexes them instead of slicing
+        pairs = pairs[::2] + pairs[1::2]
+    batch = [i for i, _ in pairs]
+    rows = [(encoded[i], g.length, caches[g]) for i, g in pairs]
+    inputs = batch_inputs(rows, tokenizer.pad_token_id, model.config, new_tokens=1)
     cached = inputs.cache.get_seq_length()
-    positions = (inputs.attention_mask.cumsum(-1) - 1).clamp(min=0)[:, cached:]
+    mask = inputs.attention_mask
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, cached:]
+    after = torch.tensor([[7]] * len(batch))  # one decoding step after the prompts
     with torch.no_grad():
-        out = model(
-            input_ids=inputs.input_ids[:, cached:], attention_mask=inputs.attention_mask,
-            position_ids=positions, cache=inputs.cache,
-        )  # fmt: skip
+        with shared_attention.sharing(model, inputs.cache):
+            out = model(
+                input_ids=inputs.input_ids[:, cached:], attention_mask=mask,
+                position_ids=positions, cache=inputs.cache,
+            )  # fmt: skip
+            step = model(
+                input_ids=after, attention_mask=torch.cat([mask, torch.ones_like(after)], -1),
+                position_ids=positions[:, -1:] + 1, cache=inputs.cache,
+            )  # fmt: skip
+            # inside the block, a call with another cache (or none) computes attention as sdpa
+            alone = model(input_ids=torch.tensor([encoded[batch[0]]])).logits[0, -1]
+        assert inputs.cache.layers[0].keys.shape[-2] == len(inputs.input_ids[0]) - cached + 1
         for row, index in enumerate(batch):
-            whole = model(input_ids=torch.tensor([encoded[index]])).logits[0, -1]
-            assert torch.allclose(out.logits[row, -1], whole, atol=1e-5)
+            whole = model(input_ids=torch.tensor([encoded[index] + [7]])).logits[0]
+            assert torch.allclose(out.logits[row, -1], whole[-2], atol=1e-5)
+            assert torch.allclose(step.logits[row, -1], whole[-1], atol=1e-5)
+        assert torch.equal(alone, model(input_ids=torch.tensor([encoded[batch[0]]])).logits[0, -1])
 
 
 def test_completions_equal_those_of_whole_prompts(loaded):

@@ -34,7 +34,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rlcausality.evaluation import prefix_cache
+from rlcausality.evaluation import prefix_cache, shared_attention
 from rlcausality.progress import ProgressLog
 
 Conversation = Sequence[dict[str, str]]
@@ -209,16 +209,27 @@ class _PlainBatches:
         padded = self.tokenizer.pad(rows, padding=True, return_tensors="pt").to(self.device)
         return dict(padded)
 
+    def attention(self, inputs: dict[str, Any]) -> contextlib.AbstractContextManager[None]:
+        """The model's own attention."""
+        return contextlib.nullcontext()
+
 
 class _SharedPrefixes:
     """Each group's prefix computed once (``rlcausality.evaluation.prefix_cache``); a batch reads
     the caches of its groups. A group's prompts are consecutive in ``prefix_cache.group_order``,
-    so a cache is dropped after the last batch that holds one of them."""
+    so a cache is dropped after the last batch that holds one of them. A batch's cache reserves
+    room for ``new_tokens`` generated tokens (``shared_attention.SharedPrefixLayer``)."""
 
     def __init__(
-        self, model: Any, tokenizer: Any, encoded: Sequence[list[int]], groups: Sequence[Any]
+        self,
+        model: Any,
+        tokenizer: Any,
+        encoded: Sequence[list[int]],
+        groups: Sequence[Any],
+        new_tokens: int,
     ) -> None:
         self.model = model
+        self.new_tokens = new_tokens
         self.pad_id = int(tokenizer.pad_token_id)
         self.encoded = encoded
         self.group_of = {index: group for group in groups for index in group.members}
@@ -237,7 +248,12 @@ class _SharedPrefixes:
             (self.encoded[i], self.group_of[i].length, self._cache(self.group_of[i])) for i in batch
         ]
         config = self.model.config
-        return prefix_cache.batch_inputs(rows, self.pad_id, config).generate_kwargs()
+        inputs = prefix_cache.batch_inputs(rows, self.pad_id, config, self.new_tokens)
+        return inputs.generate_kwargs()
+
+    def attention(self, inputs: dict[str, Any]) -> contextlib.AbstractContextManager[None]:
+        """Attention that reads each group's prefix once (``shared_attention``)."""
+        return shared_attention.sharing(self.model, inputs["cache"])
 
 
 BatchSource = _PlainBatches | _SharedPrefixes
@@ -268,7 +284,7 @@ def _generate_batches(
     texts, counts, truncated = [], [], []
     for batch in batches:
         inputs = source.inputs(batch)
-        with torch.inference_mode():
+        with torch.inference_mode(), source.attention(inputs):
             output = model.generate(**inputs, generation_config=config)
         for tokens in output[:, inputs["input_ids"].shape[1] :].tolist():
             count, cut = generated_length(tokens, stop_ids)
@@ -286,7 +302,8 @@ def _batch_source(
     if share_prefix and can_share_prefixes(model, config, encoded):
         groups = prefix_cache.prefix_groups(encoded)
         order = prefix_cache.group_order(encoded, groups)
-        return _SharedPrefixes(model, tokenizer, encoded, groups), order
+        source = _SharedPrefixes(model, tokenizer, encoded, groups, config.max_new_tokens)
+        return source, order
     return _PlainBatches(model, tokenizer, encoded), length_order(encoded)
 
 

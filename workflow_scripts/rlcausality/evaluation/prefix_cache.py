@@ -35,6 +35,8 @@ import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
+from rlcausality.evaluation import shared_attention
+
 MAX_GROUP = 256  # prompts in one group at most (bounds the grouping's work: n * MAX_GROUP)
 
 
@@ -142,29 +144,14 @@ class BatchInputs:
                 "cache": self.cache}  # fmt: skip
 
 
-def _stacked(
-    caches: Sequence[Any], width: int, layer: int, device: Any
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One layer's keys and values of ``caches`` (batch size one each) as one batch, each row
-    left-padded with zeros to ``width`` positions."""
-    first = caches[0].layers[layer].keys
-    heads, dim = first.shape[1], first.shape[3]
-    keys = torch.zeros(len(caches), heads, width, dim, dtype=first.dtype, device=device)
-    values = torch.zeros_like(keys)
-    for row, cache in enumerate(caches):
-        part = cache.layers[layer]
-        length = part.keys.shape[2]
-        keys[row, :, width - length :] = part.keys[0]
-        values[row, :, width - length :] = part.values[0]
-    return keys, values
-
-
 def batch_inputs(
-    rows: Sequence[tuple[Sequence[int], int, Any]], pad_id: int, config: Any
+    rows: Sequence[tuple[Sequence[int], int, Any]], pad_id: int, config: Any, new_tokens: int = 0
 ) -> BatchInputs:
     """The inputs of one batch; ``rows``: each prompt's ids, prefix length and prefix cache.
 
-    ``config``: the model's config (the cache's layer layout).
+    ``config``: the model's config (the cache's layer layout). The cache holds each group's
+    prefix once and reserves room for the rows' own tokens and ``new_tokens`` generated ones
+    (``shared_attention.SharedPrefixLayer``); generate with ``shared_attention.sharing``.
     """
     width = max(length for _, length, _ in rows)
     tail = max(len(ids) - length for ids, length, _ in rows)
@@ -175,10 +162,23 @@ def batch_inputs(
         ids_rows.append([pad_id] * head_pad + list(ids[:length]) + [pad_id] * tail_pad
                         + list(ids[length:]))  # fmt: skip
         mask_rows.append([0] * head_pad + [1] * length + [0] * tail_pad + [1] * (len(ids) - length))
-    caches = [cache for _, _, cache in rows]
-    layers = [_stacked(caches, width, layer, device) for layer in range(len(caches[0].layers))]
+    members: dict[int, list[int]] = {}
+    caches: dict[int, Any] = {}
+    for row, (_, _, cache) in enumerate(rows):
+        members.setdefault(id(cache), []).append(row)
+        caches[id(cache)] = cache
+    groups = list(members)
+    layers = [
+        shared_attention.SharedPrefixLayer(
+            [(caches[g].layers[layer].keys, caches[g].layers[layer].values) for g in groups],
+            [members[g] for g in groups],
+            width,
+            tail + new_tokens,
+        )
+        for layer in range(len(caches[groups[0]].layers))
+    ]
     return BatchInputs(
         input_ids=torch.tensor(ids_rows, device=device),
         attention_mask=torch.tensor(mask_rows, device=device),
-        cache=DynamicCache(ddp_cache_data=layers, config=config),
+        cache=shared_attention.shared_cache(layers, config),
     )
