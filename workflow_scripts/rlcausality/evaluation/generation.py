@@ -30,6 +30,7 @@ to the job log as ``rlcausality.progress`` lines.
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,8 @@ END_OF_TURN_TOKENS = (
     "<｜end▁of▁sentence｜>",
 )
 PROGRESS_INTERVAL_S = 60.0
+# Greedy decoding from shared prefixes drops a batch's finished rows every so many new tokens.
+SEGMENT_TOKENS = 16
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,10 @@ class _PlainBatches:
         """The model's own attention."""
         return contextlib.nullcontext()
 
+    def decode(self, model: Any, inputs: dict[str, Any], config: Any) -> list[list[int]]:
+        """Each row's generated tokens: one ``generate`` call."""
+        return _generated(model, inputs, config)
+
 
 class _SharedPrefixes:
     """Each group's prefix computed once (``rlcausality.evaluation.prefix_cache``); a batch reads
@@ -255,6 +262,13 @@ class _SharedPrefixes:
         """Attention that reads each group's prefix once (``shared_attention``)."""
         return shared_attention.sharing(self.model, inputs["cache"])
 
+    def decode(self, model: Any, inputs: dict[str, Any], config: Any) -> list[list[int]]:
+        """Each row's generated tokens; greedy decoding drops the rows that stopped every
+        ``SEGMENT_TOKENS`` tokens (``in_segments``)."""
+        if config.do_sample:  # one call: the sampler draws for the same rows at every step
+            return _generated(model, inputs, config)
+        return in_segments(model, inputs, config, SEGMENT_TOKENS)
+
 
 BatchSource = _PlainBatches | _SharedPrefixes
 
@@ -267,6 +281,50 @@ def can_share_prefixes(model: Any, config: Any, encoded: Sequence[Sequence[int]]
     if any(len(ids) < 2 for ids in encoded):
         return False
     return prefix_cache.shares_prefixes(model.config)
+
+
+def _generated(model: Any, inputs: dict[str, Any], config: Any) -> list[list[int]]:
+    """Each row's new tokens from one ``generate`` call (padding after a stop included)."""
+    output = model.generate(**inputs, generation_config=config)
+    return output[:, inputs["input_ids"].shape[1] :].tolist()
+
+
+def in_segments(model: Any, inputs: dict[str, Any], config: Any, segment: int) -> list[list[int]]:
+    """Greedy decoding ``segment`` new tokens a ``generate`` call; between calls the rows that
+    stopped leave the batch (``cache.batch_select_indices``), so a batch no longer decodes its
+    finished rows until its longest completion ends. Each row's tokens up to its stop token.
+
+    A call continues the last: it gets the rows' whole ids so far and the cache, which holds
+    all but the last token generated, so its first step computes that token, as one call's
+    next step would.
+    """
+    import torch
+
+    stop_ids = set(config.eos_token_id)
+    ids, mask, cache = inputs["input_ids"], inputs["attention_mask"], inputs["cache"]
+    live = list(range(ids.shape[0]))
+    tokens: list[list[int]] = [[] for _ in live]
+    while live:
+        part = copy.deepcopy(config)
+        part.max_new_tokens = min(segment, config.max_new_tokens - len(tokens[live[0]]))
+        output = model.generate(
+            input_ids=ids, attention_mask=mask, cache=cache, generation_config=part
+        )
+        new = output[:, ids.shape[1] :]
+        keep = []
+        for position, row in enumerate(live):
+            count, cut = generated_length(new[position].tolist(), stop_ids)
+            tokens[row].extend(new[position, :count].tolist())
+            if cut and len(tokens[row]) < config.max_new_tokens:
+                keep.append(position)
+        if len(keep) < len(live) and keep:
+            index = torch.tensor(keep, device=ids.device)
+            cache.batch_select_indices(index)
+            output, mask = output[index], mask[index]
+        live = [live[position] for position in keep]
+        ids = output
+        mask = torch.cat([mask, mask.new_ones(mask.shape[0], new.shape[1])], dim=-1)
+    return tokens
 
 
 def _generate_batches(
@@ -285,8 +343,8 @@ def _generate_batches(
     for batch in batches:
         inputs = source.inputs(batch)
         with torch.inference_mode(), source.attention(inputs):
-            output = model.generate(**inputs, generation_config=config)
-        for tokens in output[:, inputs["input_ids"].shape[1] :].tolist():
+            generated = source.decode(model, inputs, config)
+        for tokens in generated:
             count, cut = generated_length(tokens, stop_ids)
             texts.append(tokenizer.decode(tokens[:count], skip_special_tokens=True))
             counts.append(count)

@@ -59,7 +59,8 @@ class SharedPrefixLayer(DynamicLayer):
         super().__init__()
         first = prefixes[0][0]
         self.prefixes = [(k.to(DTYPE), v.to(DTYPE)) for k, v in prefixes]
-        self.rows = [_selector(group, first.device) for group in rows]
+        self.members = [list(group) for group in rows]
+        self.rows = [_selector(group, first.device) for group in self.members]
         self.width = width
         batch = sum(len(group) for group in rows)
         shape = (batch, first.shape[1], capacity, first.shape[3])
@@ -104,7 +105,23 @@ class SharedPrefixLayer(DynamicLayer):
         raise NotImplementedError("a shared-prefix cache is for one greedy or sampled pass")
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
-        raise NotImplementedError("a shared-prefix cache is for one greedy or sampled pass")
+        """Keep the rows ``indices`` (in that order): their suffixes, and the prefixes of the
+        groups that still have a row."""
+        kept = [int(i) for i in indices]
+        position = {row: new for new, row in enumerate(kept)}
+        length = self.keys.shape[-2]
+        index = torch.tensor(kept, device=self.device)
+        self._buffers = (self._buffers[0][index], self._buffers[1][index])
+        groups = [
+            ([position[row] for row in members if row in position], prefix)
+            for members, prefix in zip(self.members, self.prefixes, strict=True)
+        ]
+        groups = [(members, prefix) for members, prefix in groups if members]
+        self.members = [members for members, _ in groups]
+        self.prefixes = [prefix for _, prefix in groups]
+        self.rows = [_selector(members, self.device) for members in self.members]
+        self.keys = self._buffers[0][..., :length, :]
+        self.values = self._buffers[1][..., :length, :]
 
     def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
         raise NotImplementedError("a shared-prefix cache is for one greedy or sampled pass")
