@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,38 @@ def test_completions_equal_those_of_whole_prompts(loaded):
     assert shared.token_counts == whole.token_counts
     assert shared.truncated == whole.truncated
     assert any(shared.truncated) and not all(shared.truncated)
+
+
+def test_rows_that_stopped_leave_the_batch(loaded, monkeypatch):
+    model, tokenizer = loaded
+    prompts = tiny_prompts(tokenizer)
+    settings = generation.GenerationSettings(max_new_tokens=32, batch_size=8)
+    config = generation.generation_config(settings, tokenizer, [tokenizer.eos_token_id])
+    rows = tokenizer.pad({"input_ids": encode(tokenizer, prompts)}, return_tensors="pt")
+    with torch.no_grad():
+        first = model.generate(**rows, generation_config=config)[:, rows["input_ids"].shape[1] :]
+    # a token that comes early in some completions stops them there: the rows of a batch
+    # then end at different lengths (the tiny model's EOS alone rarely comes)
+    early = Counter(token for row in first[:, 3:12].tolist() for token in set(row))
+    stops = [tokenizer.eos_token_id, early.most_common(1)[0][0]]
+    monkeypatch.setattr(generation, "stop_token_ids", lambda _: stops)
+    whole = generation.generate_transformers(model, tokenizer, prompts, settings,
+                                             share_prefix=False)  # fmt: skip
+    kept: list[int] = []
+    select = shared_attention.SharedPrefixLayer.batch_select_indices
+
+    def spy(layer, indices):
+        kept.append(len(indices))
+        select(layer, indices)
+
+    monkeypatch.setattr(generation, "SEGMENT_TOKENS", 4)
+    monkeypatch.setattr(shared_attention.SharedPrefixLayer, "batch_select_indices", spy)
+    shared = generation.generate_transformers(model, tokenizer, prompts, settings)
+    assert kept and min(kept) < settings.batch_size  # a batch went on with fewer rows
+    assert len(set(whole.token_counts)) > 2
+    assert shared.texts == whole.texts
+    assert shared.token_counts == whole.token_counts
+    assert shared.truncated == whole.truncated
 
 
 def test_chunks_and_resumed_prompts_keep_the_batches(loaded):
