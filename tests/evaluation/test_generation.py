@@ -12,7 +12,7 @@ import pytest
 import torch
 from eval_helpers import eval_settings, item
 
-from rlcausality.evaluation import evaluate, generation, vllm_generation
+from rlcausality.evaluation import decoding, evaluate, generation, vllm_generation
 from rlcausality.evaluation.metrics import compute_metrics
 from rlcausality.evaluation.partial import fingerprint
 from rlcausality.io import read_jsonl, write_jsonl
@@ -75,11 +75,11 @@ def test_batched_generation_matches_one_by_one(loaded):
 
 
 def test_count_generated_stops_at_eos():
-    assert generation.count_generated([5, 6, 2, 0, 0], {2}) == 3
-    assert generation.count_generated([5, 6, 7], {2}) == 3
-    assert generation.generated_length([5, 6, 2, 0, 0], {2}) == (3, False)
-    assert generation.generated_length([5, 6, 7], {2}) == (3, True)  # truncated
-    assert generation.generated_length([5, 6, 2], {2}) == (3, False)  # stopped at the limit
+    assert decoding.count_generated([5, 6, 2, 0, 0], {2}) == 3
+    assert decoding.count_generated([5, 6, 7], {2}) == 3
+    assert decoding.generated_length([5, 6, 2, 0, 0], {2}) == (3, False)
+    assert decoding.generated_length([5, 6, 7], {2}) == (3, True)  # truncated
+    assert decoding.generated_length([5, 6, 2], {2}) == (3, False)  # stopped at the limit
 
 
 def test_select_rows_is_stable_and_order_free():

@@ -30,12 +30,11 @@ to the job log as ``rlcausality.progress`` lines.
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rlcausality.evaluation import prefix_cache, shared_attention
+from rlcausality.evaluation import decoding, prefix_cache, shared_attention
 from rlcausality.progress import ProgressLog
 
 Conversation = Sequence[dict[str, str]]
@@ -99,20 +98,6 @@ def stop_token_ids(tokenizer: Any) -> list[int]:
     vocab = tokenizer.get_vocab()
     ids.update(int(vocab[token]) for token in END_OF_TURN_TOKENS if token in vocab)
     return sorted(ids)
-
-
-def count_generated(token_ids: Sequence[int], stop_ids: set[int]) -> int:
-    """Tokens generated up to and including the first end-of-sequence token (padding excluded)."""
-    for index, token in enumerate(token_ids):
-        if token in stop_ids:
-            return index + 1
-    return len(token_ids)
-
-
-def generated_length(token_ids: Sequence[int], stop_ids: set[int]) -> tuple[int, bool]:
-    """``count_generated`` and whether the completion was truncated (it never stopped)."""
-    n = count_generated(token_ids, stop_ids)
-    return n, not (n and token_ids[n - 1] in stop_ids)
 
 
 def generation_config(settings: GenerationSettings, tokenizer: Any, stop_ids: Sequence[int]) -> Any:
@@ -218,7 +203,7 @@ class _PlainBatches:
 
     def decode(self, model: Any, inputs: dict[str, Any], config: Any) -> list[list[int]]:
         """Each row's generated tokens: one ``generate`` call."""
-        return _generated(model, inputs, config)
+        return decoding.generated(model, inputs, config)
 
 
 class _SharedPrefixes:
@@ -264,10 +249,10 @@ class _SharedPrefixes:
 
     def decode(self, model: Any, inputs: dict[str, Any], config: Any) -> list[list[int]]:
         """Each row's generated tokens; greedy decoding drops the rows that stopped every
-        ``SEGMENT_TOKENS`` tokens (``in_segments``)."""
+        ``SEGMENT_TOKENS`` tokens (``decoding.in_segments``)."""
         if config.do_sample:  # one call: the sampler draws for the same rows at every step
-            return _generated(model, inputs, config)
-        return in_segments(model, inputs, config, SEGMENT_TOKENS)
+            return decoding.generated(model, inputs, config)
+        return decoding.in_segments(model, inputs, config, SEGMENT_TOKENS)
 
 
 BatchSource = _PlainBatches | _SharedPrefixes
@@ -281,50 +266,6 @@ def can_share_prefixes(model: Any, config: Any, encoded: Sequence[Sequence[int]]
     if any(len(ids) < 2 for ids in encoded):
         return False
     return prefix_cache.shares_prefixes(model.config)
-
-
-def _generated(model: Any, inputs: dict[str, Any], config: Any) -> list[list[int]]:
-    """Each row's new tokens from one ``generate`` call (padding after a stop included)."""
-    output = model.generate(**inputs, generation_config=config)
-    return output[:, inputs["input_ids"].shape[1] :].tolist()
-
-
-def in_segments(model: Any, inputs: dict[str, Any], config: Any, segment: int) -> list[list[int]]:
-    """Greedy decoding ``segment`` new tokens a ``generate`` call; between calls the rows that
-    stopped leave the batch (``cache.batch_select_indices``), so a batch no longer decodes its
-    finished rows until its longest completion ends. Each row's tokens up to its stop token.
-
-    A call continues the last: it gets the rows' whole ids so far and the cache, which holds
-    all but the last token generated, so its first step computes that token, as one call's
-    next step would.
-    """
-    import torch
-
-    stop_ids = set(config.eos_token_id)
-    ids, mask, cache = inputs["input_ids"], inputs["attention_mask"], inputs["cache"]
-    live = list(range(ids.shape[0]))
-    tokens: list[list[int]] = [[] for _ in live]
-    while live:
-        part = copy.deepcopy(config)
-        part.max_new_tokens = min(segment, config.max_new_tokens - len(tokens[live[0]]))
-        output = model.generate(
-            input_ids=ids, attention_mask=mask, cache=cache, generation_config=part
-        )
-        new = output[:, ids.shape[1] :]
-        keep = []
-        for position, row in enumerate(live):
-            count, cut = generated_length(new[position].tolist(), stop_ids)
-            tokens[row].extend(new[position, :count].tolist())
-            if cut and len(tokens[row]) < config.max_new_tokens:
-                keep.append(position)
-        if len(keep) < len(live) and keep:
-            index = torch.tensor(keep, device=ids.device)
-            cache.batch_select_indices(index)
-            output, mask = output[index], mask[index]
-        live = [live[position] for position in keep]
-        ids = output
-        mask = torch.cat([mask, mask.new_ones(mask.shape[0], new.shape[1])], dim=-1)
-    return tokens
 
 
 def _generate_batches(
@@ -345,7 +286,7 @@ def _generate_batches(
         with torch.inference_mode(), source.attention(inputs):
             generated = source.decode(model, inputs, config)
         for tokens in generated:
-            count, cut = generated_length(tokens, stop_ids)
+            count, cut = decoding.generated_length(tokens, stop_ids)
             texts.append(tokenizer.decode(tokens[:count], skip_special_tokens=True))
             counts.append(count)
             truncated.append(cut)

@@ -142,7 +142,9 @@ def shared_cache(layers: Sequence[SharedPrefixLayer], config: Any) -> Any:
     return cache
 
 
-def _suffix_mask(mask: torch.Tensor | None, width: int, queries: int, length: int) -> Any:
+def _suffix_mask(
+    mask: torch.Tensor | None, width: int, queries: int, length: int, device: Any
+) -> Any:
     """The attention mask's suffix columns, (batch or 1, 1, queries, length) booleans: True
     where a query may attend. No mask: causal within the suffix."""
     if mask is not None:
@@ -150,9 +152,9 @@ def _suffix_mask(mask: torch.Tensor | None, width: int, queries: int, length: in
         return part if part.dtype == torch.bool else part == 0
     if queries == 1:
         return None
-    device_positions = torch.arange(length)
-    query_positions = torch.arange(length - queries, length)
-    return (device_positions[None, :] <= query_positions[:, None])[None, None]
+    key_positions = torch.arange(length, device=device)
+    query_positions = torch.arange(length - queries, length, device=device)
+    return (key_positions[None, :] <= query_positions[:, None])[None, None]
 
 
 def _layer_of(module: Any, key: torch.Tensor) -> SharedPrefixLayer | None:
@@ -188,7 +190,7 @@ def attention(
     # query heads h = g * rep + r read kv head g (transformers' repeat_kv)
     q = (query.to(DTYPE) * scale).reshape(batch, kv_heads, rep * queries, dim)
     own = torch.matmul(q, key.transpose(-1, -2)).view(batch, kv_heads, rep, queries, length)
-    allowed = _suffix_mask(attention_mask, layer.width, queries, length)
+    allowed = _suffix_mask(attention_mask, layer.width, queries, length, query.device)
     if allowed is not None:
         own = own.masked_fill(~allowed[:, :, None], float("-inf"))
     out = torch.empty(batch, kv_heads, rep, queries, dim, dtype=DTYPE, device=query.device)
